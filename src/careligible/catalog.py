@@ -1,0 +1,379 @@
+"""The rule catalog: trial files, shared definitions and the drug vocabulary, loaded and checked.
+
+A rules directory holds::
+
+    vocabulary/drugs.yaml   drug names and classes
+    definitions.yaml        named conditions shared by trials ("refractory SLE", ...)
+    considerations.yaml     the source article's advice, shown beside verdicts
+    trials/NCT*.yaml        one file per trial: metadata, cohorts, criteria
+
+Loading fails as a whole, listing every problem as ``file:line: field: problem``: a catalog with
+one broken rule must never produce verdicts. See ``docs/rule-format.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .case import Disease
+from .conditions import Condition, FieldTest, ParseContext, parse_condition
+from .errors import Problem, RulesError, describe_validation_error
+from .vocabulary import Vocabulary, load_vocabulary
+from .yamlsource import LineMap, YamlSyntaxError, load_with_lines
+
+Kind = Literal["inclusion", "exclusion"]
+Status = Literal[
+    "recruiting",
+    "not_yet_recruiting",
+    "active_not_recruiting",
+    "enrolling_by_invitation",
+    "completed",
+    "terminated",
+    "withdrawn",
+    "suspended",
+    "unknown",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Where a rule comes from: a registry record, a publication, or a section of the article."""
+
+    url: str | None = None
+    section: str | None = None
+    what: str = Field(min_length=1)
+    checked: date
+
+    def cite(self) -> str:
+        return self.url or self.section or self.what
+
+
+class RawCriterion(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    kind: Kind
+    text: str = Field(min_length=1)
+    when: dict[str, Any] | None = None
+    rationale: str = Field(min_length=1)
+    source: str
+    note: str | None = None
+
+
+class RawCohort(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    name: str
+    diseases: list[Disease] = Field(min_length=1)
+    source: str
+    criteria: list[RawCriterion] = Field(default_factory=list)
+
+
+class Table1Row(_Strict):
+    """The trial's row in the source article's Table 1, as printed."""
+
+    row: int | None = None
+    target: str
+    condition: str
+    phase: str
+    sponsor: str
+
+
+class RawTrial(_Strict):
+    nct_id: str = Field(pattern=r"^NCT\d{8}$")
+    title: str
+    acronym: str | None = None
+    product: str
+    targets: list[str] = Field(min_length=1)
+    cell_source: Literal["autologous", "allogeneic"]
+    modality: str
+    lymphodepletion: str
+    phase: str
+    sponsor: str
+    status: Status
+    status_as_of: date
+    countries: list[str] = Field(default_factory=list)
+    table1: Table1Row | None = None
+    differences: list[str] = Field(default_factory=list)
+    not_found: list[str] = Field(default_factory=list)
+    sources: dict[str, Source] = Field(min_length=1)
+    criteria: list[RawCriterion] = Field(default_factory=list)
+    cohorts: list[RawCohort] = Field(min_length=1)
+
+
+class RawDefinition(_Strict):
+    text: str
+    when: dict[str, Any]
+    source: str
+
+
+class RawDefinitions(_Strict):
+    sources: dict[str, Source] = Field(default_factory=dict)
+    definitions: dict[str, RawDefinition] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One eligibility criterion. Without a condition it is an item to confirm at screening."""
+
+    id: str
+    kind: Kind
+    text: str
+    condition: Condition | None
+    rationale: str
+    source: Source
+    note: str | None = None
+
+    @property
+    def to_confirm(self) -> bool:
+        return self.condition is None
+
+    def fields(self) -> list[str]:
+        """The case facts this criterion reads, in order, without repeats."""
+        return list(dict.fromkeys(self.condition.fields())) if self.condition else []
+
+
+@dataclass(frozen=True)
+class Cohort:
+    id: str
+    name: str
+    diseases: tuple[str, ...]
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial's metadata and its cohorts; the general criteria are copied into every cohort."""
+
+    meta: RawTrial
+    cohorts: tuple[Cohort, ...]
+    file: str
+
+    @property
+    def nct_id(self) -> str:
+        return self.meta.nct_id
+
+    def criterion(self, criterion_id: str) -> Criterion | None:
+        for cohort in self.cohorts:
+            for criterion in cohort.criteria:
+                if criterion.id == criterion_id:
+                    return criterion
+        return None
+
+
+@dataclass
+class Catalog:
+    trials: list[Trial]
+    definitions: dict[str, Condition]
+    vocabulary: Vocabulary
+    version: str
+    directory: Path
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def trial(self, nct_id: str) -> Trial | None:
+        return next((t for t in self.trials if t.nct_id == nct_id.upper()), None)
+
+
+def default_rules_dir() -> Path:
+    """The catalog shipped with the package, or the checkout's ``rules/`` in development."""
+    packaged = Path(str(importlib.resources.files("careligible"))) / "rules"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def ruleset_version(directory: Path) -> str:
+    """A content hash over every rule file, so a verdict can name the exact catalog behind it."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.yaml")):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Load and check a rules directory; raise :class:`RulesError` listing every problem."""
+    directory = directory or default_rules_dir()
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        raise RulesError([Problem("rules directory not found", file=str(directory))])
+    vocabulary, vocab_problems = load_vocabulary(directory / "vocabulary" / "drugs.yaml")
+    problems += vocab_problems
+    definitions = _load_definitions(directory / "definitions.yaml", vocabulary, problems)
+    trials = []
+    seen: dict[str, str] = {}
+    for path in sorted((directory / "trials").glob("*.yaml")):
+        trial = _load_trial(path, vocabulary, definitions, problems)
+        if trial is None:
+            continue
+        if trial.nct_id in seen:
+            problems.append(
+                Problem(
+                    f"{trial.nct_id} is also defined in {seen[trial.nct_id]}",
+                    "nct_id",
+                    str(path),
+                    1,
+                )
+            )
+            continue
+        seen[trial.nct_id] = str(path)
+        trials.append(trial)
+    if not trials and not problems:
+        problems.append(Problem("no trial files found", file=str(directory / "trials")))
+    if problems:
+        raise RulesError(problems)
+    return Catalog(trials, definitions, vocabulary, ruleset_version(directory), directory)
+
+
+def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
+    try:
+        return load_with_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(f"cannot read: {exc}", file=str(path)))
+    except YamlSyntaxError as exc:
+        problems.append(Problem(str(exc), file=str(path), line=exc.line))
+    return None
+
+
+def _validate(
+    model: type[BaseModel], data: Any, path: Path, lines: LineMap, problems: list[Problem]
+) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for problem in describe_validation_error(exc, model):
+            loc = _loc_of(exc, problem.field)
+            problems.append(Problem(problem.message, problem.field, str(path), lines.line_of(loc)))
+        return None
+
+
+def _loc_of(exc: ValidationError, dotted_field: str) -> tuple[int | str, ...]:
+    from .errors import dotted
+
+    for err in exc.errors(include_url=False):
+        if dotted(err["loc"]) == dotted_field:
+            return tuple(err["loc"])
+    return ()
+
+
+def _load_definitions(
+    path: Path, vocabulary: Vocabulary, problems: list[Problem]
+) -> dict[str, Condition]:
+    if not path.exists():
+        return {}
+    loaded = _read(path, problems)
+    if loaded is None:
+        return {}
+    data, lines = loaded
+    raw = _validate(RawDefinitions, data or {}, path, lines, problems)
+    if raw is None:
+        return {}
+    definitions: dict[str, Condition] = {}
+    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+    for name, definition in raw.definitions.items():
+        if definition.source not in raw.sources:
+            ctx.report(("definitions", name, "source"), f"unknown source '{definition.source}'")
+        condition = parse_condition(definition.when, ("definitions", name, "when"), ctx)
+        if condition is not None:
+            definitions[name] = condition
+    problems += ctx.problems
+    return definitions
+
+
+def _load_trial(
+    path: Path, vocabulary: Vocabulary, definitions: dict[str, Condition], problems: list[Problem]
+) -> Trial | None:
+    loaded = _read(path, problems)
+    if loaded is None:
+        return None
+    data, lines = loaded
+    raw: RawTrial | None = _validate(RawTrial, data, path, lines, problems)
+    if raw is None:
+        return None
+    if path.stem != raw.nct_id:
+        problems.append(
+            Problem(
+                f"file name should be {raw.nct_id}.yaml",
+                "nct_id",
+                str(path),
+                lines.line_of(("nct_id",)),
+            )
+        )
+    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+    general = _criteria(raw.criteria, ("criteria",), raw.sources, ctx)
+    cohorts = []
+    for index, cohort in enumerate(raw.cohorts):
+        where = ("cohorts", index)
+        if cohort.source not in raw.sources:
+            ctx.report((*where, "source"), f"unknown source '{cohort.source}'")
+            continue
+        own = _criteria(cohort.criteria, (*where, "criteria"), raw.sources, ctx)
+        gate = _disease_criterion(cohort, raw.sources[cohort.source])
+        criteria = (gate, *general, *own)
+        _check_unique_ids(criteria, where, ctx)
+        cohorts.append(Cohort(cohort.id, cohort.name, tuple(cohort.diseases), criteria))
+    _check_unique_ids([c for c in raw.cohorts], (), ctx, what="cohort")
+    problems += ctx.problems
+    if ctx.problems:
+        return None
+    return Trial(raw, tuple(cohorts), str(path))
+
+
+def _criteria(
+    raws: list[RawCriterion],
+    where: tuple[int | str, ...],
+    sources: dict[str, Source],
+    ctx: ParseContext,
+) -> list[Criterion]:
+    out = []
+    for index, raw in enumerate(raws):
+        path = (*where, index)
+        if raw.source not in sources:
+            ctx.report(
+                (*path, "source"),
+                f"unknown source '{raw.source}'; this file's sources are {', '.join(sources)}",
+            )
+            continue
+        condition = None
+        if raw.when is not None:
+            condition = parse_condition(raw.when, (*path, "when"), ctx)
+            if condition is None:
+                continue
+        out.append(
+            Criterion(
+                raw.id, raw.kind, raw.text, condition, raw.rationale, sources[raw.source], raw.note
+            )
+        )
+    return out
+
+
+def _disease_criterion(cohort: RawCohort, source: Source) -> Criterion:
+    """Every cohort first asks whether the case has one of the cohort's diseases."""
+    names = ", ".join(d.upper() if len(d) <= 4 else d for d in cohort.diseases)
+    return Criterion(
+        id="disease",
+        kind="inclusion",
+        text=f"Primary disease is one this cohort enrols ({names}).",
+        condition=FieldTest("disease", "in", tuple(cohort.diseases)),
+        rationale="A cohort enrols only the diseases its protocol names.",
+        source=source,
+    )
+
+
+def _check_unique_ids(
+    items: Any, where: tuple[int | str, ...], ctx: ParseContext, what: str = "criterion"
+) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            ctx.report(where, f"{what} id '{item.id}' is used twice")
+        seen.add(item.id)

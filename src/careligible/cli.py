@@ -1,0 +1,178 @@
+"""The ``careligible`` command line: screen case files, check the rule catalog.
+
+Output goes to stdout (or ``--output``, written to a temporary file and renamed into place, so an
+interrupted run never leaves a file that looks complete); every error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import click
+
+from .batch import screen_files
+from .catalog import Catalog, load_catalog
+from .errors import CareligibleError, RulesError
+from .writers import WRITERS, make_writer
+
+
+class ExitCode(enum.IntEnum):
+    """What the exit status of every command means."""
+
+    OK = 0
+    """Every record was screened (or the check passed)."""
+    RECORD_ERRORS = 1
+    """Some records had errors; every record was still written. For ``rules check``: problems found."""
+    CANNOT_RUN = 2
+    """Nothing could be screened: unreadable input, invalid rules or bad usage."""
+
+
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Rules directory (default: the catalog shipped with careligible).",
+)
+
+
+def _catalog(rules_dir: Path | None) -> Catalog:
+    try:
+        return load_catalog(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(
+            f"careligible: the rule catalog has {len(exc.problems)} problem(s); "
+            "nothing was screened",
+            err=True,
+        )
+        sys.exit(ExitCode.CANNOT_RUN)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="careligible")
+def main() -> None:
+    """Which CAR-T trials could this patient with an autoimmune disease enter, and why.
+
+    Decision support only: the screening team and investigator decide.
+    """
+
+
+@main.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(WRITERS)),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write results to FILE instead of standard output.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when stderr is a terminal).",
+)
+@rules_option
+def screen(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    progress: bool | None,
+    rules_dir: Path | None,
+) -> None:
+    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    from .screening import Screener
+
+    screener = Screener(_catalog(rules_dir))
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    errors = 0
+    try:
+        with _destination(output) as out:
+            writer = make_writer(fmt, out)
+            for result in _with_progress(screen_files(screener, paths), show_progress):
+                errors += result.error is not None
+                writer.write(result)
+            writer.close()
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
+    if errors:
+        click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
+    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
+    if not enabled:
+        yield from results
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("screened {task.completed} case(s)"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("screening")
+        for result in results:
+            yield result
+            bar.advance(task)
+
+
+@contextmanager
+def _destination(output: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or a temporary file renamed over ``output`` only when all went well."""
+    if output is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    directory = output.resolve().parent
+    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temp, output)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+@main.group()
+def rules() -> None:
+    """Inspect and check the rule catalog."""
+
+
+@rules.command("check")
+@rules_option
+def rules_check(rules_dir: Path | None) -> None:
+    """Load every rule file and report each problem as file:line: field: problem."""
+    try:
+        catalog = load_catalog(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        sys.exit(ExitCode.RECORD_ERRORS)
+    criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
+    click.echo(
+        f"ok: {len(catalog.trials)} trials, {criteria} criteria, ruleset version {catalog.version}"
+    )

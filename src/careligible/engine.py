@@ -1,0 +1,191 @@
+"""The rule engine: compiled criteria evaluated by durable_rules.
+
+This is the only module that imports durable_rules. It owns the engine's host, builds one ruleset
+per cohort (split further when a cohort is large, since durable_rules fails with error 303 on big
+rulesets), and maps every engine error into :class:`careligible.errors.EngineError` with no case
+data in its message: durable_rules puts the whole fact, that is the patient, into its own errors.
+
+Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) under
+a fresh session id whose state is deleted afterwards, so memory stays flat over any batch. Every
+ruleset also holds a rule that matches every case: a fact that matches no rule makes durable_rules
+raise, keep a session it can never free (deleting it crashes the process) and, after a few
+thousand such cases, run out of memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from durable import engine as durable_engine
+
+from .catalog import Catalog, Criterion
+from .compiler import compile_condition, contains_refs, fact_key, flag_key, tally_keys
+from .conditions import TherapyCount, TherapySpec, walk
+from .errors import EngineError
+from .facts import CaseFacts
+
+Status = Literal["met", "not_met", "unknown"]
+
+#: Rules per ruleset. The engine's ceiling depends on the rules' shape (about 130 simple rules were
+#: measured to work and 140 to fail); 80 keeps a margin for compound conditions.
+MAX_RULES_PER_RULESET = 80
+
+#: The attribute every asserted case carries, matched by each ruleset's catch-all rule.
+_CASE_MARK = "careligible_case"
+
+CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
+
+
+@dataclass(frozen=True)
+class _CompiledRuleset:
+    name: str
+    criteria: tuple[CriterionKey, ...]
+
+
+class RuleEngine:
+    """Evaluates every computable criterion of a catalog for one case at a time."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._lock = threading.Lock()
+        self._fired: list[str] = []
+        self._sids = itertools.count(1)
+        conditions = [
+            c.condition
+            for t in catalog.trials
+            for co in t.cohorts
+            for c in co.criteria
+            if c.condition is not None
+        ]
+        self.therapy_specs: tuple[TherapySpec, ...] = tuple(
+            {
+                node.spec.key: node.spec
+                for cond in conditions
+                for node in walk(cond)
+                if isinstance(node, TherapyCount)
+            }.values()
+        )
+        self._contains = sorted(contains_refs(conditions))
+        self._rulesets, definitions = self._compile(catalog)
+        try:
+            self._host = durable_engine.Host()
+            self._host.register_rulesets(definitions)
+        except Exception as exc:
+            raise EngineError(f"the rule engine refused the catalog: {_safe(exc)}") from None
+
+    @property
+    def ruleset_sizes(self) -> dict[str, int]:
+        """Rules per compiled ruleset (two per criterion), for tests and benchmarks."""
+        return {r.name: 2 * len(r.criteria) for r in self._rulesets}
+
+    def _compile(self, catalog: Catalog) -> tuple[list[_CompiledRuleset], dict[str, Any]]:
+        rulesets: list[_CompiledRuleset] = []
+        definitions: dict[str, Any] = {}
+        per_set = MAX_RULES_PER_RULESET // 2
+        for trial in catalog.trials:
+            for cohort in trial.cohorts:
+                computable = [c for c in cohort.criteria if c.condition is not None]
+                for part in range(0, max(len(computable), 1), per_set):
+                    chunk = computable[part : part + per_set]
+                    name = f"{trial.nct_id}.{cohort.id}.{part // per_set}"
+                    rules = {}
+                    keys = []
+                    for index, criterion in enumerate(chunk):
+                        rules.update(self._rules_for(criterion, index))
+                        keys.append((trial.nct_id, cohort.id, criterion.id))
+                    if rules:
+                        rules["seen"] = {"all": [{"m": {_CASE_MARK: 1}}], "run": _ignore}
+                        definitions[name] = rules
+                        rulesets.append(_CompiledRuleset(name, tuple(keys)))
+        return rulesets, definitions
+
+    def _rules_for(self, criterion: Criterion, index: int) -> dict[str, Any]:
+        assert criterion.condition is not None
+        met, not_met = compile_condition(criterion.condition)
+        return {
+            f"{index}:met": {"all": [{"m": met}], "run": self._recorder(f"{index}:met")},
+            f"{index}:not_met": {
+                "all": [{"m": not_met}],
+                "run": self._recorder(f"{index}:not_met"),
+            },
+        }
+
+    def _recorder(self, name: str) -> Callable[[Any], None]:
+        """An action that only notes which rule fired: durable_rules swallows action errors."""
+        fired = self._fired
+
+        def action(c: Any) -> None:
+            fired.append(name)
+
+        return action
+
+    def engine_fact(self, facts: CaseFacts) -> dict[str, Any]:
+        """The one flat fact a case becomes inside the engine."""
+        fact: dict[str, Any] = {fact_key(path): value for path, value in facts.values.items()}
+        fact[_CASE_MARK] = 1
+        for path, item in self._contains:
+            if path in facts.lists:
+                fact[flag_key(path, item)] = item in facts.lists[path]
+        for key, tallied in facts.tallies.items():
+            definite, possible = tally_keys(key)
+            fact[definite] = tallied.definite
+            fact[possible] = tallied.possible
+        return fact
+
+    def evaluate(self, facts: CaseFacts) -> dict[CriterionKey, Status]:
+        """The status of every computable criterion; criteria no rule decided are unknown."""
+        fact = self.engine_fact(facts)
+        statuses: dict[CriterionKey, Status] = {}
+        with self._lock:
+            for ruleset in self._rulesets:
+                for index, status in self._run(ruleset.name, fact).items():
+                    statuses[ruleset.criteria[index]] = status
+                for key in ruleset.criteria:
+                    statuses.setdefault(key, "unknown")
+        return statuses
+
+    def _run(self, name: str, fact: dict[str, Any]) -> dict[int, Status]:
+        sid = str(next(self._sids))
+        self._fired.clear()
+        try:
+            state = self._host.assert_fact(name, {**fact, "sid": sid})
+        except durable_engine.MessageNotHandledException:
+            raise EngineError(f"ruleset {name} did not accept the case") from None
+        except Exception as exc:
+            raise EngineError(f"the rule engine failed on ruleset {name}: {_safe(exc)}") from None
+        try:
+            self._host.delete_state(name, sid)
+        except Exception as exc:
+            raise EngineError(
+                f"could not free engine state of ruleset {name}: {_safe(exc)}"
+            ) from None
+        if isinstance(state, dict) and "exception" in state:
+            raise EngineError(f"a rule action failed in ruleset {name}")
+        return _statuses(self._fired, name)
+
+
+def _ignore(c: Any) -> None:
+    """The catch-all rule's action: it only keeps unmatched cases away from the engine's trap."""
+
+
+def _statuses(fired: Iterable[str], ruleset: str) -> dict[int, Status]:
+    out: dict[int, Status] = {}
+    for rule in fired:
+        index, status = rule.split(":")
+        if int(index) in out and out[int(index)] != status:
+            raise EngineError(f"criterion {index} of ruleset {ruleset} was both met and not met")
+        out[int(index)] = status  # type: ignore[assignment]
+    return out
+
+
+def _safe(exc: Exception) -> str:
+    """Describe an engine exception without its message, which may quote the whole fact."""
+    found = re.search(r"error code: (\d+)\s*$", str(exc))
+    code = found.group(1) if found else None
+    if code == "303":
+        return "error 303: a ruleset is too large for the engine"
+    return f"{type(exc).__name__}" + (f" (error {code})" if code else "")

@@ -1,0 +1,69 @@
+"""What screening produces: per criterion, per trial, per case.
+
+These models are the output contract of ``careligible screen`` (JSON/JSONL) and what the terminal
+UI and the audit trail show. Every criterion result carries the facts it read and its source, so a
+verdict can always be traced back to the case and to the rule behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["met", "not_met", "unknown"]
+Verdict = Literal["eligible", "needs_info", "ineligible"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CriterionResult(_Out):
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    status: Status
+    text: str
+    facts: dict[str, Any]
+    source: str
+    rationale: str
+
+
+class ConfirmItem(_Out):
+    """A criterion the case format cannot express: the screening team must check it."""
+
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    text: str
+    source: str
+
+
+class TrialResult(_Out):
+    nct_id: str
+    verdict: Verdict
+    cohort: str
+    cohort_name: str
+    missing: list[str]
+    to_confirm: list[ConfirmItem]
+    criteria: list[CriterionResult]
+    blocked_by: list[str] = []
+
+
+class Consideration(_Out):
+    id: str
+    axis: str
+    title: str
+    advice: str
+    source: str
+
+
+class CaseResult(_Out):
+    case_id: str | None
+    source: str
+    error: str | None = None
+    warnings: list[str] = []
+    trials: list[TrialResult] = []
+    considerations: list[Consideration] = []
+
+    def by_verdict(self, verdict: Verdict) -> list[TrialResult]:
+        return [t for t in self.trials if t.verdict == verdict]

@@ -1,0 +1,109 @@
+"""Screening one case against the catalog: the API the CLI and the terminal UI share.
+
+The engine decides each computable criterion; this module attaches to each decision the facts it
+read and its source, aggregates cohorts and trials, and ranks the trials. It knows nothing of file
+formats or of the user interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .case import Case
+from .catalog import Catalog, Cohort, Criterion, Trial
+from .conditions import TherapyCount, walk
+from .engine import CriterionKey, RuleEngine, Status
+from .facts import CaseFacts, case_facts
+from .results import CaseResult, ConfirmItem, CriterionResult, TrialResult
+from .verdicts import best_cohort, cohort_verdict, is_blocking, missing_facts, rank_trials
+
+
+class Screener:
+    """Holds a loaded catalog and its compiled engine; screens cases one at a time."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.engine = RuleEngine(catalog)
+
+    def facts(self, case: Case) -> CaseFacts:
+        return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
+
+    def screen(self, case: Case, source: str = "") -> CaseResult:
+        facts = self.facts(case)
+        statuses = self.engine.evaluate(facts)
+        trials = [self._trial_result(trial, facts, statuses) for trial in self.catalog.trials]
+        return CaseResult(
+            case_id=case.id,
+            source=source,
+            warnings=facts.warnings,
+            trials=rank_trials(trials),
+        )
+
+    def _trial_result(
+        self, trial: Trial, facts: CaseFacts, statuses: dict[CriterionKey, Status]
+    ) -> TrialResult:
+        cohorts = [self._cohort_result(trial, cohort, facts, statuses) for cohort in trial.cohorts]
+        return best_cohort(cohorts)
+
+    def _cohort_result(
+        self, trial: Trial, cohort: Cohort, facts: CaseFacts, statuses: dict[CriterionKey, Status]
+    ) -> TrialResult:
+        decided = []
+        confirm = []
+        for criterion in cohort.criteria:
+            if criterion.condition is None:
+                confirm.append(
+                    ConfirmItem(
+                        id=criterion.id,
+                        kind=criterion.kind,
+                        text=criterion.text,
+                        source=criterion.source.cite(),
+                    )
+                )
+                continue
+            status = statuses[(trial.nct_id, cohort.id, criterion.id)]
+            decided.append(_criterion_result(criterion, status, facts))
+        return TrialResult(
+            nct_id=trial.nct_id,
+            verdict=cohort_verdict(decided),
+            cohort=cohort.id,
+            cohort_name=cohort.name,
+            missing=missing_facts(decided),
+            to_confirm=confirm,
+            criteria=decided,
+            blocked_by=[c.id for c in decided if is_blocking(c)],
+        )
+
+
+def _criterion_result(criterion: Criterion, status: Status, facts: CaseFacts) -> CriterionResult:
+    return CriterionResult(
+        id=criterion.id,
+        kind=criterion.kind,
+        status=status,
+        text=criterion.text,
+        facts=read_facts(criterion, facts),
+        source=criterion.source.cite(),
+        rationale=criterion.rationale,
+    )
+
+
+def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
+    """The facts a criterion read and their values (None = unknown), for explaining it."""
+    out: dict[str, Any] = {}
+    assert criterion.condition is not None
+    for node in walk(criterion.condition):
+        if isinstance(node, TherapyCount):
+            label = f"therapies: {node.spec.describe()}"
+            tallied = facts.tallies.get(node.spec.key)
+            out[label] = (
+                None
+                if tallied is None
+                else {
+                    "qualifying": list(tallied.qualifying),
+                    "uncertain": list(tallied.uncertain),
+                }
+            )
+    for path in criterion.fields():
+        if path != "therapies":
+            out[path] = facts.value_of(path)
+    return out

@@ -1,0 +1,139 @@
+"""The drug vocabulary: generic names, brand names and abbreviations, each with its class.
+
+Kept as data in ``rules/vocabulary/drugs.yaml`` so a pharmacist can review it without reading code.
+Rules count prior therapies by drug, class or group ("anti-CD20 mAb", "B-cell targeting"); this
+module is the one place that turns what a clinician typed into those keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Problem
+
+#: Broader groups a class may belong to; rules may name these like classes.
+GROUPS = frozenset(
+    {
+        "b_cell_targeting",
+        "biologic",
+        "immunosuppressant",
+        "conventional_immunosuppressant",
+        "ms_high_efficacy_dmt",
+        "ms_dmt",
+        "ig_or_plasma_exchange",
+        "glucocorticoid",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Drug:
+    """A recognised drug: its generic key, its class and the groups of that class."""
+
+    key: str
+    drug_class: str
+    groups: frozenset[str]
+
+    def belongs_to(self, name: str) -> bool:
+        """True when ``name`` is this drug, its class or one of its groups."""
+        return name in (self.key, self.drug_class) or name in self.groups
+
+
+def normalise(name: str) -> str:
+    """Lower-case, with spaces, hyphens and underscores treated alike."""
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+class Vocabulary:
+    """Looks up drugs by any of their names."""
+
+    def __init__(
+        self,
+        classes: dict[str, tuple[str, frozenset[str]]],
+        drugs: list[Drug],
+        aliases: dict[str, str],
+    ) -> None:
+        self.classes = classes
+        self.drugs = {d.key: d for d in drugs}
+        self._by_name = {normalise(d.key): d.key for d in drugs}
+        self._by_name.update({normalise(a): key for a, key in aliases.items()})
+
+    def lookup(self, name: str) -> Drug | None:
+        key = self._by_name.get(normalise(name))
+        return self.drugs[key] if key else None
+
+    def names(self) -> list[str]:
+        """Every name the vocabulary recognises, for completion in forms."""
+        return sorted(self._by_name)
+
+    def knows(self, name: str) -> bool:
+        """True for a drug key, class key or group: the names a rule may count by."""
+        return name in self.drugs or name in self.classes or name in GROUPS
+
+    def known_terms(self) -> list[str]:
+        return sorted({*self.drugs, *self.classes, *GROUPS})
+
+
+def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
+    """Read and check the vocabulary file; problems name the file and line."""
+    from .yamlsource import YamlSyntaxError, load_with_lines
+
+    problems: list[Problem] = []
+    where = str(path)
+    try:
+        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return Vocabulary({}, [], {}), [Problem(f"cannot read: {exc}", file=where)]
+    except YamlSyntaxError as exc:
+        return Vocabulary({}, [], {}), [Problem(str(exc), file=where, line=exc.line)]
+    if not isinstance(data, dict):
+        return Vocabulary({}, [], {}), [Problem("expected 'classes' and 'drugs'", file=where)]
+
+    classes: dict[str, tuple[str, frozenset[str]]] = {}
+    for key, spec in (data.get("classes") or {}).items():
+        groups = frozenset((spec or {}).get("groups") or [])
+        for group in groups - GROUPS:
+            problems.append(
+                Problem(
+                    f"unknown group '{group}'",
+                    f"classes.{key}.groups",
+                    where,
+                    lines.line_of(("classes", key, "groups")),
+                )
+            )
+        classes[key] = (str((spec or {}).get("label", key)), groups)
+
+    drugs: list[Drug] = []
+    aliases: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for key, spec in (data.get("drugs") or {}).items():
+        spec = spec or {}
+        drug_class = spec.get("class")
+        if drug_class not in classes:
+            problems.append(
+                Problem(
+                    f"unknown class '{drug_class}'",
+                    f"drugs.{key}.class",
+                    where,
+                    lines.line_of(("drugs", key, "class")),
+                )
+            )
+            continue
+        drugs.append(Drug(key, drug_class, classes[drug_class][1]))
+        for alias in [key, *(spec.get("aliases") or [])]:
+            norm = normalise(str(alias))
+            if seen.get(norm, key) != key:
+                problems.append(
+                    Problem(
+                        f"name '{alias}' is also used by '{seen[norm]}'",
+                        f"drugs.{key}.aliases",
+                        where,
+                        lines.line_of(("drugs", key, "aliases")),
+                    )
+                )
+            seen[norm] = key
+            if alias != key:
+                aliases[str(alias)] = key
+    return Vocabulary(classes, drugs, aliases), problems

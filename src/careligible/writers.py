@@ -1,0 +1,162 @@
+"""Writing screening results: a table for people, CSV, JSON and JSON Lines for programs.
+
+Every writer takes results one at a time and writes them as they come, in input order, so a long
+batch streams. Machine formats write exactly one record per input record, errors included.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from typing import IO, Protocol
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .results import CaseResult
+
+DISCLAIMER = (
+    "Decision support only: verdicts come from published eligibility criteria and the "
+    "facts entered; the screening team and investigator decide."
+)
+
+
+class Writer(Protocol):
+    def write(self, result: CaseResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesWriter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def write(self, result: CaseResult) -> None:
+        self.out.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+class JsonWriter:
+    """A JSON array written item by item."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.count = 0
+
+    def write(self, result: CaseResult) -> None:
+        self.out.write("[\n" if self.count == 0 else ",\n")
+        self.out.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        self.count += 1
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self.count == 0 else "\n]\n")
+
+
+class CsvWriter:
+    """One row per case: the trials by verdict, what is missing, and any error."""
+
+    COLUMNS = (
+        "case_id",
+        "source",
+        "error",
+        "eligible",
+        "needs_info",
+        "ineligible",
+        "missing",
+        "warnings",
+    )
+
+    def __init__(self, out: IO[str]) -> None:
+        self.writer = csv.writer(out, lineterminator="\n")
+        self.writer.writerow(self.COLUMNS)
+
+    def write(self, result: CaseResult) -> None:
+        missing = sorted({m for t in result.by_verdict("needs_info") for m in t.missing})
+        self.writer.writerow(
+            [
+                result.case_id or "",
+                result.source,
+                result.error or "",
+                ";".join(t.nct_id for t in result.by_verdict("eligible")),
+                ";".join(t.nct_id for t in result.by_verdict("needs_info")),
+                ";".join(t.nct_id for t in result.by_verdict("ineligible")),
+                ";".join(missing),
+                " | ".join(result.warnings),
+            ]
+        )
+
+    def close(self) -> None:
+        pass
+
+
+_STYLE = {"eligible": "bold green", "needs_info": "yellow", "ineligible": "red"}
+_LABEL = {"eligible": "eligible", "needs_info": "needs information", "ineligible": "ineligible"}
+
+
+class TableWriter:
+    """Per case: eligible and needs-information trials with what is missing; a count of the rest."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.console = Console(file=out, width=max(Console(file=out).width, 100), highlight=False)
+        self.count = 0
+
+    def write(self, result: CaseResult) -> None:
+        self.count += 1
+        title = f"{result.case_id or '(no id)'}  [dim]{result.source}[/dim]"
+        if result.error:
+            self.console.print(
+                f"[bold]{title}[/bold]\n  [red]error:[/red] {result.error}\n", markup=True
+            )
+            return
+        open_trials = [t for t in result.trials if t.verdict != "ineligible"]
+        if not open_trials:
+            self.console.print(
+                f"[bold]{title}[/bold]\n  no trial is open to this case", markup=True
+            )
+        table = Table(title=title, title_justify="left", expand=False, show_lines=False)
+        table.add_column("trial", no_wrap=True)
+        table.add_column("verdict", no_wrap=True)
+        table.add_column("cohort")
+        table.add_column("missing facts / to confirm", overflow="fold")
+        for trial in open_trials:
+            detail = (
+                ", ".join(trial.missing)
+                if trial.verdict == "needs_info"
+                else (f"{len(trial.to_confirm)} item(s) to confirm at screening")
+            )
+            table.add_row(
+                trial.nct_id,
+                Text(_LABEL[trial.verdict], style=_STYLE[trial.verdict]),
+                trial.cohort_name,
+                detail,
+            )
+        if open_trials:
+            self.console.print(table)
+        ineligible = result.by_verdict("ineligible")
+        if ineligible:
+            names = ", ".join(f"{t.nct_id} ({', '.join(t.blocked_by)})" for t in ineligible)
+            self.console.print(Text(f"  ineligible: {names}", style="dim"))
+        for warning in result.warnings:
+            self.console.print(Text(f"  warning: {warning}", style="yellow"))
+        for item in result.considerations:
+            self.console.print(Text(f"  consider: {item.title}. {item.advice} [{item.source}]"))
+        self.console.print()
+
+    def close(self) -> None:
+        self.console.print(Text(DISCLAIMER, style="italic dim"))
+
+
+WRITERS: dict[str, Callable[[IO[str]], Writer]] = {
+    "table": TableWriter,
+    "csv": CsvWriter,
+    "json": JsonWriter,
+    "jsonl": JsonLinesWriter,
+}
+
+
+def make_writer(fmt: str, out: IO[str]) -> Writer:
+    return WRITERS[fmt](out)

@@ -1,0 +1,110 @@
+"""The engine wrapper handles durable_rules' traps and leaks no case data."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from careligible.case import Case
+from careligible.catalog import load_catalog
+from careligible.engine import MAX_RULES_PER_RULESET, RuleEngine
+from careligible.screening import Screener
+from conftest import criterion_yaml
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "careligible"
+
+
+def test_exactly_one_module_imports_durable_rules() -> None:
+    importers = []
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(n.split(".")[0] == "durable" for n in names):
+                importers.append(path.name)
+    assert importers == ["engine.py"]
+
+
+def test_a_case_matching_no_rule_is_all_unknown_not_an_error(
+    mini_screener: Callable[..., Screener],
+) -> None:
+    screener = mini_screener(criterion_yaml("c", "{field: labs.egfr, at_least: 30}"))
+    result = screener.screen(Case(id="t-1"))  # no disease, no labs: no rule can match
+    assert {c.status for c in result.trials[0].criteria} == {"unknown"}
+
+
+def test_every_criterion_sees_the_case_not_only_the_first_rule(
+    mini_screener: Callable[..., Screener],
+) -> None:
+    criteria = [criterion_yaml(f"c{i}", f"{{field: age, at_least: {i}}}") for i in range(20)]
+    result = mini_screener(*criteria).screen(Case(id="t-1", disease="sle", age=10))
+    statuses = {c.id: c.status for c in result.trials[0].criteria}
+    assert [statuses[f"c{i}"] for i in range(20)] == ["met"] * 11 + ["not_met"] * 9
+
+
+def test_a_cohort_larger_than_one_ruleset_is_split_and_still_evaluated(
+    mini_screener: Callable[..., Screener],
+) -> None:
+    n = MAX_RULES_PER_RULESET  # twice what fits in one ruleset
+    criteria = [criterion_yaml(f"c{i}", f"{{field: age, at_least: {i}}}") for i in range(n)]
+    screener = mini_screener(*criteria)
+    assert max(screener.engine.ruleset_sizes.values()) <= MAX_RULES_PER_RULESET
+    assert len(screener.engine.ruleset_sizes) >= 2
+    result = screener.screen(Case(id="t-1", disease="sle", age=50))
+    statuses = [c.status for c in result.trials[0].criteria if c.id != "disease"]
+    assert statuses == ["met"] * 51 + ["not_met"] * (n - 51)
+
+
+def test_the_largest_ruleset_of_the_shipped_catalog_runs(screener: Screener) -> None:
+    assert max(screener.engine.ruleset_sizes.values()) <= MAX_RULES_PER_RULESET
+    screener.screen(Case(id="t-1", disease="sle", age=40))
+
+
+def test_session_state_is_deleted_after_each_case(screener: Screener) -> None:
+    engine = screener.engine
+    screener.screen(Case(id="t-1", disease="mg", age=40))
+    last_sid = str(next(engine._sids) - 1)
+    for name in engine.ruleset_sizes:
+        with pytest.raises(Exception, match="error code: 309"):  # 309: no such session
+            engine._host.get_ruleset(name).get_state(last_sid)
+
+
+def test_unmatched_cases_do_not_pile_up_engine_sessions(
+    mini_screener: Callable[..., Screener],
+) -> None:
+    """Thousands of cases no criterion can read once exhausted durable_rules' memory."""
+    screener = mini_screener(criterion_yaml("c", "{field: labs.egfr, at_least: 30}"))
+    for i in range(3000):
+        screener.screen(Case(id=f"t-{i}"))
+
+
+def test_two_engines_can_coexist_in_one_process(make_rules: Callable[..., Path]) -> None:
+    rules = make_rules(criterion_yaml("c", "{field: age, at_least: 18}"))
+    first, second = RuleEngine(load_catalog(rules)), RuleEngine(load_catalog(rules))
+    assert first.ruleset_sizes == second.ruleset_sizes
+
+
+def test_engine_errors_carry_no_case_data(
+    monkeypatch: pytest.MonkeyPatch, screener: Screener
+) -> None:
+    from careligible import engine as engine_module
+    from careligible.errors import EngineError
+
+    def explode(name: str, fact: dict[str, object]) -> None:
+        raise RuntimeError(f"Could not assert {fact}, error code: 303")
+
+    monkeypatch.setattr(screener.engine._host, "assert_fact", explode)
+    with pytest.raises(EngineError) as info:
+        screener.screen(Case(id="secret-id-77", disease="mg", age=41))
+    assert "secret-id-77" not in str(info.value) and "41" not in str(info.value)
+    assert "303" in str(info.value)
+    assert engine_module  # the module under test
