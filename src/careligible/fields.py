@@ -28,6 +28,7 @@ class FieldSpec:
     kind: Kind
     choices: tuple[str, ...] = ()
     description: str = ""
+    integer: bool = False
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -47,7 +48,7 @@ def _spec(path: str, annotation: Any, description: str) -> FieldSpec | None:
     if bare is bool:
         return FieldSpec(path, "bool", description=description)
     if bare in (int, float):
-        return FieldSpec(path, "number", description=description)
+        return FieldSpec(path, "number", description=description, integer=bare is int)
     if bare is str:
         return FieldSpec(path, "text", description=description)
     if origin is Literal:

@@ -39,6 +39,15 @@ class Screener:
             trials=rank_trials(trials),
         )
 
+    def cohort_results(self, case: Case, nct_id: str) -> dict[str, TrialResult]:
+        """Every cohort of one trial, not only the best: for explaining and for tests."""
+        trial = self.catalog.trial(nct_id)
+        if trial is None:
+            raise KeyError(nct_id)
+        facts = self.facts(case)
+        statuses = self.engine.evaluate(facts)
+        return {c.id: self._cohort_result(trial, c, facts, statuses) for c in trial.cohorts}
+
     def _trial_result(
         self, trial: Trial, facts: CaseFacts, statuses: dict[CriterionKey, Status]
     ) -> TrialResult:

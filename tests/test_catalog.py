@@ -1,0 +1,131 @@
+"""Every encoded trial: sources on every criterion, one eligible case per cohort, and each
+computable criterion checked just inside, just outside and with its fact missing.
+
+The boundary cases are derived from the rule files themselves: each fixture case in
+``fixtures/eligible/<NCT>--<cohort>.yaml`` is eligible for its cohort, and moving one fact across
+a criterion's threshold must flip exactly that criterion.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from careligible.case import Case
+from careligible.catalog import Catalog, load_catalog
+from careligible.conditions import FieldTest
+from careligible.fields import case_fields
+from careligible.screening import Screener
+
+FIXTURES = Path(__file__).parent / "fixtures" / "eligible"
+NUMERIC = ("at_least", "at_most", "above", "below", "between")
+
+
+def fixture_cases() -> list[tuple[str, str, Path]]:
+    return [(*p.stem.split("--"), p) for p in sorted(FIXTURES.glob("*.yaml"))]  # type: ignore[misc]
+
+
+def test_every_criterion_names_a_source_with_a_check_date(catalog: Catalog) -> None:
+    for trial in catalog.trials:
+        for cohort in trial.cohorts:
+            for criterion in cohort.criteria:
+                assert criterion.source.cite(), (trial.nct_id, criterion.id)
+                assert criterion.source.checked.year >= 2025, (trial.nct_id, criterion.id)
+                assert criterion.rationale.strip(), (trial.nct_id, criterion.id)
+
+
+def test_every_cohort_has_an_eligible_fixture_case(catalog: Catalog) -> None:
+    have = {(nct, cohort) for nct, cohort, _ in fixture_cases()}
+    want = {(t.nct_id, c.id) for t in catalog.trials for c in t.cohorts}
+    assert want <= have, sorted(want - have)
+
+
+@pytest.mark.parametrize(("nct", "cohort", "path"), fixture_cases(), ids=lambda v: str(v)[-40:])
+def test_fixture_is_eligible_for_its_cohort(
+    screener: Screener, nct: str, cohort: str, path: Path
+) -> None:
+    case = Case.model_validate(yaml.safe_load(path.read_text()))
+    result = screener.cohort_results(case, nct)[cohort]
+    undecided = [
+        (c.id, c.status)
+        for c in result.criteria
+        if c.status != ("met" if c.kind == "inclusion" else "not_met")
+    ]
+    assert result.verdict == "eligible", undecided
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    node = out
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return out
+
+
+def _probes(test: FieldTest) -> list[tuple[float, bool]]:
+    """(value, whether the test holds) just inside and just outside its threshold."""
+    spec = case_fields()[test.field]
+    step = 1 if spec.integer else 0.5 if test.field == "scores.edss" else 0.1
+    v = test.value
+    if test.op == "between":
+        low, high = v
+        return [(low, True), (high, True), (low - step, False), (high + step, False)]
+    return {
+        "at_least": [(v, True), (v - step, False)],
+        "at_most": [(v, True), (v + step, False)],
+        "above": [(v + step, True), (v, False)],
+        "below": [(v - step, True), (v, False)],
+    }[test.op]
+
+
+def boundary_cases() -> list[tuple[str, str, str, Path]]:
+    catalog = load_catalog()
+    out = []
+    for nct, cohort_id, path in fixture_cases():
+        trial = catalog.trial(nct)
+        if trial is None:
+            continue
+        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None)
+        for criterion in cohort.criteria if cohort else ():
+            if isinstance(criterion.condition, FieldTest) and criterion.condition.op in NUMERIC:
+                out.append((nct, cohort_id, criterion.id, path))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("nct", "cohort", "criterion_id", "path"), boundary_cases(), ids=lambda v: str(v)[-40:]
+)
+def test_numeric_criterion_inside_outside_and_missing(
+    screener: Screener, nct: str, cohort: str, criterion_id: str, path: Path
+) -> None:
+    base = yaml.safe_load(path.read_text())
+    trial = screener.catalog.trial(nct)
+    assert trial is not None
+    criterion = trial.criterion(criterion_id)
+    assert criterion is not None and isinstance(criterion.condition, FieldTest)
+    test = criterion.condition
+    probes = [(round(v, 6), holds) for v, holds in _probes(test)] + [(None, None)]
+    for value, holds in probes:
+        try:
+            case = Case.model_validate(_set(base, test.field, value))
+        except ValidationError:
+            continue  # a probe outside the case model's own range cannot be entered
+        result = screener.cohort_results(case, nct)[cohort]
+        status = next(c.status for c in result.criteria if c.id == criterion_id)
+        expected = "unknown" if holds is None else "met" if holds else "not_met"
+        assert status == expected, (test.field, value)
+        others = [c for c in result.criteria if c.id != criterion_id]
+        assert all(
+            c.status != "unknown" or c.facts.get(test.field, 0) is None or test.field in c.facts
+            for c in others
+        )
