@@ -130,6 +130,7 @@ class Criterion:
     rationale: str
     source: Source
     note: str | None = None
+    where: str = ""  # file:line of the rule, for messages
 
     @property
     def to_confirm(self) -> bool:
@@ -348,9 +349,17 @@ def _criteria(
             condition = parse_condition(raw.when, (*path, "when"), ctx)
             if condition is None:
                 continue
+        line = ctx.line_of(path)
         out.append(
             Criterion(
-                raw.id, raw.kind, raw.text, condition, raw.rationale, sources[raw.source], raw.note
+                raw.id,
+                raw.kind,
+                raw.text,
+                condition,
+                raw.rationale,
+                sources[raw.source],
+                raw.note,
+                where=f"{ctx.file}:{line}" if line else ctx.file,
             )
         )
     return out

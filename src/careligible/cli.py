@@ -101,7 +101,11 @@ def screen(
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
     from .screening import Screener
 
-    screener = Screener(_catalog(rules_dir))
+    try:
+        screener = Screener(_catalog(rules_dir))
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
     show_progress = sys.stderr.isatty() if progress is None else progress
     errors = 0
     try:
@@ -171,6 +175,14 @@ def rules_check(rules_dir: Path | None) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        sys.exit(ExitCode.RECORD_ERRORS)
+    try:
+        from .engine import RuleEngine
+
+        RuleEngine(catalog)
+    except CareligibleError as exc:
+        click.echo(str(exc), err=True)
+        click.echo("1 problem(s) found", err=True)
         sys.exit(ExitCode.RECORD_ERRORS)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
     click.echo(

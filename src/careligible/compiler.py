@@ -28,6 +28,11 @@ def flag_key(path: str, item: str) -> str:
     return f"{fact_key(path)}__has__{item}"
 
 
+def count_key(path: str) -> str:
+    """The attribute holding how many items a list fact has."""
+    return f"{fact_key(path)}__count"
+
+
 def tally_keys(spec_key: str) -> tuple[str, str]:
     return f"{spec_key}__definite", f"{spec_key}__possible"
 
@@ -64,6 +69,9 @@ def _field_test(test: FieldTest) -> tuple[Expr, Expr]:
     value = test.value
     if test.op == "is":
         return {key: value}, {key: not value}
+    if test.op == "count_at_least":
+        count = count_key(test.field)
+        return {"$gte": {count: value}}, {"$lt": {count: value}}
     if test.op == "contains":
         flag = flag_key(test.field, str(value))
         return {flag: True}, {flag: False}

@@ -25,7 +25,16 @@ from .fields import FieldSpec, case_fields
 from .vocabulary import Vocabulary
 
 Operator = Literal[
-    "is", "equals", "in", "at_least", "at_most", "above", "below", "between", "contains"
+    "is",
+    "equals",
+    "in",
+    "at_least",
+    "at_most",
+    "above",
+    "below",
+    "between",
+    "contains",
+    "count_at_least",
 ]
 OPERATORS: tuple[str, ...] = get_args(Operator)
 OUTCOMES = ("inadequate_response", "intolerance", "response", "ongoing", "unknown")
@@ -36,7 +45,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "bool": ("is",),
     "choice": ("equals", "in"),
     "text": ("equals", "in"),
-    "list": ("contains",),
+    "list": ("contains", "count_at_least"),
 }
 
 
@@ -265,6 +274,11 @@ def _check_value(
             ctx.report(path, "must be [low, high], two numbers with low <= high")
             return None
         return tuple(value)
+    if op == "count_at_least":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            ctx.report(path, "must be a whole number of at least 1")
+            return None
+        return value
     if op in ("at_least", "at_most", "above", "below"):
         if not number(value):
             ctx.report(path, "must be a number")

@@ -24,7 +24,14 @@ from typing import Any, Literal
 from durable import engine as durable_engine
 
 from .catalog import Catalog, Criterion
-from .compiler import compile_condition, contains_refs, fact_key, flag_key, tally_keys
+from .compiler import (
+    compile_condition,
+    contains_refs,
+    count_key,
+    fact_key,
+    flag_key,
+    tally_keys,
+)
 from .conditions import TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
@@ -75,7 +82,9 @@ class RuleEngine:
             self._host = durable_engine.Host()
             self._host.register_rulesets(definitions)
         except Exception as exc:
-            raise EngineError(f"the rule engine refused the catalog: {_safe(exc)}") from None
+            raise EngineError(
+                _refusal(catalog) or f"the engine refused the catalog: {_safe(exc)}"
+            ) from None
 
     @property
     def ruleset_sizes(self) -> dict[str, int]:
@@ -127,6 +136,8 @@ class RuleEngine:
         """The one flat fact a case becomes inside the engine."""
         fact: dict[str, Any] = {fact_key(path): value for path, value in facts.values.items()}
         fact[_CASE_MARK] = 1
+        for path, items in facts.lists.items():
+            fact[count_key(path)] = len(items)
         for path, item in self._contains:
             if path in facts.lists:
                 fact[flag_key(path, item)] = item in facts.lists[path]
@@ -168,6 +179,28 @@ class RuleEngine:
         return _statuses(self._fired, name)
 
 
+def _refusal(catalog: Catalog) -> str | None:
+    """Find the first criterion the engine refuses on its own, to name it in the error."""
+    for trial in catalog.trials:
+        for cohort in trial.cohorts:
+            for criterion in cohort.criteria:
+                if criterion.condition is None:
+                    continue
+                met, not_met = compile_condition(criterion.condition)
+                rules = {
+                    "met": {"all": [{"m": met}], "run": _ignore},
+                    "not_met": {"all": [{"m": not_met}], "run": _ignore},
+                }
+                try:
+                    durable_engine.Host().register_rulesets({"probe": rules})
+                except Exception as exc:
+                    return (
+                        f"{criterion.where}: {criterion.id}: the engine refused this condition "
+                        f"({_safe(exc)}); simplify it, e.g. with count_at_least on a list"
+                    )
+    return None
+
+
 def _ignore(c: Any) -> None:
     """The catch-all rule's action: it only keeps unmatched cases away from the engine's trap."""
 
@@ -188,4 +221,4 @@ def _safe(exc: Exception) -> str:
     code = found.group(1) if found else None
     if code == "303":
         return "error 303: a ruleset is too large for the engine"
-    return f"{type(exc).__name__}" + (f" (error {code})" if code else "")
+    return f"engine error {code}" if code else type(exc).__name__
