@@ -104,7 +104,7 @@ def test_engine_errors_carry_no_case_data(
 
     monkeypatch.setattr(screener.engine._host, "assert_fact", explode)
     with pytest.raises(EngineError) as info:
-        screener.screen(Case(id="secret-id-77", disease="mg", age=97))
-    assert "secret-id-77" not in str(info.value) and "97" not in str(info.value)
+        screener.screen(Case(id="secret-id-77", disease="mg", weight_kg=123.456))
+    assert "secret-id-77" not in str(info.value) and "123.456" not in str(info.value)
     assert "303" in str(info.value)
     assert engine_module  # the module under test

@@ -53,6 +53,7 @@ class Source(_Strict):
     section: str | None = None
     what: str = Field(min_length=1)
     checked: date
+    cite_as: str | None = None
 
     def cite(self) -> str:
         return self.url or self.section or self.what
@@ -119,6 +120,48 @@ class RawDefinitions(_Strict):
     definitions: dict[str, RawDefinition] = Field(default_factory=dict)
 
 
+Axis = Literal["disease", "refractoriness", "organ_damage", "safety", "construct"]
+
+
+class Preference(_Strict):
+    """Which trials a consideration favours when verdicts tie."""
+
+    targets: list[str] = Field(default_factory=list)
+    no_lymphodepletion: bool = False
+    cell_source: Literal["autologous", "allogeneic"] | None = None
+
+
+class RawConsideration(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    axis: Axis
+    title: str
+    when: dict[str, Any]
+    advice: str
+    rationale: str
+    source: str
+    section: str
+    prefer: Preference | None = None
+
+
+class RawConsiderations(_Strict):
+    sources: dict[str, Source]
+    considerations: list[RawConsideration]
+
+
+@dataclass(frozen=True)
+class ConsiderationRule:
+    """Advice from the source article, shown when its condition is met."""
+
+    id: str
+    axis: str
+    title: str
+    advice: str
+    rationale: str
+    condition: Condition
+    citation: str
+    prefer: Preference | None = None
+
+
 @dataclass(frozen=True)
 class Criterion:
     """One eligibility criterion. Without a condition it is an item to confirm at screening."""
@@ -161,6 +204,11 @@ class Trial:
     def nct_id(self) -> str:
         return self.meta.nct_id
 
+    @property
+    def without_lymphodepletion(self) -> bool:
+        """True when the sources say the product is given with no lymphodepleting chemotherapy."""
+        return self.meta.lymphodepletion.strip().lower().startswith("none")
+
     def criterion(self, criterion_id: str) -> Criterion | None:
         for cohort in self.cohorts:
             for criterion in cohort.criteria:
@@ -176,7 +224,7 @@ class Catalog:
     vocabulary: Vocabulary
     version: str
     directory: Path
-    extras: dict[str, Any] = field(default_factory=dict)
+    considerations: list[ConsiderationRule] = field(default_factory=list)
 
     def trial(self, nct_id: str) -> Trial | None:
         return next((t for t in self.trials if t.nct_id == nct_id.upper()), None)
@@ -230,9 +278,13 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         trials.append(trial)
     if not trials and not problems:
         problems.append(Problem("no trial files found", file=str(directory / "trials")))
+    considerations = _load_considerations(
+        directory / "considerations.yaml", vocabulary, definitions, problems
+    )
     if problems:
         raise RulesError(problems)
-    return Catalog(trials, definitions, vocabulary, ruleset_version(directory), directory)
+    version = ruleset_version(directory)
+    return Catalog(trials, definitions, vocabulary, version, directory, considerations)
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
@@ -288,6 +340,49 @@ def _load_definitions(
             definitions[name] = condition
     problems += ctx.problems
     return definitions
+
+
+def _load_considerations(
+    path: Path,
+    vocabulary: Vocabulary,
+    definitions: dict[str, Condition],
+    problems: list[Problem],
+) -> list[ConsiderationRule]:
+    if not path.exists():
+        return []
+    loaded = _read(path, problems)
+    if loaded is None:
+        return []
+    data, lines = loaded
+    raw: RawConsiderations | None = _validate(RawConsiderations, data, path, lines, problems)
+    if raw is None:
+        return []
+    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+    out = []
+    for index, item in enumerate(raw.considerations):
+        where = ("considerations", index)
+        source = raw.sources.get(item.source)
+        if source is None:
+            ctx.report((*where, "source"), f"unknown source '{item.source}'")
+            continue
+        condition = parse_condition(item.when, (*where, "when"), ctx)
+        if condition is None:
+            continue
+        citation = f"{source.cite_as or source.what}, {item.section}"
+        out.append(
+            ConsiderationRule(
+                item.id,
+                item.axis,
+                item.title,
+                item.advice,
+                item.rationale,
+                condition,
+                citation,
+                item.prefer,
+            )
+        )
+    problems += ctx.problems
+    return out
 
 
 def _load_trial(

@@ -7,6 +7,7 @@ interrupted run never leaves a file that looks complete); every error is one lin
 from __future__ import annotations
 
 import enum
+import json
 import os
 import sys
 import tempfile
@@ -160,9 +161,77 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
         raise
 
 
+@main.command()
+@click.argument("case_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@rules_option
+def tui(case_file: Path | None, rules_dir: Path | None) -> None:
+    """Open the clinician terminal UI, optionally on CASE_FILE (YAML)."""
+    from .tui.app import run_app
+
+    run_app(case_file, rules_dir)
+
+
 @main.group()
 def rules() -> None:
     """Inspect and check the rule catalog."""
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@rules_option
+def trials(fmt: str, rules_dir: Path | None) -> None:
+    """List the trial catalog: Table 1 of the source article, with current status."""
+    from .listing import trial_rows
+
+    rows = trial_rows(_catalog(rules_dir))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="CAR-T trials in autoimmune disease (Rampotas 2025, Table 1, and NCT05859997)"
+    )
+    for column in ("#", "target", "condition", "NCT", "phase", "sponsor", "status", "as of"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        phase = (
+            row["phase"]
+            if row["phase"] == row["table1_phase"] or not row["table1_phase"]
+            else (f"{row['phase']} (Table 1: {row['table1_phase']})")
+        )
+        table.add_row(
+            str(row["row"] or "-"),
+            row["target"],
+            row["condition"],
+            row["nct_id"],
+            phase,
+            row["sponsor"],
+            row["status"].replace("_", " "),
+            row["status_as_of"],
+        )
+    Console(width=max(Console().width, 120)).print(table)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@rules_option
+def rules_show(rule_id: str, rules_dir: Path | None) -> None:
+    """Print one rule: a trial (NCT…), a criterion (NCT…/ID) or a consideration (ID)."""
+    from .listing import show_rule
+
+    text = show_rule(_catalog(rules_dir), rule_id)
+    if text is None:
+        click.echo(
+            f"careligible: no rule '{rule_id}'; try a trial id such as NCT06193889, "
+            "NCT06193889/qmg_ge_11, or a consideration id",
+            err=True,
+        )
+        sys.exit(ExitCode.RECORD_ERRORS)
+    click.echo(text)
 
 
 @rules.command("check")

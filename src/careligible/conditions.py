@@ -356,3 +356,36 @@ def _parse_therapy_count(
         count_as_one=groups,
     )
     return TherapyCount(spec, count)
+
+
+_SYMBOLS = {
+    "at_least": "≥",
+    "at_most": "≤",
+    "above": ">",
+    "below": "<",
+    "equals": "=",
+    "is": "is",
+    "contains": "contains",
+    "count_at_least": "has at least",
+}
+
+
+def describe(condition: Condition) -> str:
+    """A condition in one readable line, e.g. ``labs.egfr ≥ 30 and not (pregnant is true)``."""
+    if isinstance(condition, FieldTest):
+        value = condition.value
+        if condition.op == "between":
+            return f"{condition.field} between {value[0]:g} and {value[1]:g}"
+        if condition.op == "in":
+            return f"{condition.field} in [{', '.join(map(str, value))}]"
+        if isinstance(value, bool):
+            value = str(value).lower()
+        return f"{condition.field} {_SYMBOLS[condition.op]} {value}"
+    if isinstance(condition, TherapyCount):
+        return f"at least {condition.at_least} prior therapies: {condition.spec.describe()}"
+    if isinstance(condition, Not):
+        return f"not ({describe(condition.item)})"
+    joiner = " and " if isinstance(condition, AllOf) else " or "
+    return joiner.join(
+        f"({describe(i)})" if isinstance(i, AllOf | AnyOf) else describe(i) for i in condition.items
+    )

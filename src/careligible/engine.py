@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from durable import engine as durable_engine
 
-from .catalog import Catalog, Criterion
+from .catalog import Catalog
 from .compiler import (
     compile_condition,
     contains_refs,
@@ -32,7 +32,7 @@ from .compiler import (
     flag_key,
     tally_keys,
 )
-from .conditions import TherapyCount, TherapySpec, walk
+from .conditions import Condition, TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
 
@@ -61,13 +61,8 @@ class RuleEngine:
         self._lock = threading.Lock()
         self._fired: list[str] = []
         self._sids = itertools.count(1)
-        conditions = [
-            c.condition
-            for t in catalog.trials
-            for co in t.cohorts
-            for c in co.criteria
-            if c.condition is not None
-        ]
+        groups = _groups(catalog)
+        conditions = [cond for _, items in groups for _, cond in items]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
             {
                 node.spec.key: node.spec
@@ -77,7 +72,7 @@ class RuleEngine:
             }.values()
         )
         self._contains = sorted(contains_refs(conditions))
-        self._rulesets, definitions = self._compile(catalog)
+        self._rulesets, definitions = self._compile(groups)
         try:
             self._host = durable_engine.Host()
             self._host.register_rulesets(definitions)
@@ -91,30 +86,24 @@ class RuleEngine:
         """Rules per compiled ruleset (two per criterion), for tests and benchmarks."""
         return {r.name: 2 * len(r.criteria) for r in self._rulesets}
 
-    def _compile(self, catalog: Catalog) -> tuple[list[_CompiledRuleset], dict[str, Any]]:
+    def _compile(self, groups: list[_Group]) -> tuple[list[_CompiledRuleset], dict[str, Any]]:
         rulesets: list[_CompiledRuleset] = []
         definitions: dict[str, Any] = {}
         per_set = MAX_RULES_PER_RULESET // 2
-        for trial in catalog.trials:
-            for cohort in trial.cohorts:
-                computable = [c for c in cohort.criteria if c.condition is not None]
-                for part in range(0, max(len(computable), 1), per_set):
-                    chunk = computable[part : part + per_set]
-                    name = f"{trial.nct_id}.{cohort.id}.{part // per_set}"
-                    rules = {}
-                    keys = []
-                    for index, criterion in enumerate(chunk):
-                        rules.update(self._rules_for(criterion, index))
-                        keys.append((trial.nct_id, cohort.id, criterion.id))
-                    if rules:
-                        rules["seen"] = {"all": [{"m": {_CASE_MARK: 1}}], "run": _ignore}
-                        definitions[name] = rules
-                        rulesets.append(_CompiledRuleset(name, tuple(keys)))
+        for (owner, part_of), items in groups:
+            for start in range(0, len(items), per_set):
+                chunk = items[start : start + per_set]
+                name = f"{owner}.{part_of}.{start // per_set}"
+                rules: dict[str, Any] = {"seen": {"all": [{"m": {_CASE_MARK: 1}}], "run": _ignore}}
+                for index, (_, condition) in enumerate(chunk):
+                    rules.update(self._rules_for(condition, index))
+                definitions[name] = rules
+                keys = tuple((owner, part_of, item_id) for item_id, _ in chunk)
+                rulesets.append(_CompiledRuleset(name, keys))
         return rulesets, definitions
 
-    def _rules_for(self, criterion: Criterion, index: int) -> dict[str, Any]:
-        assert criterion.condition is not None
-        met, not_met = compile_condition(criterion.condition)
+    def _rules_for(self, condition: Condition, index: int) -> dict[str, Any]:
+        met, not_met = compile_condition(condition)
         return {
             f"{index}:met": {"all": [{"m": met}], "run": self._recorder(f"{index}:met")},
             f"{index}:not_met": {
@@ -177,6 +166,27 @@ class RuleEngine:
         if isinstance(state, dict) and "exception" in state:
             raise EngineError(f"a rule action failed in ruleset {name}")
         return _statuses(self._fired, name)
+
+
+#: A group of conditions compiled together: ((owner, part), [(item id, condition)]).
+_Group = tuple[tuple[str, str], list[tuple[str, "Condition"]]]
+
+#: The owner key under which the article's considerations are evaluated.
+CONSIDERATIONS = "considerations"
+
+
+def _groups(catalog: Catalog) -> list[_Group]:
+    """Each cohort's computable criteria, then the considerations, as groups to compile."""
+    groups: list[_Group] = []
+    for trial in catalog.trials:
+        for cohort in trial.cohorts:
+            items = [(c.id, c.condition) for c in cohort.criteria if c.condition is not None]
+            if items:
+                groups.append(((trial.nct_id, cohort.id), items))
+    advice = [(c.id, c.condition) for c in catalog.considerations]
+    if advice:
+        groups.append(((CONSIDERATIONS, "all"), advice))
+    return groups
 
 
 def _refusal(catalog: Catalog) -> str | None:

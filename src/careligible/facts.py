@@ -66,6 +66,7 @@ def flatten(case: Case) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
                 values[path] = value
 
     visit("", case.model_dump(by_alias=True, exclude_none=True))
+    values["therapies.recorded"] = case.therapies is not None  # always known: listed or not
     return values, lists
 
 

@@ -80,4 +80,8 @@ def _walk(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
 @cache
 def case_fields() -> dict[str, FieldSpec]:
     """Every fact a rule may test, by dotted path. Therapies are reached through counts instead."""
-    return {s.path: s for s in _walk(Case, "") if s.path != "id"}
+    fields = {s.path: s for s in _walk(Case, "") if s.path != "id"}
+    fields["therapies.recorded"] = FieldSpec(
+        "therapies.recorded", "bool", description="Derived: whether the case lists prior therapy."
+    )
+    return fields

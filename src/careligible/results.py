@@ -47,14 +47,27 @@ class TrialResult(_Out):
     to_confirm: list[ConfirmItem]
     criteria: list[CriterionResult]
     blocked_by: list[str] = []
+    only_blocker: str | None = None
+    """Set when exactly one criterion rules the case out: the text of that criterion."""
 
 
 class Consideration(_Out):
+    """Advice from the source article whose condition holds for this case."""
+
     id: str
     axis: str
     title: str
     advice: str
+    rationale: str
     source: str
+    facts: dict[str, Any] = {}
+
+
+class AskNext(_Out):
+    """A missing fact, and the needs-information trials it would help settle."""
+
+    fact: str
+    trials: list[str]
 
 
 class CaseResult(_Out):
@@ -64,6 +77,7 @@ class CaseResult(_Out):
     warnings: list[str] = []
     trials: list[TrialResult] = []
     considerations: list[Consideration] = []
+    ask_next: list[AskNext] = []
 
     def by_verdict(self, verdict: Verdict) -> list[TrialResult]:
         return [t for t in self.trials if t.verdict == verdict]

@@ -10,12 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from .case import Case
-from .catalog import Catalog, Cohort, Criterion, Trial
-from .conditions import TherapyCount, walk
-from .engine import CriterionKey, RuleEngine, Status
+from .catalog import Catalog, Cohort, ConsiderationRule, Criterion, Trial
+from .conditions import Condition, TherapyCount, walk
+from .engine import CONSIDERATIONS, CriterionKey, RuleEngine, Status
 from .facts import CaseFacts, case_facts
-from .results import CaseResult, ConfirmItem, CriterionResult, TrialResult
-from .verdicts import best_cohort, cohort_verdict, is_blocking, missing_facts, rank_trials
+from .results import (
+    AskNext,
+    CaseResult,
+    ConfirmItem,
+    Consideration,
+    CriterionResult,
+    TrialResult,
+)
+from .verdicts import (
+    ask_next,
+    best_cohort,
+    cohort_verdict,
+    is_blocking,
+    missing_facts,
+    rank_trials,
+)
 
 
 class Screener:
@@ -32,12 +46,37 @@ class Screener:
         facts = self.facts(case)
         statuses = self.engine.evaluate(facts)
         trials = [self._trial_result(trial, facts, statuses) for trial in self.catalog.trials]
+        fired = [
+            rule
+            for rule in self.catalog.considerations
+            if statuses.get((CONSIDERATIONS, "all", rule.id)) == "met"
+        ]
+        ranked = rank_trials(trials, lambda nct: self._fit(nct, fired))
         return CaseResult(
             case_id=case.id,
             source=source,
             warnings=facts.warnings,
-            trials=rank_trials(trials),
+            trials=ranked,
+            considerations=[_consideration(rule, facts) for rule in fired],
+            ask_next=[AskNext(fact=f, trials=t) for f, t in ask_next(ranked)],
         )
+
+    def _fit(self, nct_id: str, fired: list[ConsiderationRule]) -> int:
+        """How many fired considerations favour this trial's construct."""
+        trial = self.catalog.trial(nct_id)
+        assert trial is not None
+        score = 0
+        for rule in fired:
+            prefer = rule.prefer
+            if prefer is None:
+                continue
+            if set(prefer.targets) & set(trial.meta.targets):
+                score += 1
+            if prefer.no_lymphodepletion and trial.without_lymphodepletion:
+                score += 1
+            if prefer.cell_source and prefer.cell_source == trial.meta.cell_source:
+                score += 1
+        return score
 
     def cohort_results(self, case: Case, nct_id: str) -> dict[str, TrialResult]:
         """Every cohort of one trial, not only the best: for explaining and for tests."""
@@ -72,6 +111,7 @@ class Screener:
                 continue
             status = statuses[(trial.nct_id, cohort.id, criterion.id)]
             decided.append(_criterion_result(criterion, status, facts))
+        blockers = [c for c in decided if is_blocking(c)]
         return TrialResult(
             nct_id=trial.nct_id,
             verdict=cohort_verdict(decided),
@@ -80,8 +120,23 @@ class Screener:
             missing=missing_facts(decided),
             to_confirm=confirm,
             criteria=decided,
-            blocked_by=[c.id for c in decided if is_blocking(c)],
+            blocked_by=[c.id for c in blockers],
+            only_blocker=(
+                blockers[0].text if len(blockers) == 1 and blockers[0].id != "disease" else None
+            ),
         )
+
+
+def _consideration(rule: ConsiderationRule, facts: CaseFacts) -> Consideration:
+    return Consideration(
+        id=rule.id,
+        axis=rule.axis,
+        title=rule.title,
+        advice=rule.advice,
+        rationale=rule.rationale,
+        source=rule.citation,
+        facts=_read(rule.condition, facts),
+    )
 
 
 def _criterion_result(criterion: Criterion, status: Status, facts: CaseFacts) -> CriterionResult:
@@ -98,9 +153,13 @@ def _criterion_result(criterion: Criterion, status: Status, facts: CaseFacts) ->
 
 def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
     """The facts a criterion read and their values (None = unknown), for explaining it."""
-    out: dict[str, Any] = {}
     assert criterion.condition is not None
-    for node in walk(criterion.condition):
+    return _read(criterion.condition, facts)
+
+
+def _read(condition: Condition, facts: CaseFacts) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for node in walk(condition):
         if isinstance(node, TherapyCount):
             label = f"therapies: {node.spec.describe()}"
             tallied = facts.tallies.get(node.spec.key)
@@ -112,7 +171,7 @@ def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
                     "uncertain": list(tallied.uncertain),
                 }
             )
-    for path in criterion.fields():
+    for path in dict.fromkeys(condition.fields()):
         if path != "therapies":
             out[path] = facts.value_of(path)
     return out

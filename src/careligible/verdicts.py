@@ -8,7 +8,7 @@ needs_info: missing data is never read as "no". Items to confirm at screening ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .results import CriterionResult, TrialResult, Verdict
 
@@ -56,6 +56,23 @@ def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
     return min(results, key=lambda r: (_RANK[r.verdict], len(r.missing)))
 
 
-def rank_trials(results: Sequence[TrialResult]) -> list[TrialResult]:
-    """Eligible first, then needs_info by fewest missing facts, then ineligible; stable otherwise."""
-    return sorted(results, key=lambda r: (_RANK[r.verdict], len(r.missing)))
+def rank_trials(
+    results: Sequence[TrialResult], fit: Callable[[str], int] = lambda nct: 0
+) -> list[TrialResult]:
+    """Eligible first, then needs_info by fewest missing facts, then ineligible.
+
+    Within a tie, trials that fit more of the case's considerations (``fit``, by NCT id) come
+    first; the catalog order decides the rest.
+    """
+    return sorted(results, key=lambda r: (_RANK[r.verdict], len(r.missing), -fit(r.nct_id)))
+
+
+def ask_next(results: Sequence[TrialResult], limit: int = 5) -> list[tuple[str, list[str]]]:
+    """The missing facts that would settle the most needs_info trials, most decisive first."""
+    trials_by_fact: dict[str, list[str]] = {}
+    for result in results:
+        if result.verdict == "needs_info":
+            for fact in result.missing:
+                trials_by_fact.setdefault(fact, []).append(result.nct_id)
+    ranked = sorted(trials_by_fact.items(), key=lambda item: -len(item[1]))
+    return ranked[:limit]

@@ -137,13 +137,34 @@ class TableWriter:
         if open_trials:
             self.console.print(table)
         ineligible = result.by_verdict("ineligible")
-        if ineligible:
-            names = ", ".join(f"{t.nct_id} ({', '.join(t.blocked_by)})" for t in ineligible)
-            self.console.print(Text(f"  ineligible: {names}", style="dim"))
+        near = [t for t in ineligible if t.only_blocker]
+        for trial in near:
+            self.console.print(
+                Text(
+                    f"  {trial.nct_id} is ruled out by one criterion only: {trial.only_blocker}",
+                    style="magenta",
+                )
+            )
+        others = [t for t in ineligible if not t.only_blocker]
+        elsewhere = [t for t in others if "disease" in t.blocked_by]
+        ruled_out = [
+            f"{t.nct_id} ({', '.join(t.blocked_by)})" for t in others if t not in elsewhere
+        ]
+        if ruled_out:
+            self.console.print(Text(f"  ineligible: {'; '.join(ruled_out)}", style="dim"))
+        if elsewhere:
+            self.console.print(
+                Text(f"  {len(elsewhere)} trial(s) enrol other diseases", style="dim")
+            )
+        if result.ask_next:
+            asks = "; ".join(f"{a.fact} ({len(a.trials)} trial(s))" for a in result.ask_next)
+            self.console.print(Text(f"  ask next: {asks}", style="cyan"))
         for warning in result.warnings:
             self.console.print(Text(f"  warning: {warning}", style="yellow"))
         for item in result.considerations:
-            self.console.print(Text(f"  consider: {item.title}. {item.advice} [{item.source}]"))
+            self.console.print(
+                Text(f"  consider ({item.axis}): {item.title}. {item.advice} [{item.source}]")
+            )
         self.console.print()
 
     def close(self) -> None:
