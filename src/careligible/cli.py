@@ -6,6 +6,7 @@ interrupted run never leaves a file that looks complete); every error is one lin
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import os
@@ -18,9 +19,12 @@ from typing import IO
 
 import click
 
-from .batch import screen_files
+from .audit import AuditLog, open_audit_log, stale_status_warnings
+from .batch import parsed_cases, screen_parsed
 from .catalog import Catalog, load_catalog
 from .errors import CareligibleError, RulesError
+from .results import CaseResult
+from .screening import Screener
 from .writers import WRITERS, make_writer
 
 
@@ -91,12 +95,26 @@ def main() -> None:
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
+@click.option(
+    "--audit-log",
+    "audit_log_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append one hash-chained decision record per screened case to FILE.",
+)
+@click.option(
+    "--include-case",
+    is_flag=True,
+    help="Store each case in its decision record, so 'audit verify' can re-screen it.",
+)
 @rules_option
 def screen(
     paths: tuple[Path, ...],
     fmt: str,
     output: Path | None,
     progress: bool | None,
+    audit_log_path: Path | None,
+    include_case: bool,
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
@@ -112,7 +130,9 @@ def screen(
     try:
         with _destination(output) as out:
             writer = make_writer(fmt, out)
-            for result in _with_progress(screen_files(screener, paths), show_progress):
+            audit_log = open_audit_log(audit_log_path)
+            results = _screened(screener, paths, audit_log, include_case)
+            for result in _with_progress(results, show_progress):
                 errors += result.error is not None
                 writer.write(result)
             writer.close()
@@ -122,6 +142,17 @@ def screen(
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _screened(
+    screener: Screener, paths: tuple[Path, ...], audit_log: AuditLog | None, include_case: bool
+) -> Iterator[CaseResult]:
+    """Screen every record; with an audit log, record each screened (non-error) case."""
+    for parsed in parsed_cases(paths):
+        result = screen_parsed(screener, parsed)
+        if audit_log is not None and parsed.case is not None and result.error is None:
+            audit_log.append(result, parsed.case, screener.catalog, include_case)
+        yield result
 
 
 def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
@@ -225,8 +256,16 @@ def rules_show(rule_id: str, rules_dir: Path | None) -> None:
 
 
 @rules.command("check")
+@click.option(
+    "--max-status-age",
+    type=click.IntRange(min=0),
+    default=365,
+    show_default=True,
+    metavar="DAYS",
+    help="Warn when a trial's status_as_of is older than DAYS.",
+)
 @rules_option
-def rules_check(rules_dir: Path | None) -> None:
+def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
     """Load every rule file and report each problem as file:line: field: problem."""
     try:
         catalog = load_catalog(rules_dir)
@@ -243,7 +282,16 @@ def rules_check(rules_dir: Path | None) -> None:
         click.echo(str(exc), err=True)
         click.echo("1 problem(s) found", err=True)
         sys.exit(ExitCode.RECORD_ERRORS)
+    for warning in stale_status_warnings(catalog, max_status_age, datetime.date.today()):
+        click.echo(f"warning: {warning}", err=True)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
     click.echo(
         f"ok: {len(catalog.trials)} trials, {criteria} criteria, ruleset version {catalog.version}"
     )
+
+
+from .cli_audit import audit, explain, rules_diff  # noqa: E402  (after main and rules exist)
+
+main.add_command(explain)
+main.add_command(audit)
+rules.add_command(rules_diff)

@@ -52,6 +52,7 @@ CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
 class _CompiledRuleset:
     name: str
     criteria: tuple[CriterionKey, ...]
+    reads: frozenset[str] = frozenset()  # fact attributes its rules test
 
 
 class RuleEngine:
@@ -99,7 +100,8 @@ class RuleEngine:
                     rules.update(self._rules_for(condition, index))
                 definitions[name] = rules
                 keys = tuple((owner, part_of, item_id) for item_id, _ in chunk)
-                rulesets.append(_CompiledRuleset(name, keys))
+                reads = frozenset(_attributes([r["all"] for r in rules.values()]))
+                rulesets.append(_CompiledRuleset(name, keys, reads))
         return rulesets, definitions
 
     def _rules_for(self, condition: Condition, index: int) -> dict[str, Any]:
@@ -142,7 +144,10 @@ class RuleEngine:
         statuses: dict[CriterionKey, Status] = {}
         with self._lock:
             for ruleset in self._rulesets:
-                for index, status in self._run(ruleset.name, fact).items():
+                # Each ruleset gets only the facts it tests: durable_rules serialises the whole
+                # fact for every rule that fires, so a smaller fact is a faster screen.
+                projected = {k: v for k, v in fact.items() if k in ruleset.reads}
+                for index, status in self._run(ruleset.name, projected).items():
                     statuses[ruleset.criteria[index]] = status
                 for key in ruleset.criteria:
                     statuses.setdefault(key, "unknown")
@@ -187,6 +192,21 @@ def _groups(catalog: Catalog) -> list[_Group]:
     if advice:
         groups.append(((CONSIDERATIONS, "all"), advice))
     return groups
+
+
+def _attributes(expr: Any) -> set[str]:
+    """The fact attribute names a compiled match expression reads."""
+    found: set[str] = set()
+    if isinstance(expr, list):
+        for item in expr:
+            found |= _attributes(item)
+    elif isinstance(expr, dict):
+        for key, value in expr.items():
+            if key.startswith("$") or key == "m":
+                found |= _attributes(value)
+            else:
+                found.add(key)
+    return found
 
 
 def _refusal(catalog: Catalog) -> str | None:

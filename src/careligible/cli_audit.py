@@ -1,0 +1,188 @@
+"""Audit commands: ``explain``, ``audit verify`` and ``rules diff``.
+
+They live apart from :mod:`careligible.cli`, which registers them. Because ``cli`` imports this
+module, this module never imports ``cli`` at import time (that would be a cycle whichever module is
+imported first): exit codes are looked up when a command runs, and ``--rules`` is declared here
+exactly as ``cli.rules_option`` declares it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+
+import click
+
+from .catalog import Catalog, load_catalog
+from .errors import CareligibleError, RulesError
+
+if TYPE_CHECKING:
+    from .audit import Verification
+    from .explain import Format
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+rules_option: Callable[[F], F] = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Rules directory (default: the catalog shipped with careligible).",
+)
+
+ExitName = Literal["OK", "RECORD_ERRORS", "CANNOT_RUN"]
+
+
+def _exit(name: ExitName) -> NoReturn:
+    from .cli import ExitCode
+
+    sys.exit(ExitCode[name])
+
+
+def _catalog(rules_dir: Path | None, label: str = "the rule catalog") -> Catalog:
+    """Load a catalog or stop with every problem on stderr: invalid rules give no verdicts."""
+    try:
+        return load_catalog(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"careligible: {label} has {len(exc.problems)} problem(s)", err=True)
+        _exit("CANNOT_RUN")
+
+
+def _fail(exc: CareligibleError) -> NoReturn:
+    click.echo(f"careligible: {exc}", err=True)
+    _exit("CANNOT_RUN")
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("case_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--trial",
+    "trials",
+    multiple=True,
+    metavar="NCT",
+    help="Explain only this trial (repeatable; default: every trial).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@rules_option
+def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path | None) -> None:
+    """Explain every verdict for each case in CASE_FILE: criteria, facts, rules and sources."""
+    from .batch import parsed_cases
+    from .explain import case_explanation, render
+    from .screening import Screener
+
+    catalog = _catalog(rules_dir)
+    unknown = [t for t in trials if catalog.trial(t) is None]
+    if unknown:
+        raise click.BadParameter(f"not in the rules: {', '.join(unknown)}", param_hint="--trial")
+    errors = 0
+    explanations = []
+    try:
+        screener = Screener(catalog)
+        for parsed in parsed_cases([case_file]):
+            if parsed.case is None:
+                errors += 1
+                click.echo(f"careligible: {parsed.error}", err=True)
+                continue
+            result = screener.screen(parsed.case, parsed.source)
+            explanations.append(case_explanation(result, catalog, trials))
+    except CareligibleError as exc:
+        _fail(exc)
+    click.echo(render(explanations, cast("Format", fmt)))
+    _exit("RECORD_ERRORS" if errors else "OK")
+
+
+# --- audit verify -------------------------------------------------------------------------------
+
+
+@click.group()
+def audit() -> None:
+    """Check decision records written by 'screen --audit-log'."""
+
+
+@audit.command("verify")
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@rules_option
+def verify(log: Path, rules_dir: Path | None) -> None:
+    """Check LOG's hash chain and re-screen the recorded cases with the rules.
+
+    Exits 0 when the chain is intact and every recorded verdict reproduces, 1 otherwise.
+    """
+    from .audit import read_log, verify_log
+    from .screening import Screener
+
+    try:
+        lines = read_log(log)
+        has_cases = any(line.record and "case" in line.record for line in lines)
+        screener = Screener(_catalog(rules_dir)) if has_cases else None
+        found = verify_log(lines, screener)
+    except CareligibleError as exc:
+        _fail(exc)
+    for line in _verification_lines(found):
+        click.echo(line)
+    if not found.ok:
+        click.echo(f"careligible: {log}: verification failed", err=True)
+    _exit("OK" if found.ok else "RECORD_ERRORS")
+
+
+def _verification_lines(found: Verification) -> Iterator[str]:
+    if found.chain_break:
+        yield f"chain broken: {found.chain_break}"
+    else:
+        yield f"chain intact: {found.records} record(s)"
+    yield from (f"not reproduced: {line}" for line in found.not_reproduced)
+    if found.rescreened and not found.not_reproduced:
+        yield f"reproduced: every verdict of {found.rescreened} re-screened case(s)"
+    yield from (f"note: {note}" for note in found.notes)
+
+
+# --- rules diff ---------------------------------------------------------------------------------
+
+
+@click.command("diff")
+@click.argument("old_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("new_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("cases", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
+    """Show what changed from OLD_DIR to NEW_DIR, and which CASES change verdict because of it.
+
+    Exits 0 whether or not anything changed; 1 when a case record has errors.
+    """
+    from .batch import parsed_cases
+    from .rulediff import diff_catalogs, render_diff, render_verdict_change, verdict_changes
+    from .screening import Screener
+
+    old = _catalog(old_dir, f"{old_dir}")
+    new = _catalog(new_dir, f"{new_dir}")
+    click.echo(render_diff(diff_catalogs(old, new)))
+    if not cases:
+        _exit("OK")
+    errors = changed = screened = 0
+    try:
+        before, after = Screener(old), Screener(new)
+        for parsed in parsed_cases(cases):
+            if parsed.case is None:
+                errors += 1
+                click.echo(f"careligible: {parsed.error}", err=True)
+                continue
+            screened += 1
+            for change in verdict_changes(before, after, parsed.case, parsed.source):
+                changed += 1
+                click.echo(render_verdict_change(change))
+    except CareligibleError as exc:
+        _fail(exc)
+    click.echo(f"{changed} verdict change(s) over {screened} case(s)")
+    _exit("RECORD_ERRORS" if errors else "OK")

@@ -1,0 +1,245 @@
+"""Why a case got each verdict: every criterion with the facts it read, its rule and its source.
+
+A verdict a clinician cannot trace is of no use at a screening meeting. This module turns a
+:class:`CaseResult` into an explanation (plain data first, then text, Markdown or JSON): per trial
+the verdict and cohort, and per criterion its status, what that status does to the verdict, the
+facts read with their values, the rule's id and place in the rule files, its rationale and source;
+then the items to confirm at screening, the missing facts and the considerations that applied.
+
+Everything here is a pure function of the result and the catalog; nothing is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from .catalog import Catalog, Trial
+from .results import CaseResult, CriterionResult, TrialResult
+from .verdicts import is_blocking, is_settled
+
+Format = Literal["text", "json", "markdown"]
+FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
+
+_EFFECT = {"blocks": "rules the case out", "allows": "allows the case in", "open": "undecided"}
+
+
+def effect(result: CriterionResult) -> str:
+    """What this criterion's status does to the verdict: blocks, allows or leaves it open."""
+    if is_blocking(result):
+        return "blocks"
+    return "allows" if is_settled(result) else "open"
+
+
+def show_value(value: Any) -> str:
+    """A fact's value as a clinician reads it; None is unknown, never "no"."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, dict) and "qualifying" in value:
+        qualifying = ", ".join(value["qualifying"]) or "none"
+        uncertain = ", ".join(value.get("uncertain") or []) or "none"
+        return f"qualifying: {qualifying}; uncertain: {uncertain}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def rule_place(catalog: Catalog, trial: Trial | None, criterion_id: str) -> str:
+    """``trials/NCT….yaml:LINE`` for a criterion, relative to the rules directory when possible."""
+    criterion = trial.criterion(criterion_id) if trial else None
+    if criterion is None or not criterion.where:
+        return "automatic (built from the cohort's diseases)" if criterion_id == "disease" else ""
+    file, _, line = criterion.where.rpartition(":")
+    if not line.isdigit():
+        file, line = criterion.where, ""
+    with contextlib.suppress(ValueError):  # outside the rules directory: keep the full path
+        file = Path(file).resolve().relative_to(catalog.directory.resolve()).as_posix()
+    return f"{file}:{line}" if line else file
+
+
+def criterion_explanation(
+    catalog: Catalog, trial: Trial | None, cohort: str, result: CriterionResult
+) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "rule": f"{trial.nct_id if trial else '?'}/{cohort}/{result.id}",
+        "kind": result.kind,
+        "status": result.status,
+        "effect": effect(result),
+        "text": result.text,
+        "facts": dict(result.facts),
+        "rationale": result.rationale,
+        "source": result.source,
+        "where": rule_place(catalog, trial, result.id),
+    }
+
+
+def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
+    trial = catalog.trial(result.nct_id)
+    return {
+        "nct_id": result.nct_id,
+        "title": trial.meta.title if trial else "",
+        "acronym": trial.meta.acronym if trial else None,
+        "status": trial.meta.status if trial else None,
+        "status_as_of": trial.meta.status_as_of.isoformat() if trial else None,
+        "verdict": result.verdict,
+        "cohort": result.cohort,
+        "cohort_name": result.cohort_name,
+        "blocked_by": list(result.blocked_by),
+        "criteria": [
+            criterion_explanation(catalog, trial, result.cohort, c) for c in result.criteria
+        ],
+        "to_confirm": [c.model_dump() for c in result.to_confirm],
+        "missing": list(result.missing),
+    }
+
+
+def case_explanation(
+    result: CaseResult, catalog: Catalog, trials: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The whole explanation of one case as plain data; ``trials`` limits it to those NCT ids."""
+    wanted = {t.upper() for t in trials}
+    return {
+        "case_id": result.case_id,
+        "source": result.source,
+        "ruleset_version": catalog.version,
+        "error": result.error,
+        "warnings": list(result.warnings),
+        "trials": [
+            trial_explanation(catalog, t) for t in result.trials if not wanted or t.nct_id in wanted
+        ],
+        "considerations": [c.model_dump() for c in result.considerations],
+    }
+
+
+def render(explanations: Sequence[dict[str, Any]], fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps(list(explanations), indent=2, ensure_ascii=False)
+    renderer = render_markdown if fmt == "markdown" else render_text
+    return "\n\n".join(renderer(e) for e in explanations)
+
+
+# --- plain text ---------------------------------------------------------------------------------
+
+
+def render_text(explanation: dict[str, Any]) -> str:
+    lines = [
+        f"Case {explanation['case_id']} ({explanation['source']})",
+        f"ruleset version {explanation['ruleset_version']}",
+    ]
+    if explanation["error"]:
+        return "\n".join([*lines, f"error: {explanation['error']}"])
+    lines += [f"warning: {w}" for w in explanation["warnings"]]
+    for trial in explanation["trials"]:
+        lines += ["", *_trial_text(trial)]
+    lines += ["", *_considerations_text(explanation["considerations"])]
+    return "\n".join(lines)
+
+
+def _trial_text(trial: dict[str, Any]) -> list[str]:
+    name = f" {trial['acronym']}" if trial["acronym"] else ""
+    lines = [
+        f"{trial['nct_id']}{name}: {trial['verdict'].upper()} "
+        f"(cohort {trial['cohort']}: {trial['cohort_name']})",
+        f"  trial status {trial['status']} as of {trial['status_as_of']}",
+    ]
+    if trial["blocked_by"]:
+        lines.append(f"  ruled out by: {', '.join(trial['blocked_by'])}")
+    lines.append("  criteria:")
+    for criterion in trial["criteria"]:
+        lines += _criterion_text(criterion)
+    lines.append("  to confirm at screening:" if trial["to_confirm"] else "  nothing to confirm")
+    lines += [
+        f"    - {c['id']} ({c['kind']}): {c['text']} [source: {c['source']}]"
+        for c in trial["to_confirm"]
+    ]
+    missing = ", ".join(trial["missing"]) or "nothing"
+    lines.append(f"  missing: {missing}")
+    return lines
+
+
+def _criterion_text(criterion: dict[str, Any]) -> list[str]:
+    lines = [
+        f"    [{criterion['status']}] {criterion['id']} ({criterion['kind']}, "
+        f"{_EFFECT[criterion['effect']]}): {criterion['text']}"
+    ]
+    lines += [f"        fact {path} = {show_value(v)}" for path, v in criterion["facts"].items()]
+    lines.append(f"        rule {criterion['rule']}" + _at(criterion["where"]))
+    lines.append(f"        why: {criterion['rationale']}")
+    lines.append(f"        source: {criterion['source']}")
+    return lines
+
+
+def _at(where: str) -> str:
+    if where.startswith("automatic"):
+        return f" ({where})"
+    return f" at {where}" if where else ""
+
+
+def _considerations_text(considerations: list[dict[str, Any]]) -> list[str]:
+    if not considerations:
+        return ["considerations: none applied"]
+    lines = ["considerations:"]
+    for item in considerations:
+        lines.append(f"  - {item['title']} ({item['axis']}): {item['advice']}")
+        lines.append(f"    source: {item['source']}")
+    return lines
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def render_markdown(explanation: dict[str, Any]) -> str:
+    lines = [
+        f"# Case {_md(explanation['case_id'])}",
+        "",
+        f"Source `{explanation['source']}`, ruleset version `{explanation['ruleset_version']}`.",
+    ]
+    if explanation["error"]:
+        return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
+    lines += [f"- warning: {_md(w)}" for w in explanation["warnings"]]
+    for trial in explanation["trials"]:
+        lines += ["", *_trial_markdown(trial)]
+    lines += ["", "## Considerations", ""]
+    lines += [
+        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} (source: {c['source']})"
+        for c in explanation["considerations"]
+    ] or ["None applied."]
+    return "\n".join(lines)
+
+
+def _trial_markdown(trial: dict[str, Any]) -> list[str]:
+    name = f" ({_md(trial['acronym'])})" if trial["acronym"] else ""
+    lines = [
+        f"## {trial['nct_id']}{name}: {trial['verdict']}",
+        "",
+        f"Cohort `{trial['cohort']}`: {_md(trial['cohort_name'])}. "
+        f"Trial status {trial['status']} as of {trial['status_as_of']}.",
+        "",
+        "| Status | Criterion | Facts read | Rule | Why | Source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in trial["criteria"]:
+        facts = "<br>".join(f"`{p}` = {_md(show_value(v))}" for p, v in c["facts"].items())
+        lines.append(
+            f"| {c['status']} ({_EFFECT[c['effect']]}) | **{c['id']}** ({c['kind']}): "
+            f"{_md(c['text'])} | {facts} | `{c['rule']}`{_at(c['where'])} | "
+            f"{_md(c['rationale'])} | {_md(c['source'])} |"
+        )
+    lines += ["", "To confirm at screening:", ""]
+    lines += [
+        f"- **{c['id']}** ({c['kind']}): {_md(c['text'])} (source: {c['source']})"
+        for c in trial["to_confirm"]
+    ] or ["- nothing"]
+    lines += ["", f"Missing: {_md(', '.join(trial['missing']) or 'nothing')}."]
+    return lines
+
+
+def _md(text: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
