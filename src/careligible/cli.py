@@ -192,6 +192,16 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
         raise
 
 
+@main.command()
+@click.argument("case_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@rules_option
+def tui(case_file: Path | None, rules_dir: Path | None) -> None:
+    """Open the clinician terminal UI, optionally on CASE_FILE (YAML)."""
+    from .tui.app import run_app
+
+    run_app(case_file, rules_dir)
+
+
 @main.group()
 def rules() -> None:
     """Inspect and check the rule catalog."""

@@ -1,0 +1,1 @@
+"""The clinician terminal UI (Textual). Only this package imports textual."""

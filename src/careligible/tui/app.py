@@ -1,0 +1,258 @@
+"""The careligible terminal UI: a case form on the left, live screening results on the right.
+
+The app wires widgets to the core: form text goes through :mod:`form_model` to a case, an
+exclusive worker screens it, and results flow down into the results panel. Patient data is never
+logged or printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import get_current_worker
+
+from ..case import Case
+from ..catalog import Catalog, load_catalog
+from ..errors import CareligibleError
+from ..results import CaseResult
+from ..screening import Screener
+from . import form_model
+from .commands import CaseCommands
+from .files import export_report, read_case_values, save_case
+from .report import ask_next, trial_meta
+from .screens.confirm import UnsavedScreen
+from .screens.help import HelpScreen
+from .screens.path_prompt import PathScreen
+from .screens.trial_screen import TrialScreen
+from .widgets.case_form import CaseForm
+from .widgets.results_panel import ResultsPanel
+from .widgets.trial_detail import TrialInfo
+
+
+class CareligibleApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "careligible"
+    COMMANDS = App.COMMANDS | {CaseCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "new_case", "New"),
+        Binding("ctrl+o", "open_case", "Open"),
+        Binding("ctrl+s", "save_case", "Save"),
+        Binding("ctrl+r", "export_report", "Report"),
+        Binding("f1", "help", "Help"),
+        Binding("f2", "focus_form", "Form", show=False),
+        Binding("f3", "focus_trials", "Trials", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        case_file: Path | None = None,
+        debounce: float = 0.3,
+        screener: Screener | None = None,
+    ) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.screener = screener or Screener(catalog)
+        self.debounce = debounce
+        self.case_file = case_file
+        self.result: CaseResult | None = None
+        self.dirty = False
+        self._generation = 0
+        self._timer: Timer | None = None
+        self._load_error = ""
+        self.values = form_model.blank_values()
+        if case_file is not None:
+            try:
+                self.values = read_case_values(case_file)
+            except CareligibleError as exc:
+                self._load_error = str(exc)
+                self.case_file = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield CaseForm(self.values, self.catalog.vocabulary.names())
+            yield ResultsPanel(self.trial_info)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._update_subtitle()
+        if self._load_error:
+            self.notify(self._load_error, severity="error")
+        self._screen_now()
+        self.query_one(CaseForm).focus_first()
+
+    def trial_info(self, nct_id: str) -> TrialInfo:
+        return TrialInfo(*trial_meta(self.catalog, nct_id))
+
+    def _update_subtitle(self) -> None:
+        name = self.case_file.name if self.case_file else "new case"
+        self.sub_title = f"{name}{' *' if self.dirty else ''} · rules {self.catalog.version}"
+
+    # --- live screening -------------------------------------------------------------------
+
+    def on_case_form_changed(self, event: CaseForm.Changed) -> None:
+        self.values = event.values
+        if not self.dirty:
+            self.dirty = True
+            self._update_subtitle()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.debounce, self._screen_now)
+
+    def current_case(self) -> Case | None:
+        case, problems = form_model.validate(self.values)
+        self.query_one(CaseForm).show_problems(problems)
+        self.query_one(ResultsPanel).show_problems(len(problems))
+        return case
+
+    def _screen_now(self) -> None:
+        self._generation += 1  # anything still running is now stale
+        case = self.current_case()
+        if case is not None:
+            self._screen(case, self._generation)
+
+    @work(exclusive=True, thread=True, group="screen")
+    def _screen(self, case: Case, generation: int) -> None:
+        try:
+            result = self.screener.screen(case)
+        except Exception as exc:  # never crash the form; never show case data
+            message = f"Screening failed ({type(exc).__name__}); see the rule catalog."
+            self.call_from_thread(self.query_one(ResultsPanel).show_error, message)
+            return
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._show_result, generation, result)
+
+    def _show_result(self, generation: int, result: CaseResult) -> None:
+        if generation != self._generation:
+            return  # a newer edit is on its way
+        self.result = result
+        self.query_one(ResultsPanel).show(result, ask_next(result))
+
+    # --- files ----------------------------------------------------------------------------
+
+    async def _may_discard(self, doing: str) -> bool:
+        if not self.dirty:
+            return True
+        choice = await self.push_screen_wait(UnsavedScreen(doing))
+        if choice == "save":
+            return await self._save(self.case_file)
+        return choice == "discard"
+
+    async def _load(self, values: dict[str, str], path: Path | None) -> None:
+        self.values = values
+        self.case_file = path
+        self.dirty = False
+        await self.query_one(CaseForm).load(values)
+        self._update_subtitle()
+        self._screen_now()
+
+    @work(group="files", exclusive=True)
+    async def action_new_case(self) -> None:
+        if await self._may_discard("start a new case"):
+            await self._load(form_model.blank_values(), None)
+
+    @work(group="files", exclusive=True)
+    async def action_open_case(self) -> None:
+        if not await self._may_discard("open another case"):
+            return
+        path = await self.push_screen_wait(PathScreen("Open case file (YAML)"))
+        if path is None:
+            return
+        try:
+            values = read_case_values(path)
+        except CareligibleError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        await self._load(values, path)
+
+    async def _save(self, path: Path | None) -> bool:
+        case = self.current_case()
+        if case is None:
+            self.notify("Fix the problems shown in the form before saving.", severity="error")
+            return False
+        if path is None:
+            path = await self.push_screen_wait(PathScreen("Save case as", f"{case.id}.yaml"))
+            if path is None:
+                return False
+        try:
+            save_case(path, case)
+        except OSError as exc:
+            self.notify(f"Cannot save {path}: {exc.strerror}", severity="error")
+            return False
+        self.case_file = path
+        self.dirty = False
+        self._update_subtitle()
+        self.notify(f"Saved {path.name}")
+        return True
+
+    @work(group="files", exclusive=True)
+    async def action_save_case(self) -> None:
+        await self._save(self.case_file)
+
+    @work(group="files", exclusive=True)
+    async def action_save_case_as(self) -> None:
+        await self._save(None)
+
+    @work(group="files", exclusive=True)
+    async def action_export_report(self) -> None:
+        if self.result is None:
+            self.notify("No results to export yet.", severity="warning")
+            return
+        default = f"{self.result.case_id or 'case'}-report"
+        base = await self.push_screen_wait(PathScreen("Export report to (.md and .html)", default))
+        if base is None:
+            return
+        try:
+            written = export_report(base, self.result, self.catalog)
+        except OSError as exc:
+            self.notify(f"Cannot write the report: {exc.strerror}", severity="error")
+            return
+        self.notify("Report written: " + ", ".join(p.name for p in written))
+
+    async def action_quit(self) -> None:
+        self._quit_after_prompt()
+
+    @work(group="files", exclusive=True)
+    async def _quit_after_prompt(self) -> None:
+        if await self._may_discard("quit"):
+            self.exit()
+
+    # --- navigation -----------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_focus_form(self) -> None:
+        self.query_one(CaseForm).focus_first()
+
+    def action_focus_trials(self) -> None:
+        self.query_one("#trials", DataTable).focus()
+
+    def action_open_trial(self) -> None:
+        trial = self.query_one(ResultsPanel).selected_trial()
+        if trial is not None:
+            self.push_screen(TrialScreen(trial, self.trial_info(trial.nct_id)))
+
+    def on_results_panel_opened(self, event: ResultsPanel.Opened) -> None:
+        self.action_open_trial()
+
+
+def run_app(case_file: Path | None, rules_dir: Path | None) -> None:
+    """Entry point of ``careligible tui``."""
+    try:
+        catalog = load_catalog(rules_dir)
+        app = CareligibleApp(catalog, case_file)
+    except CareligibleError as exc:
+        print(f"careligible: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app.run()

@@ -1,0 +1,323 @@
+"""The case form as data: which fields, in which sections, and how form text becomes a case.
+
+Pure functions only (no widgets): the form holds every value as text, keyed by the field's dotted
+path (``labs.egfr``, ``therapies[2].outcome``). Empty text means *unknown* and is left out of the
+case, never turned into "no" or zero. Lists are comma-separated; ``none`` means an empty list.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from ..case import SUBTYPES, Case, Therapy
+from ..errors import describe_validation_error
+
+Kind = Literal["text", "int", "float", "enum", "bool", "list"]
+
+YES, NO = "yes", "no"
+EMPTY_LIST = "none"
+THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One form field: its dotted path, label, kind, allowed values and the diseases it shows for."""
+
+    key: str
+    label: str
+    kind: Kind
+    choices: tuple[str, ...] = ()
+    diseases: frozenset[str] | None = None  # None = always shown
+
+    def shown_for(self, disease: str) -> bool:
+        return self.diseases is None or disease in self.diseases
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    fields: tuple[FieldSpec, ...]
+
+
+LABELS = {
+    "id": "case id",
+    "weight_kg": "weight (kg)",
+    "egfr": "eGFR",
+    "qmg": "QMG",
+    "mg_adl": "MG-ADL",
+    "mgc": "MGC",
+    "mgfa_class": "MGFA class",
+    "edss": "EDSS",
+    "mrss": "mRSS",
+    "mmt8": "MMT8",
+    "ck_u_per_l": "CK (U/L)",
+    "nine_hole_peg_s": "9-hole peg (s)",
+    "t25fw_s": "T25FW (s)",
+    "sledai_2k": "SLEDAI-2K",
+    "class": "LN class",
+    "biopsy_months_ago": "LN biopsy (months ago)",
+    "active": "LN active",
+    "anti_achr": "anti-AChR",
+    "anti_musk": "anti-MuSK",
+    "anti_lrp4": "anti-LRP4",
+}
+
+#: Disease-specific fields, shown in the diagnosis section only for that disease.
+DISEASE_FIELDS: dict[str, tuple[str, ...]] = {
+    "sle": ("lupus_nephritis.class", "lupus_nephritis.biopsy_months_ago", "lupus_nephritis.active"),
+    "mg": (
+        "scores.mgfa_class",
+        "scores.mg_adl",
+        "scores.qmg",
+        "scores.mgc",
+        "autoantibodies.anti_achr",
+        "autoantibodies.anti_musk",
+        "autoantibodies.anti_lrp4",
+    ),
+    "ms": (
+        "scores.edss",
+        "scores.relapses_past_year",
+        "scores.gd_lesions",
+        "scores.nine_hole_peg_s",
+        "scores.t25fw_s",
+    ),
+    "ssc": ("scores.mrss",),
+    "iim": ("scores.mmt8", "scores.ck_u_per_l"),
+}
+_DISEASE_OF = {key: d for d, keys in DISEASE_FIELDS.items() for key in keys}
+
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Demographics", ("id", "age", "sex", "weight_kg", "pregnant", "breastfeeding")),
+    (
+        "Diagnosis",
+        (
+            "disease",
+            "subtype",
+            "classification_criteria_met",
+            "disease_duration_years",
+            "drug_induced",
+            "overlap",
+            "lupus_nephritis",
+        ),
+    ),
+    ("Serology", ("autoantibodies", "complement")),
+    ("Activity scores", ("scores",)),
+    ("Labs and organ function", ("labs", "organ_function")),
+    ("Organ damage", ("organ_damage",)),
+    ("History and infections", ("history", "infections")),
+)
+
+
+def _kind_of(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
+    """Map a pydantic annotation to a form kind and its choices."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _kind_of(args[0])
+    if origin is typing.Annotated:
+        return _kind_of(typing.get_args(annotation)[0])
+    if origin is list:
+        return "list", _kind_of(typing.get_args(annotation)[0])[1]
+    if origin is Literal:
+        return "enum", tuple(str(a) for a in typing.get_args(annotation))
+    if annotation is bool:
+        return "bool", ()
+    if annotation is int:
+        return "int", ()
+    if annotation is float:
+        return "float", ()
+    return "text", ()
+
+
+def _specs(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
+    out: list[FieldSpec] = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        key = f"{prefix}{alias}"
+        inner = _inner_model(info.annotation)
+        if inner is not None:
+            out += _specs(inner, f"{key}.")
+            continue
+        if key == "therapies":
+            continue
+        kind, choices = _kind_of(info.annotation)
+        disease = _DISEASE_OF.get(key)
+        out.append(
+            FieldSpec(
+                key,
+                LABELS.get(alias, alias.replace("_", " ")),
+                kind,
+                choices,
+                frozenset({disease}) if disease else None,
+            )
+        )
+    return out
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _build_sections() -> tuple[Section, ...]:
+    by_top: dict[str, list[FieldSpec]] = {}
+    for spec in _specs(Case, ""):
+        by_top.setdefault(spec.key.split(".")[0], []).append(spec)
+    disease_specific = [s for s in _specs(Case, "") if s.diseases is not None]
+    sections = []
+    for title, tops in _SECTIONS:
+        fields = [s for top in tops for s in by_top.get(top, []) if s.diseases is None]
+        if title == "Diagnosis":
+            fields += disease_specific
+        sections.append(Section(title, tuple(fields)))
+    return tuple(sections)
+
+
+SECTIONS: tuple[Section, ...] = _build_sections()
+FIELDS: dict[str, FieldSpec] = {f.key: f for s in SECTIONS for f in s.fields}
+THERAPY_FIELDS: dict[str, FieldSpec] = {
+    s.key: s for s in _specs(Therapy, "") if s.key in THERAPY_COLUMNS
+}
+
+
+def therapy_key(row: int, column: str) -> str:
+    return f"therapies[{row}].{column}"
+
+
+def widget_id(key: str) -> str:
+    """A widget id for a field path: ``labs.egfr`` -> ``f-labs--egfr``."""
+    return "f-" + key.replace(".", "--").replace("[", "-").replace("]", "")
+
+
+def _number(text: str, kind: Kind) -> Any:
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            return text  # the model reports it, worded for people
+        return int(value) if kind == "int" and value.is_integer() else value
+
+
+def _convert(text: str, spec: FieldSpec) -> Any:
+    text = text.strip()
+    if spec.kind in ("int", "float"):
+        return _number(text, spec.kind)
+    if spec.kind == "bool":
+        return {YES: True, NO: False}.get(text.lower(), text)
+    if spec.kind == "list":
+        if text.lower() == EMPTY_LIST:
+            return []
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = out
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def therapy_rows(values: Mapping[str, str]) -> list[int]:
+    """The therapy row numbers present in ``values``, in order."""
+    rows = set()
+    for key in values:
+        if key.startswith("therapies["):
+            rows.add(int(key[len("therapies[") : key.index("]")]))
+    return sorted(rows)
+
+
+def case_dict_from_values(values: Mapping[str, str]) -> dict[str, Any]:
+    """Form text -> a case mapping (unvalidated). Empty text is left out: unknown."""
+    out, _ = _case_dict(values)
+    return out
+
+
+def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int]]:
+    out: dict[str, Any] = {}
+    for key, spec in FIELDS.items():
+        text = values.get(key, "").strip()
+        if text:
+            _put(out, key, _convert(text, spec))
+    therapies: list[dict[str, Any]] = []
+    index: dict[int, int] = {}  # position in the case -> form row
+    for row in therapy_rows(values):
+        item = {}
+        for column, spec in THERAPY_FIELDS.items():
+            text = values.get(therapy_key(row, column), "").strip()
+            if text:
+                item[column] = _convert(text, spec)
+        if item:
+            index[len(therapies)] = row
+            therapies.append(item)
+    if therapies:
+        out["therapies"] = therapies
+    return out, index
+
+
+def validate(values: Mapping[str, str]) -> tuple[Case | None, dict[str, str]]:
+    """Form text -> a case, or the problems keyed by the form field they belong to."""
+    data, index = _case_dict(values)
+    try:
+        return Case.model_validate(data), {}
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for problem in describe_validation_error(exc, Case):
+            field = problem.field
+            if field.startswith("therapies["):
+                pos = int(field[len("therapies[") : field.index("]")])
+                rest = field[field.index("]") + 1 :].lstrip(".") or "drug"
+                field = therapy_key(index.get(pos, pos), rest)
+            problems.setdefault(field, problem.message)
+        return None, problems
+
+
+def _text(value: Any, spec: FieldSpec) -> str:
+    if value is None:
+        return ""
+    if spec.kind == "bool":
+        return YES if value else NO
+    if spec.kind == "list":
+        return ", ".join(str(v) for v in value) if value else EMPTY_LIST
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _get(data: Mapping[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
+    """A case (or a case mapping as read from a file) -> form text for every field."""
+    data = case.model_dump(by_alias=True) if isinstance(case, Case) else case
+    values = {key: _text(_get(data, key), spec) for key, spec in FIELDS.items()}
+    for row, item in enumerate(data.get("therapies") or []):
+        for column, spec in THERAPY_FIELDS.items():
+            value = item.get(column) if isinstance(item, Mapping) else None
+            values[therapy_key(row, column)] = _text(value, spec)
+    return values
+
+
+def blank_values(case_id: str = "new-case") -> dict[str, str]:
+    return {**{key: "" for key in FIELDS}, "id": case_id}
+
+
+def subtype_hint(disease: str) -> str:
+    return ", ".join(SUBTYPES.get(disease, ()))

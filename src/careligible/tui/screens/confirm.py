@@ -1,0 +1,39 @@
+"""The unsaved-changes prompt: save, discard or cancel."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+Choice = Literal["save", "discard", "cancel"]
+
+
+class UnsavedScreen(ModalScreen[Choice]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss('cancel')", "Cancel")]
+
+    def __init__(self, doing: str) -> None:
+        super().__init__(classes="modal")
+        self.doing = doing
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"The case has unsaved changes. Save before you {self.doing}?")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Discard", id="discard", variant="error")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#save", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        choice: Choice = "save" if event.button.id == "save" else "cancel"
+        if event.button.id == "discard":
+            choice = "discard"
+        self.dismiss(choice)

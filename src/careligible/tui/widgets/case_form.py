@@ -1,0 +1,90 @@
+"""The case form: every section of the case contract, as text the clinician edits.
+
+Attributes down (:meth:`load`, :meth:`show_problems`), messages up (:class:`CaseForm.Changed`).
+Turning the text into a case is :mod:`careligible.tui.form_model`'s job, not this widget's.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Label
+
+from ...case import SUBTYPES
+from ..form_model import SECTIONS, therapy_rows
+from .field_row import FieldRow
+from .therapy_table import TherapyTable
+
+_ALL_SUBTYPES = sorted({s for subtypes in SUBTYPES.values() for s in subtypes})
+
+
+class CaseForm(VerticalScroll):
+    """Posts :class:`CaseForm.Changed` with a copy of all values whenever one changes."""
+
+    can_focus = False
+
+    class Changed(Message):
+        def __init__(self, values: dict[str, str]) -> None:
+            super().__init__()
+            self.values = values
+
+    def __init__(self, values: dict[str, str], drug_names: list[str]) -> None:
+        super().__init__(id="case-form")
+        self.values = dict(values)
+        self._drug_names = drug_names
+
+    def compose(self) -> ComposeResult:
+        for section in SECTIONS:
+            yield Label(section.title, classes="section-title")
+            for spec in section.fields:
+                row = FieldRow(
+                    spec,
+                    self.values.get(spec.key, ""),
+                    suggestions=_ALL_SUBTYPES if spec.key == "subtype" else None,
+                )
+                row.display = spec.shown_for(self.values.get("disease", ""))
+                yield row
+            if section.title == "Organ damage":
+                yield TherapyTable(self.values, therapy_rows(self.values), self._drug_names)
+
+    def focus_first(self) -> None:
+        self.query(".field-input").first().focus()
+
+    def _rows(self) -> list[FieldRow]:
+        return list(self.query(FieldRow))
+
+    def _show_disease_fields(self) -> None:
+        disease = self.values.get("disease", "")
+        for row in self._rows():
+            if row.spec.diseases is not None:
+                row.display = row.spec.shown_for(disease)
+
+    async def load(self, values: dict[str, str]) -> None:
+        """Show another case: replace every value, without announcing each change."""
+        self.values = dict(values)
+        await self.query_one(TherapyTable).replace_rows(self.values, therapy_rows(self.values))
+        for row in self._rows():
+            row.set_value(self.values.get(row.key, ""))
+            row.set_error("")
+        self._show_disease_fields()
+        self.scroll_home(animate=False)
+
+    def show_problems(self, problems: dict[str, str]) -> None:
+        for row in self._rows():
+            row.set_error(problems.get(row.key, ""))
+
+    def on_field_row_changed(self, event: FieldRow.Changed) -> None:
+        event.stop()
+        if self.values.get(event.key, "") == event.value:
+            return  # an echo of load(), or no real change
+        self.values[event.key] = event.value
+        if event.key == "disease":
+            self._show_disease_fields()
+        self.post_message(self.Changed(dict(self.values)))
+
+    def on_therapy_table_row_removed(self, event: TherapyTable.RowRemoved) -> None:
+        event.stop()
+        prefix = f"therapies[{event.row}]."
+        self.values = {k: v for k, v in self.values.items() if not k.startswith(prefix)}
+        self.post_message(self.Changed(dict(self.values)))

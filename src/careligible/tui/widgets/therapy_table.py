@@ -1,0 +1,89 @@
+"""The editable list of therapies: one block of fields per drug, with add and remove."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Button, Label
+
+from ..form_model import THERAPY_FIELDS, therapy_key
+from .field_row import FieldRow
+
+
+class TherapyRow(Vertical):
+    """One therapy: drug (with completion), outcome, months, stopped months ago, dose."""
+
+    def __init__(self, row: int, values: dict[str, str], drug_names: list[str]) -> None:
+        super().__init__(id=f"therapy-{row}", classes="therapy-row")
+        self.row = row
+        self._values = values
+        self._drug_names = drug_names
+
+    def compose(self) -> ComposeResult:
+        for column, spec in THERAPY_FIELDS.items():
+            key = therapy_key(self.row, column)
+            yield FieldRow(
+                spec,
+                self._values.get(key, ""),
+                key=key,
+                suggestions=self._drug_names if column == "drug" else None,
+                placeholder="drug name" if column == "drug" else "",
+            )
+        yield Button(
+            "Remove", id=f"remove-therapy-{self.row}", classes="remove-therapy", compact=True
+        )
+
+
+class TherapyTable(Widget):
+    """Holds the therapy rows. Posts :class:`TherapyTable.RowRemoved`; field edits bubble up."""
+
+    DEFAULT_CSS = """
+    TherapyTable { height: auto; }
+    """
+
+    class RowRemoved(Message):
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, values: dict[str, str], rows: list[int], drug_names: list[str]) -> None:
+        super().__init__(id="therapies")
+        self._values = values
+        self._rows = rows
+        self._drug_names = drug_names
+        self._next = max(rows, default=-1) + 1
+
+    def compose(self) -> ComposeResult:
+        yield Label("Therapies", classes="section-title")
+        with Vertical(id="therapy-rows"):
+            for row in self._rows:
+                yield TherapyRow(row, self._values, self._drug_names)
+        yield Button("Add therapy", id="add-therapy", compact=True)
+
+    async def replace_rows(self, values: dict[str, str], rows: list[int]) -> None:
+        """Show a different case's therapies."""
+        self._values = values
+        container = self.query_one("#therapy-rows", Vertical)
+        await container.remove_children()
+        await container.mount_all(TherapyRow(r, values, self._drug_names) for r in rows)
+        self._next = max(rows, default=-1) + 1
+
+    async def add_row(self) -> None:
+        row = self._next
+        self._next += 1
+        new = TherapyRow(row, self._values, self._drug_names)
+        await self.query_one("#therapy-rows", Vertical).mount(new)
+        new.query_one(FieldRow).query_one(".field-input").focus()
+        new.scroll_visible()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "add-therapy":
+            await self.add_row()
+            return
+        row = event.button.parent
+        if isinstance(row, TherapyRow):
+            await row.remove()
+            self.post_message(self.RowRemoved(row.row))

@@ -1,0 +1,356 @@
+"""The terminal UI: the pure form model and report, the app driven by the Pilot, and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from careligible.case import Case
+from careligible.catalog import Catalog, load_catalog
+from careligible.results import CaseResult, TrialResult
+from careligible.screening import Screener
+from careligible.tui import form_model
+from careligible.tui.app import CareligibleApp
+from careligible.tui.report import ask_next, html_report, markdown
+from careligible.tui.screens.confirm import UnsavedScreen
+from careligible.tui.screens.path_prompt import PathScreen
+from careligible.tui.screens.trial_screen import TrialScreen
+from careligible.writers import DISCLAIMER
+
+REPO = Path(__file__).resolve().parents[1]
+MG_CASE = REPO / "cases" / "myasthenia-gravis.yaml"
+MG_TRIAL = "NCT06193889"
+
+
+def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test without an asyncio plugin."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+# --- the pure form model ----------------------------------------------------------------------
+
+
+def test_form_round_trip_keeps_the_case() -> None:
+    data = yaml.safe_load(MG_CASE.read_text(encoding="utf-8"))
+    case, problems = form_model.validate(form_model.values_from_case(data))
+    assert problems == {}
+    assert case == Case.model_validate(data)
+
+
+def test_unknown_is_not_no() -> None:
+    values = form_model.blank_values("c1")
+    values["pregnant"] = "no"
+    values["overlap"] = "none"
+    data = form_model.case_dict_from_values(values)
+    assert data == {"id": "c1", "pregnant": False, "overlap": []}
+    values["pregnant"] = ""
+    values["overlap"] = ""
+    assert form_model.case_dict_from_values(values) == {"id": "c1"}
+
+
+def test_lists_numbers_and_nested_fields() -> None:
+    values = {
+        "id": "c2",
+        "age": "41",
+        "labs.egfr": "88.5",
+        "scores.bilag_a": "renal, mucocutaneous",
+        "lupus_nephritis.class": "IV",
+        "therapies[0].drug": "rituximab",
+        "therapies[0].months": "6",
+        "therapies[3].drug": "",
+    }
+    assert form_model.case_dict_from_values(values) == {
+        "id": "c2",
+        "age": 41,
+        "lupus_nephritis": {"class": "IV"},
+        "scores": {"bilag_a": ["renal", "mucocutaneous"]},
+        "labs": {"egfr": 88.5},
+        "therapies": [{"drug": "rituximab", "months": 6.0}],
+    }
+
+
+def test_problems_are_keyed_by_form_field() -> None:
+    values = form_model.blank_values("c3")
+    values.update(
+        {
+            "age": "abc",
+            "labs.egfr": "900",
+            "therapies[0].drug": "",
+            "therapies[4].drug": "prednisone",
+            "therapies[4].outcome": "great",
+            "therapies[7].months": "3",
+        }
+    )
+    case, problems = form_model.validate(values)
+    assert case is None
+    assert "whole number" in problems["age"]
+    assert "at most 250" in problems["labs.egfr"]
+    assert "therapies[4].outcome" in problems
+    assert problems["therapies[7].drug"] == "is required"
+
+
+def test_disease_specific_fields() -> None:
+    fields = form_model.FIELDS
+    assert fields["scores.qmg"].shown_for("mg")
+    assert not fields["scores.qmg"].shown_for("sle")
+    assert fields["lupus_nephritis.class"].shown_for("sle")
+    assert fields["scores.edss"].shown_for("ms")
+    assert fields["labs.egfr"].shown_for("")
+
+
+# --- the pure report ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mg_result(catalog: Catalog, screener: Screener) -> CaseResult:
+    case = Case.model_validate(yaml.safe_load(MG_CASE.read_text(encoding="utf-8")))
+    return screener.screen(case)
+
+
+def test_reports_name_trials_version_and_disclaimer(
+    catalog: Catalog, mg_result: CaseResult
+) -> None:
+    for text in (markdown(mg_result, catalog), html_report(mg_result, catalog)):
+        assert DISCLAIMER in text
+        assert catalog.version in text
+        for trial in mg_result.trials:
+            assert trial.nct_id in text
+
+
+def test_ask_next_counts_missing_facts_across_needs_info_trials() -> None:
+    def trial(nct: str, verdict: str, missing: list[str]) -> TrialResult:
+        return TrialResult.model_validate(
+            {
+                "nct_id": nct,
+                "verdict": verdict,
+                "cohort": "c",
+                "cohort_name": "c",
+                "missing": missing,
+                "to_confirm": [],
+                "criteria": [],
+            }
+        )
+
+    result = CaseResult(
+        case_id="x",
+        source="",
+        trials=[
+            trial("NCT1", "needs_info", ["labs.egfr", "age"]),
+            trial("NCT2", "needs_info", ["labs.egfr"]),
+            trial("NCT3", "ineligible", ["age", "age"]),
+        ],
+    )
+    assert ask_next(result) == [("labs.egfr", ["NCT1", "NCT2"]), ("age", ["NCT1"])]
+
+
+# --- the app, driven by the Pilot ---------------------------------------------------------------
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let the debounce timer fire and the screening worker finish."""
+    await pilot.pause(0.15)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def verdict_of(app: CareligibleApp, nct_id: str) -> str:
+    assert app.result is not None
+    return str(next(t.verdict for t in app.result.trials if t.nct_id == nct_id))
+
+
+async def set_field(pilot: Pilot[Any], key: str, text: str) -> Input:
+    field = pilot.app.query_one(f"#{form_model.widget_id(key)}", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+    return field
+
+
+_SCREENERS: dict[int, Screener] = {}
+
+
+def make_app(catalog: Catalog, case_file: Path | None = None) -> CareligibleApp:
+    screener = _SCREENERS.setdefault(id(catalog), Screener(catalog))
+    return CareligibleApp(catalog, case_file, debounce=0.05, screener=screener)
+
+
+@sync
+async def test_typing_changes_the_verdict(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert verdict_of(app, MG_TRIAL) == "eligible"
+        table = app.query_one("#trials", DataTable)
+        assert "Eligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        await set_field(pilot, "scores.qmg", "5")
+        await settle(pilot)
+        assert verdict_of(app, MG_TRIAL) == "ineligible"
+        assert "Ineligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        assert app.dirty
+
+
+@pytest.mark.parametrize("typed", ["abc", "150"])
+@sync
+async def test_invalid_input_shows_a_message_and_keeps_the_text(
+    catalog: Catalog, typed: str
+) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        field = await set_field(pilot, "age", typed)
+        await settle(pilot)
+        row = app.query_one(f"#{form_model.widget_id('age')}-row")
+        message = str(row.query_one(".field-error", Static).render())
+        assert "whole number" in message or "at most 120" in message
+        assert row.has_class("-invalid")
+        assert field.value == typed
+        assert app.result is not None  # the last results stay; nothing crashed
+        summary = str(app.query_one("#summary", Static).render())
+        assert "problem" in summary
+
+
+@sync
+async def test_open_edit_save_round_trip(catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "mg.yaml"
+    shutil.copy(MG_CASE, path)
+    app = make_app(catalog)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, PathScreen)
+        app.screen.query_one(Input).value = str(path)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.case_file == path
+        assert app.query_one(f"#{form_model.widget_id('labs.egfr')}", Input).value == "104"
+        assert verdict_of(app, MG_TRIAL) == "eligible"
+        await set_field(pilot, "labs.egfr", "55")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert not app.dirty
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert saved["labs"]["egfr"] == 55
+    assert saved["therapies"][3]["drug"] == "mycophenolate mofetil"
+    assert saved["history"]["malignancy"] == "none"
+
+
+@sync
+async def test_unsaved_changes_prompt_on_new(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await set_field(pilot, "age", "42")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, UnsavedScreen)
+        await pilot.click("#cancel")
+        await pilot.pause()
+        assert app.query_one(f"#{form_model.widget_id('age')}", Input).value == "42"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.click("#discard")
+        await settle(pilot)
+        assert app.query_one(f"#{form_model.widget_id('age')}", Input).value == ""
+        assert app.case_file is None
+        assert not app.dirty
+
+
+@sync
+async def test_export_writes_markdown_and_html(catalog: Catalog, tmp_path: Path) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, PathScreen)
+        app.screen.query_one(Input).value = str(tmp_path / "report")
+        await pilot.press("enter")
+        await settle(pilot)
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert MG_TRIAL in text
+        assert DISCLAIMER in text
+        assert catalog.version in text
+
+
+@sync
+async def test_trial_detail_explains_criteria(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#trials", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(MG_TRIAL))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TrialScreen)
+        text = str(app.screen.query_one("#trial-detail-text", Static).render())
+        assert "scores.qmg = 14" in text
+        assert "source:" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TrialScreen)
+
+
+# --- snapshots (a small fixed catalog, so rule edits elsewhere do not move them) ----------------
+
+SNAP_CRITERIA = (
+    '- id: adult\n  kind: inclusion\n  text: "Aged 18 or over."\n'
+    '  when: {field: age, at_least: 18}\n  rationale: "Adult protocol."\n  source: s1',
+    '- id: qmg_ge_11\n  kind: inclusion\n  text: "QMG of 11 or more."\n'
+    '  when: {field: scores.qmg, at_least: 11}\n  rationale: "Measurable weakness."\n'
+    "  source: s1",
+    '- id: egfr\n  kind: inclusion\n  text: "eGFR of 30 or more."\n'
+    '  when: {field: labs.egfr, at_least: 30}\n  rationale: "Renal clearance."\n  source: s1',
+    '- id: consent\n  kind: inclusion\n  text: "Signed informed consent."\n'
+    '  rationale: "Every trial."\n  source: s1',
+)
+
+
+@pytest.fixture
+def snap_app(make_rules: Callable[..., Path]) -> CareligibleApp:
+    catalog = load_catalog(make_rules(*SNAP_CRITERIA))
+    catalog.version = "snapshot"
+    return CareligibleApp(catalog, MG_CASE, debounce=0.01)
+
+
+async def _screened(pilot: Pilot[Any]) -> None:
+    for field in pilot.app.query(Input):
+        field.cursor_blink = False  # a blinking cursor makes snapshots flaky
+    await settle(pilot)
+
+
+async def _detail(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("f3", "enter")
+    await pilot.pause()
+
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("before", [_screened, _detail], ids=["main", "detail"])
+def test_snapshots(
+    snap_compare: SnapCompare,
+    snap_app: CareligibleApp,
+    size: tuple[int, int],
+    before: Callable[[Pilot[Any]], Awaitable[None]],
+) -> None:
+    assert snap_compare(snap_app, terminal_size=size, run_before=before)
