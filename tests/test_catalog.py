@@ -129,3 +129,88 @@ def test_numeric_criterion_inside_outside_and_missing(
             c.status != "unknown" or c.facts.get(test.field, 0) is None or test.field in c.facts
             for c in others
         )
+
+
+def _choice_probes(test: FieldTest) -> list[tuple[Any, bool]]:
+    """(value, holds) pairs for a non-numeric field test: one inside, one outside if any."""
+    spec = case_fields()[test.field]
+    if test.op == "is":
+        return [(test.value, True), (not test.value, False)]
+    if test.op == "contains":
+        return [([test.value], True), ([], False)]
+    inside = list(test.value) if test.op == "in" else [test.value]
+    outside = [c for c in spec.choices if c not in map(str, inside)]
+    return [(inside[0], True)] + ([(outside[0], False)] if outside else [])
+
+
+def simple_cases() -> list[tuple[str, str, str, Path]]:
+    catalog = load_catalog()
+    out = []
+    for nct, cohort_id, path in fixture_cases():
+        trial = catalog.trial(nct)
+        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None) if trial else None
+        for criterion in cohort.criteria if cohort else ():
+            condition = criterion.condition
+            simple = isinstance(condition, FieldTest) and condition.op not in NUMERIC
+            if simple and criterion.id != "disease":
+                out.append((nct, cohort_id, criterion.id, path))
+    return out
+
+
+def _status(screener: Screener, data: dict[str, Any], nct: str, cohort: str, cid: str) -> str:
+    result = screener.cohort_results(Case.model_validate(data), nct)[cohort]
+    return next(c.status for c in result.criteria if c.id == cid)
+
+
+@pytest.mark.parametrize(
+    ("nct", "cohort", "criterion_id", "path"), simple_cases(), ids=lambda v: str(v)[-40:]
+)
+def test_choice_criterion_inside_outside_and_missing(
+    screener: Screener, nct: str, cohort: str, criterion_id: str, path: Path
+) -> None:
+    base = yaml.safe_load(path.read_text())
+    trial = screener.catalog.trial(nct)
+    criterion = trial.criterion(criterion_id) if trial else None
+    assert criterion is not None and isinstance(criterion.condition, FieldTest)
+    test = criterion.condition
+    for value, holds in [*_choice_probes(test), (None, None)]:
+        data = _set(base, test.field, value)
+        if test.field == "subtype" and value is not None:
+            data["subtype"] = value
+        try:
+            status = _status(screener, data, nct, cohort, criterion_id)
+        except ValidationError:
+            continue  # e.g. a subtype that does not fit the fixture's disease
+        expected = "unknown" if holds is None else "met" if holds else "not_met"
+        assert status == expected, (test.field, value)
+
+
+def compound_cases() -> list[tuple[str, str, str, Path]]:
+    catalog = load_catalog()
+    out = []
+    for nct, cohort_id, path in fixture_cases():
+        trial = catalog.trial(nct)
+        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None) if trial else None
+        for criterion in cohort.criteria if cohort else ():
+            if criterion.condition is not None and not isinstance(criterion.condition, FieldTest):
+                out.append((nct, cohort_id, criterion.id, path))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("nct", "cohort", "criterion_id", "path"), compound_cases(), ids=lambda v: str(v)[-40:]
+)
+def test_compound_criterion_is_unknown_when_its_facts_are_missing(
+    screener: Screener, nct: str, cohort: str, criterion_id: str, path: Path
+) -> None:
+    """The fixture decides it; with every fact it reads removed it must become unknown."""
+    base = yaml.safe_load(path.read_text())
+    trial = screener.catalog.trial(nct)
+    criterion = trial.criterion(criterion_id) if trial else None
+    assert criterion is not None
+    decided = _status(screener, base, nct, cohort, criterion_id)
+    assert decided != "unknown"
+    data = base
+    for field in criterion.fields():
+        data = _set(data, field, None)
+    assert _status(screener, data, nct, cohort, criterion_id) == "unknown"
