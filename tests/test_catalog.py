@@ -9,6 +9,7 @@ a criterion's threshold must flip exactly that criterion.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from careligible.case import Case
-from careligible.catalog import Catalog, load_catalog
+from careligible.catalog import Catalog, Criterion, load_catalog
 from careligible.conditions import FieldTest
 from careligible.fields import case_fields
 from careligible.screening import Screener
@@ -88,18 +89,23 @@ def _probes(test: FieldTest) -> list[tuple[float, bool]]:
     }[test.op]
 
 
-def boundary_cases() -> list[tuple[str, str, str, Path]]:
+def fixture_criteria(keep: Callable[[Criterion], bool]) -> list[tuple[str, str, str, Path]]:
+    """(trial, cohort, criterion id, fixture) for every criterion of a fixture's cohort kept."""
     catalog = load_catalog()
     out = []
     for nct, cohort_id, path in fixture_cases():
         trial = catalog.trial(nct)
-        if trial is None:
-            continue
-        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None)
+        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None) if trial else None
         for criterion in cohort.criteria if cohort else ():
-            if isinstance(criterion.condition, FieldTest) and criterion.condition.op in NUMERIC:
+            if keep(criterion):
                 out.append((nct, cohort_id, criterion.id, path))
     return out
+
+
+def boundary_cases() -> list[tuple[str, str, str, Path]]:
+    return fixture_criteria(
+        lambda c: isinstance(c.condition, FieldTest) and c.condition.op in NUMERIC
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,17 +150,13 @@ def _choice_probes(test: FieldTest) -> list[tuple[Any, bool]]:
 
 
 def simple_cases() -> list[tuple[str, str, str, Path]]:
-    catalog = load_catalog()
-    out = []
-    for nct, cohort_id, path in fixture_cases():
-        trial = catalog.trial(nct)
-        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None) if trial else None
-        for criterion in cohort.criteria if cohort else ():
-            condition = criterion.condition
-            simple = isinstance(condition, FieldTest) and condition.op not in NUMERIC
-            if simple and criterion.id != "disease":
-                out.append((nct, cohort_id, criterion.id, path))
-    return out
+    return fixture_criteria(
+        lambda c: (
+            isinstance(c.condition, FieldTest)
+            and c.condition.op not in NUMERIC
+            and c.id != "disease"
+        )
+    )
 
 
 def _status(screener: Screener, data: dict[str, Any], nct: str, cohort: str, cid: str) -> str:
@@ -186,15 +188,9 @@ def test_choice_criterion_inside_outside_and_missing(
 
 
 def compound_cases() -> list[tuple[str, str, str, Path]]:
-    catalog = load_catalog()
-    out = []
-    for nct, cohort_id, path in fixture_cases():
-        trial = catalog.trial(nct)
-        cohort = next((c for c in trial.cohorts if c.id == cohort_id), None) if trial else None
-        for criterion in cohort.criteria if cohort else ():
-            if criterion.condition is not None and not isinstance(criterion.condition, FieldTest):
-                out.append((nct, cohort_id, criterion.id, path))
-    return out
+    return fixture_criteria(
+        lambda c: c.condition is not None and not isinstance(c.condition, FieldTest)
+    )
 
 
 @pytest.mark.parametrize(
