@@ -304,18 +304,10 @@ def _validate(
         return model.model_validate(data)
     except ValidationError as exc:
         for problem in describe_validation_error(exc, model):
-            loc = _loc_of(exc, problem.field)
-            problems.append(Problem(problem.message, problem.field, str(path), lines.line_of(loc)))
+            problems.append(
+                Problem(problem.message, problem.field, str(path), lines.line_of(problem.loc))
+            )
         return None
-
-
-def _loc_of(exc: ValidationError, dotted_field: str) -> tuple[int | str, ...]:
-    from .errors import dotted
-
-    for err in exc.errors(include_url=False):
-        if dotted(err["loc"]) == dotted_field:
-            return tuple(err["loc"])
-    return ()
 
 
 def _load_definitions(

@@ -25,6 +25,7 @@ class Problem:
     field: str = ""
     file: str = ""
     line: int | None = None
+    loc: tuple[int | str, ...] = ()  # the field as a path, to look up its line in a LineMap
 
     def __str__(self) -> str:
         where = self.file
@@ -109,7 +110,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> l
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        problems.append(Problem(field=dotted(loc), message=_wording(err, loc, model)))
+        problems.append(Problem(field=dotted(loc), message=_wording(err, loc, model), loc=loc))
     return problems
 
 

@@ -311,11 +311,7 @@ def parse_case(record: RawRecord) -> ParsedCase:
         for problem in describe_validation_error(exc, Case):
             line = record.line
             if record.lines is not None:
-                loc = next(
-                    (tuple(e["loc"]) for e in exc.errors() if _dotted(e["loc"]) == problem.field),
-                    (),
-                )
-                line = record.lines.line_of(loc) or record.line
+                line = record.lines.line_of(problem.loc) or record.line
             problems.append(Problem(problem.message, problem.field, record.file, line))
         return ParsedCase(record.source, case_id, None, tuple(problems))
     except RecursionError:
@@ -325,9 +321,3 @@ def parse_case(record: RawRecord) -> ParsedCase:
             None,
             (Problem("nested too deeply", "", record.file, record.line),),
         )
-
-
-def _dotted(loc: Any) -> str:
-    from .errors import dotted
-
-    return dotted(loc)
