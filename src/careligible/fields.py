@@ -62,14 +62,18 @@ def _spec(path: str, annotation: Any, description: str) -> FieldSpec | None:
     return None
 
 
-def _walk(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
+def model_fields(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
+    """Every leaf field of a model (nested models flattened to dotted paths), in model order.
+
+    Lists of models (therapies) are left out: they are not single facts.
+    """
     specs: list[FieldSpec] = []
     for name, info in model.model_fields.items():
         key = info.alias or name
         path = f"{prefix}{key}"
         bare = _unwrap(info.annotation)
         if isinstance(bare, type) and issubclass(bare, BaseModel):
-            specs.extend(_walk(bare, f"{path}."))
+            specs.extend(model_fields(bare, f"{path}."))
             continue
         spec = _spec(path, info.annotation, info.description or "")
         if spec is not None:
@@ -80,7 +84,7 @@ def _walk(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
 @cache
 def case_fields() -> dict[str, FieldSpec]:
     """Every fact a rule may test, by dotted path. Therapies are reached through counts instead."""
-    fields = {s.path: s for s in _walk(Case, "") if s.path != "id"}
+    fields = {s.path: s for s in model_fields(Case) if s.path != "id"}
     fields["therapies.recorded"] = FieldSpec(
         "therapies.recorded", "bool", description="Derived: whether the case lists prior therapy."
     )

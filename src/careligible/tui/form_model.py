@@ -7,14 +7,13 @@ case, never turned into "no" or zero. Lists are comma-separated; ``none`` means 
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from .. import fields
 from ..case import SUBTYPES, Case, Therapy
 from ..errors import describe_validation_error
 
@@ -114,57 +113,29 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _kind_of(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
-    """Map a pydantic annotation to a form kind and its choices."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _kind_of(args[0])
-    if origin is typing.Annotated:
-        return _kind_of(typing.get_args(annotation)[0])
-    if origin is list:
-        return "list", _kind_of(typing.get_args(annotation)[0])[1]
-    if origin is Literal:
-        return "enum", tuple(str(a) for a in typing.get_args(annotation))
-    if annotation is bool:
-        return "bool", ()
-    if annotation is int:
-        return "int", ()
-    if annotation is float:
-        return "float", ()
-    return "text", ()
+def _form_kind(spec: fields.FieldSpec) -> Kind:
+    """The form widget kind of a case fact: numbers split into whole and decimal."""
+    if spec.kind == "number":
+        return "int" if spec.integer else "float"
+    return "enum" if spec.kind == "choice" else spec.kind
 
 
 def _specs(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
+    """One form field per leaf of the model, from the same symbol table the rules use."""
     out: list[FieldSpec] = []
-    for name, info in model.model_fields.items():
-        alias = info.alias or name
-        key = f"{prefix}{alias}"
-        inner = _inner_model(info.annotation)
-        if inner is not None:
-            out += _specs(inner, f"{key}.")
-            continue
-        if key == "therapies":
-            continue
-        kind, choices = _kind_of(info.annotation)
-        disease = _DISEASE_OF.get(key)
+    for spec in fields.model_fields(model, prefix):
+        alias = spec.path.rsplit(".", 1)[-1]
+        disease = _DISEASE_OF.get(spec.path)
         out.append(
             FieldSpec(
-                key,
+                spec.path,
                 LABELS.get(alias, alias.replace("_", " ")),
-                kind,
-                choices,
+                _form_kind(spec),
+                spec.choices,
                 frozenset({disease}) if disease else None,
             )
         )
     return out
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
 
 
 def _build_sections() -> tuple[Section, ...]:
