@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from careligible.case import Case
-from careligible.catalog import load_catalog
+from careligible.catalog import Catalog, load_catalog
 from careligible.engine import MAX_RULES_PER_RULESET, RuleEngine
 from careligible.screening import Screener
 from conftest import criterion_yaml
@@ -108,3 +108,84 @@ def test_engine_errors_carry_no_case_data(
     assert "secret-id-77" not in str(info.value) and "123.456" not in str(info.value)
     assert "303" in str(info.value)
     assert engine_module  # the module under test
+
+
+def test_a_cohort_of_another_disease_is_ruled_out_by_its_disease_alone(
+    screener: Screener,
+) -> None:
+    result = screener.screen(Case(id="t-1", disease="mg", age=40))
+    sle_trial = next(t for t in result.trials if t.nct_id == "NCT05846347")  # SLE only
+    assert sle_trial.verdict == "ineligible"
+    assert [(c.id, c.status) for c in sle_trial.criteria] == [("disease", "not_met")]
+    assert sle_trial.to_confirm == []
+    assert sle_trial.not_evaluated > 10
+    assert sle_trial.not_evaluated_note is not None
+    mg_trial = next(t for t in result.trials if t.nct_id == "NCT06193889")  # gMG
+    assert mg_trial.not_evaluated == 0 and len(mg_trial.criteria) > 1
+
+
+def test_a_case_with_no_disease_is_evaluated_in_every_cohort(screener: Screener) -> None:
+    result = screener.screen(Case(id="t-1", age=40))
+    assert all(t.not_evaluated == 0 for t in result.trials)
+    assert all(
+        c.status == "unknown" for t in result.trials for c in t.criteria if c.id == "disease"
+    )
+
+
+def _example_cases() -> list[Case]:
+    from careligible.batch import parsed_cases
+
+    repo = SRC.parents[1]
+    files = [*sorted((repo / "cases").glob("*.yaml")), repo / "cases" / "batch.jsonl"]
+    return [p.case for p in parsed_cases(files) if p.case is not None]
+
+
+@pytest.fixture(scope="module")
+def full_screener(catalog: Catalog) -> Screener:
+    return Screener(catalog, disease_gate=False)
+
+
+@pytest.mark.parametrize("disease", ["sle", "iim", "ssc", "mg", "ms", "ra", None])
+def test_the_disease_gate_changes_no_verdict(
+    screener: Screener, full_screener: Screener, disease: str | None
+) -> None:
+    """Every example case, relabelled with each disease, gets the same verdict per trial with the
+    gate as when every cohort is evaluated in full."""
+    for case in _example_cases():
+        data = case.model_dump(exclude_none=True)
+        data["disease"] = disease
+        data.pop("subtype", None)
+        relabelled = Case.model_validate(data)
+        gated = {t.nct_id: t.verdict for t in screener.screen(relabelled).trials}
+        every = {t.nct_id: t.verdict for t in full_screener.screen(relabelled).trials}
+        assert gated == every, case.id
+
+
+def test_the_gate_only_leaves_out_criteria_it_would_not_need(screener: Screener) -> None:
+    """Each status the gated engine reports equals the full evaluation's."""
+    for case in _example_cases():
+        facts = screener.facts(case)
+        gated = screener.engine.evaluate(facts)
+        every = screener.engine.evaluate(facts, gate=False)
+        assert set(gated) <= set(every)
+        assert all(every[key] == status for key, status in gated.items())
+
+
+def test_criteria_with_the_same_condition_fire_one_rule_pair(
+    mini_screener: Callable[..., Screener],
+) -> None:
+    same = "{field: age, at_least: 18}"
+    screener = mini_screener(
+        criterion_yaml("adult", same),
+        criterion_yaml("adult_again", same),
+        criterion_yaml("older", "{field: age, at_least: 65}"),
+    )
+    cohort_rules = {n: s for n, s in screener.engine.ruleset_sizes.items() if n != "first"}
+    assert sum(cohort_rules.values()) == 4  # two conditions, a met and a not-met rule each
+    statuses = {c.id: c.status for c in screener.screen(Case(id="t", age=30)).trials[0].criteria}
+    assert statuses == {
+        "disease": "unknown",
+        "adult": "met",
+        "adult_again": "met",
+        "older": "not_met",
+    }

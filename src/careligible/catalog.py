@@ -26,7 +26,7 @@ from .case import Disease
 from .conditions import Condition, FieldTest, ParseContext, parse_condition
 from .errors import Problem, RulesError, describe_validation_error
 from .vocabulary import Vocabulary, load_vocabulary
-from .yamlsource import LineMap, YamlSyntaxError, load_with_lines
+from .yamlsource import LineMap, YamlSyntaxError, decode_utf8, load_with_lines
 
 Kind = Literal["inclusion", "exclusion"]
 Status = Literal[
@@ -261,21 +261,9 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     trials = []
     seen: dict[str, str] = {}
     for path in sorted((directory / "trials").glob("*.yaml")):
-        trial = _load_trial(path, vocabulary, definitions, problems)
-        if trial is None:
-            continue
-        if trial.nct_id in seen:
-            problems.append(
-                Problem(
-                    f"{trial.nct_id} is also defined in {seen[trial.nct_id]}",
-                    "nct_id",
-                    str(path),
-                    1,
-                )
-            )
-            continue
-        seen[trial.nct_id] = str(path)
-        trials.append(trial)
+        trial = _load_trial(path, vocabulary, definitions, problems, seen)
+        if trial is not None:
+            trials.append(trial)
     if not trials and not problems:
         problems.append(Problem("no trial files found", file=str(directory / "trials")))
     considerations = _load_considerations(
@@ -289,9 +277,9 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
     try:
-        return load_with_lines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(f"cannot read: {exc}", file=str(path)))
+        return load_with_lines(decode_utf8(path.read_bytes()))
+    except OSError as exc:
+        problems.append(Problem(f"cannot read: {exc.strerror or exc}", file=str(path)))
     except YamlSyntaxError as exc:
         problems.append(Problem(str(exc), file=str(path), line=exc.line))
     return None
@@ -304,9 +292,8 @@ def _validate(
         return model.model_validate(data)
     except ValidationError as exc:
         for problem in describe_validation_error(exc, model):
-            problems.append(
-                Problem(problem.message, problem.field, str(path), lines.line_of(problem.loc))
-            )
+            line = lines.line_of(problem.loc) or 1  # an empty document has no lines
+            problems.append(Problem(problem.message, problem.field, str(path), line))
         return None
 
 
@@ -378,15 +365,36 @@ def _load_considerations(
 
 
 def _load_trial(
-    path: Path, vocabulary: Vocabulary, definitions: dict[str, Condition], problems: list[Problem]
+    path: Path,
+    vocabulary: Vocabulary,
+    definitions: dict[str, Condition],
+    problems: list[Problem],
+    seen: dict[str, str],
 ) -> Trial | None:
+    """One trial file; ``seen`` maps the trial ids read so far to their files."""
     loaded = _read(path, problems)
     if loaded is None:
         return None
     data, lines = loaded
+    if data is None:
+        problems.append(
+            Problem("the file is empty; a trial file describes one trial", "", str(path), 1)
+        )
+        return None
     raw: RawTrial | None = _validate(RawTrial, data, path, lines, problems)
     if raw is None:
         return None
+    if raw.nct_id in seen:
+        problems.append(
+            Problem(
+                f"{raw.nct_id} is also defined in {seen[raw.nct_id]}",
+                "nct_id",
+                str(path),
+                lines.line_of(("nct_id",)),
+            )
+        )
+        return None
+    seen[raw.nct_id] = str(path)
     if path.stem != raw.nct_id:
         problems.append(
             Problem(
@@ -407,9 +415,13 @@ def _load_trial(
         own = _criteria(cohort.criteria, (*where, "criteria"), raw.sources, ctx)
         gate = _disease_criterion(cohort, raw.sources[cohort.source])
         criteria = (gate, *general, *own)
-        _check_unique_ids(criteria, where, ctx)
+        ids: list[tuple[str, tuple[int | str, ...]]]
+        ids = [(c.id, ("criteria", i)) for i, c in enumerate(raw.criteria)]
+        ids += [(c.id, (*where, "criteria", i)) for i, c in enumerate(cohort.criteria)]
+        # The general criteria are checked once, with the first cohort.
+        _check_unique_ids(ids, ctx, report_from=0 if index == 0 else len(raw.criteria))
         cohorts.append(Cohort(cohort.id, cohort.name, tuple(cohort.diseases), criteria))
-    _check_unique_ids([c for c in raw.cohorts], (), ctx, what="cohort")
+    _check_unique_ids([(c.id, ("cohorts", i)) for i, c in enumerate(raw.cohorts)], ctx, "cohort")
     problems += ctx.problems
     if ctx.problems:
         return None
@@ -452,11 +464,15 @@ def _criteria(
     return out
 
 
+#: The id of the criterion every cohort starts with: does the case have a disease it enrols?
+DISEASE = "disease"
+
+
 def _disease_criterion(cohort: RawCohort, source: Source) -> Criterion:
     """Every cohort first asks whether the case has one of the cohort's diseases."""
     names = ", ".join(d.upper() if len(d) <= 4 else d for d in cohort.diseases)
     return Criterion(
-        id="disease",
+        id=DISEASE,
         kind="inclusion",
         text=f"Primary disease is one this cohort enrols ({names}).",
         condition=FieldTest("disease", "in", tuple(cohort.diseases)),
@@ -466,10 +482,26 @@ def _disease_criterion(cohort: RawCohort, source: Source) -> Criterion:
 
 
 def _check_unique_ids(
-    items: Any, where: tuple[int | str, ...], ctx: ParseContext, what: str = "criterion"
+    items: list[tuple[str, tuple[int | str, ...]]],
+    ctx: ParseContext,
+    what: str = "criterion",
+    report_from: int = 0,
 ) -> None:
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            ctx.report(where, f"{what} id '{item.id}' is used twice")
-        seen.add(item.id)
+    """Report each id used again (from item ``report_from`` on) at its second use.
+
+    ``disease`` is taken by the criterion every cohort starts with.
+    """
+    first: dict[str, tuple[int | str, ...]] = {}
+    for index, (item_id, path) in enumerate(items):
+        if index >= report_from:
+            if what == "criterion" and item_id == "disease":
+                ctx.report(
+                    (*path, "id"),
+                    "criterion id 'disease' is reserved for the cohort's disease gate",
+                )
+            elif item_id in first:
+                line = ctx.line_of((*first[item_id], "id"))
+                ctx.report(
+                    (*path, "id"), f"{what} id '{item_id}' is used twice (first on line {line})"
+                )
+        first.setdefault(item_id, path)

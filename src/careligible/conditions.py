@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from .errors import Problem, did_you_mean
@@ -76,9 +77,10 @@ class TherapySpec:
     stopped_within_months: float | None = None
     count_as_one: tuple[tuple[str, ...], ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """A stable name for the derived fact this spec produces."""
+        """A stable name for the derived fact this spec produces (worked out once: it is read for
+        every case)."""
         blob = json.dumps(
             [
                 self.names,
@@ -310,6 +312,14 @@ _THERAPY_KEYS = (
 )
 
 
+_EXAMPLE = {
+    "drugs": "rituximab",
+    "classes": "anti_cd20_mab",
+    "outcome": "inadequate_response",
+    "count_as_one": "[methotrexate, azathioprine]",
+}
+
+
 def _parse_therapy_count(
     raw: dict[str, Any], path: tuple[int | str, ...], ctx: ParseContext
 ) -> Condition | None:
@@ -329,6 +339,24 @@ def _parse_therapy_count(
     for key in body:
         if key not in _THERAPY_KEYS:
             ctx.report((*tpath, key), f"unknown key{did_you_mean(str(key), _THERAPY_KEYS)}")
+            return None
+    for key in ("drugs", "classes", "outcome", "count_as_one"):
+        if not isinstance(body.get(key) or [], list):
+            ctx.report((*tpath, key), f"must be a list, such as [{_EXAMPLE[key]}]")
+            return None
+    for key in ("min_months", "stopped_within_months"):
+        value = body.get(key)
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1200
+        ):
+            ctx.report((*tpath, key), f"must be a number of months from 0 to 1200 (got {value!r})")
+            return None
+    for group in body.get("count_as_one") or []:
+        if not isinstance(group, list) or not all(ctx.vocabulary.knows(str(n)) for n in group):
+            ctx.report(
+                (*tpath, "count_as_one"),
+                f"each item must be a list of drugs or classes of the vocabulary (got {group!r})",
+            )
             return None
     names = [*(body.get("drugs") or []), *(body.get("classes") or [])]
     if not names:

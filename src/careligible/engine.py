@@ -1,8 +1,7 @@
 """The rule engine: compiled criteria evaluated by durable_rules.
 
-This is the only module that imports durable_rules. It owns the engine's host, builds one ruleset
-per cohort (split further when a cohort is large, since durable_rules fails with error 303 on big
-rulesets), and maps every engine error into :class:`careligible.errors.EngineError` with no case
+This is the only module that imports durable_rules. It owns the engine's host, compiles the catalog
+into rulesets, and maps every engine error into :class:`careligible.errors.EngineError` with no case
 data in its message: durable_rules puts the whole fact, that is the patient, into its own errors.
 
 Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) under
@@ -10,21 +9,36 @@ a fresh session id whose state is deleted afterwards, so memory stays flat over 
 ruleset also holds a rule that matches every case: a fact that matches no rule makes durable_rules
 raise, keep a session it can never free (deleting it crashes the process) and, after a few
 thousand such cases, run out of memory.
+
+What a case costs is mostly how many rules fire (each firing serialises state and calls back into
+Python), so the layout is built to fire few:
+
+* the **first ruleset** holds the *disease gate* and the article's considerations. The gate decides
+  every cohort's disease criterion with one firing: one rule per disease any cohort names, plus one
+  for any other disease, each deciding all cohorts at once;
+* **cohort rulesets** hold every other criterion, packed by the disease list of their cohort, and
+  are asserted only when that gate is met or unknown: a cohort whose disease criterion is not met is
+  ineligible whatever else holds, so its other criteria are left unevaluated (and reported so);
+* criteria with the **same condition** (age at least 18 in a dozen cohorts) are compiled and fired
+  once, and the one result goes to each of them;
+* considerations matter only when they apply, so each has a rule for *met* and none for *not met*.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from durable import engine as durable_engine
 
-from .catalog import Catalog
+from .catalog import DISEASE, Catalog, Criterion
 from .compiler import (
+    Expr,
     compile_condition,
     contains_refs,
     count_key,
@@ -32,7 +46,7 @@ from .compiler import (
     flag_key,
     tally_keys,
 )
-from .conditions import Condition, TherapyCount, TherapySpec, walk
+from .conditions import Condition, FieldTest, TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
 
@@ -45,25 +59,61 @@ MAX_RULES_PER_RULESET = 80
 #: The attribute every asserted case carries, matched by each ruleset's catch-all rule.
 _CASE_MARK = "careligible_case"
 
+#: The owner key under which the article's considerations are evaluated.
+CONSIDERATIONS = "considerations"
+
 CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
+
+#: What one rule's firing decides: (slot, status) pairs. A slot holds criteria sharing a status.
+Decision = tuple[tuple[int, Status], ...]
 
 
 @dataclass(frozen=True)
-class _CompiledRuleset:
+class _Rule:
+    match: Expr
+    decides: Decision
+
+
+@dataclass
+class _Ruleset:
+    """A ruleset being laid out: its slots (criteria sharing one status) and its rules."""
+
     name: str
-    criteria: tuple[CriterionKey, ...]
-    reads: frozenset[str] = frozenset()  # fact attributes its rules test
+    gate: int | None = None  # the first ruleset's gate slot that must not be "not met"
+    slots: list[tuple[CriterionKey, ...]] = field(default_factory=list)
+    rules: list[_Rule] = field(default_factory=list)
+    met_only: set[int] = field(default_factory=set)  # slots reported only when met
+
+    def slot(self, keys: tuple[CriterionKey, ...]) -> int:
+        self.slots.append(keys)
+        return len(self.slots) - 1
+
+    def add_condition(self, condition: Condition, keys: tuple[CriterionKey, ...]) -> None:
+        """A met rule and a not-met rule: with neither firing the criteria stay unknown."""
+        index = self.slot(keys)
+        met, not_met = compile_condition(condition)
+        self.rules += [_Rule(met, ((index, "met"),)), _Rule(not_met, ((index, "not_met"),))]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    name: str
+    slots: tuple[tuple[CriterionKey, ...], ...]
+    meaning: dict[str, Decision]  # rule name -> what its firing decides
+    reads: frozenset[str]  # the fact attributes its rules test
+    met_only: frozenset[int]
+    gate: int | None
 
 
 class RuleEngine:
-    """Evaluates every computable criterion of a catalog for one case at a time."""
+    """Evaluates the computable criteria and considerations of a catalog, one case at a time."""
 
     def __init__(self, catalog: Catalog) -> None:
         self._lock = threading.Lock()
         self._fired: list[str] = []
         self._sids = itertools.count(1)
-        groups = _groups(catalog)
-        conditions = [cond for _, items in groups for _, cond in items]
+        conditions = [c.condition for c in _computable(catalog) if c.condition is not None]
+        conditions += [c.condition for c in catalog.considerations]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
             {
                 node.spec.key: node.spec
@@ -73,7 +123,9 @@ class RuleEngine:
             }.values()
         )
         self._contains = sorted(contains_refs(conditions))
-        self._rulesets, definitions = self._compile(groups)
+        layout = _layout(catalog)
+        self._rulesets = [_freeze(r) for r in layout]
+        definitions = {r.name: self._definition(r) for r in layout}
         try:
             self._host = durable_engine.Host()
             self._host.register_rulesets(definitions)
@@ -84,35 +136,15 @@ class RuleEngine:
 
     @property
     def ruleset_sizes(self) -> dict[str, int]:
-        """Rules per compiled ruleset (two per criterion), for tests and benchmarks."""
-        return {r.name: 2 * len(r.criteria) for r in self._rulesets}
+        """Rules per compiled ruleset (without the catch-all), for tests and benchmarks."""
+        return {r.name: len(r.meaning) for r in self._rulesets}
 
-    def _compile(self, groups: list[_Group]) -> tuple[list[_CompiledRuleset], dict[str, Any]]:
-        rulesets: list[_CompiledRuleset] = []
-        definitions: dict[str, Any] = {}
-        per_set = MAX_RULES_PER_RULESET // 2
-        for (owner, part_of), items in groups:
-            for start in range(0, len(items), per_set):
-                chunk = items[start : start + per_set]
-                name = f"{owner}.{part_of}.{start // per_set}"
-                rules: dict[str, Any] = {"seen": {"all": [{"m": {_CASE_MARK: 1}}], "run": _ignore}}
-                for index, (_, condition) in enumerate(chunk):
-                    rules.update(self._rules_for(condition, index))
-                definitions[name] = rules
-                keys = tuple((owner, part_of, item_id) for item_id, _ in chunk)
-                reads = frozenset(_attributes([r["all"] for r in rules.values()]))
-                rulesets.append(_CompiledRuleset(name, keys, reads))
-        return rulesets, definitions
-
-    def _rules_for(self, condition: Condition, index: int) -> dict[str, Any]:
-        met, not_met = compile_condition(condition)
-        return {
-            f"{index}:met": {"all": [{"m": met}], "run": self._recorder(f"{index}:met")},
-            f"{index}:not_met": {
-                "all": [{"m": not_met}],
-                "run": self._recorder(f"{index}:not_met"),
-            },
-        }
+    def _definition(self, ruleset: _Ruleset) -> dict[str, Any]:
+        rules: dict[str, Any] = {"seen": {"all": [{"m": {_CASE_MARK: 1}}], "run": _ignore}}
+        for index, rule in enumerate(ruleset.rules):
+            name = f"r{index}"
+            rules[name] = {"all": [{"m": rule.match}], "run": self._recorder(name)}
+        return rules
 
     def _recorder(self, name: str) -> Callable[[Any], None]:
         """An action that only notes which rule fired: durable_rules swallows action errors."""
@@ -138,22 +170,43 @@ class RuleEngine:
             fact[possible] = tallied.possible
         return fact
 
-    def evaluate(self, facts: CaseFacts) -> dict[CriterionKey, Status]:
-        """The status of every computable criterion; criteria no rule decided are unknown."""
+    def evaluate(self, facts: CaseFacts, gate: bool = True) -> dict[CriterionKey, Status]:
+        """The status of every criterion evaluated, and the considerations that are met.
+
+        A criterion no rule decided is unknown. With ``gate`` (the default), the criteria of a
+        cohort whose disease criterion is not met are left out: they are not evaluated. Without
+        it every criterion is evaluated, which tests use to show the gate changes no verdict.
+        """
         fact = self.engine_fact(facts)
         statuses: dict[CriterionKey, Status] = {}
         with self._lock:
-            for ruleset in self._rulesets:
-                # Each ruleset gets only the facts it tests: durable_rules serialises the whole
-                # fact for every rule that fires, so a smaller fact is a faster screen.
-                projected = {k: v for k, v in fact.items() if k in ruleset.reads}
-                for index, status in self._run(ruleset.name, projected).items():
-                    statuses[ruleset.criteria[index]] = status
-                for key in ruleset.criteria:
-                    statuses.setdefault(key, "unknown")
+            first, *others = self._rulesets
+            gates = self._decide(first, fact, statuses)
+            for ruleset in others:
+                if gate and ruleset.gate is not None and gates[ruleset.gate] == "not_met":
+                    continue
+                self._decide(ruleset, fact, statuses)
         return statuses
 
-    def _run(self, name: str, fact: dict[str, Any]) -> dict[int, Status]:
+    def _decide(
+        self, ruleset: _Compiled, fact: dict[str, Any], statuses: dict[CriterionKey, Status]
+    ) -> list[Status]:
+        """Run one ruleset and record its statuses; returns them by slot."""
+        # Each ruleset gets only the facts it tests: durable_rules serialises the whole fact for
+        # every rule that fires, so a smaller fact is a faster screen.
+        projected = {k: v for k, v in fact.items() if k in ruleset.reads}
+        decided = self._run(ruleset, projected)
+        out: list[Status] = []
+        for index, keys in enumerate(ruleset.slots):
+            status = decided.get(index, "unknown")
+            out.append(status)
+            if status == "met" or index not in ruleset.met_only:
+                for key in keys:
+                    statuses[key] = status
+        return out
+
+    def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, Status]:
+        name = ruleset.name
         sid = str(next(self._sids))
         self._fired.clear()
         try:
@@ -170,28 +223,116 @@ class RuleEngine:
             ) from None
         if isinstance(state, dict) and "exception" in state:
             raise EngineError(f"a rule action failed in ruleset {name}")
-        return _statuses(self._fired, name)
+        out: dict[int, Status] = {}
+        for rule in self._fired:
+            for index, status in ruleset.meaning[rule]:
+                if out.setdefault(index, status) != status:
+                    raise EngineError(f"slot {index} of ruleset {name} was both met and not met")
+        return out
 
 
-#: A group of conditions compiled together: ((owner, part), [(item id, condition)]).
-_Group = tuple[tuple[str, str], list[tuple[str, "Condition"]]]
-
-#: The owner key under which the article's considerations are evaluated.
-CONSIDERATIONS = "considerations"
-
-
-def _groups(catalog: Catalog) -> list[_Group]:
-    """Each cohort's computable criteria, then the considerations, as groups to compile."""
-    groups: list[_Group] = []
+def _computable(catalog: Catalog) -> Iterator[Criterion]:
     for trial in catalog.trials:
         for cohort in trial.cohorts:
-            items = [(c.id, c.condition) for c in cohort.criteria if c.condition is not None]
-            if items:
-                groups.append(((trial.nct_id, cohort.id), items))
-    advice = [(c.id, c.condition) for c in catalog.considerations]
-    if advice:
-        groups.append(((CONSIDERATIONS, "all"), advice))
-    return groups
+            yield from (c for c in cohort.criteria if c.condition is not None)
+
+
+def _freeze(ruleset: _Ruleset) -> _Compiled:
+    meaning = {f"r{i}": rule.decides for i, rule in enumerate(ruleset.rules)}
+    reads = frozenset(_attributes([rule.match for rule in ruleset.rules]) | {_CASE_MARK})
+    return _Compiled(
+        ruleset.name,
+        tuple(ruleset.slots),
+        meaning,
+        reads,
+        frozenset(ruleset.met_only),
+        ruleset.gate,
+    )
+
+
+def _layout(catalog: Catalog) -> list[_Ruleset]:
+    """The first ruleset (gate and considerations), then the cohort rulesets behind each gate."""
+    first = _Ruleset("first")
+    gates: dict[tuple[str, ...], list[CriterionKey]] = {}
+    behind: dict[tuple[str, ...] | None, list[tuple[CriterionKey, Condition]]] = {}
+    for trial in catalog.trials:
+        for cohort in trial.cohorts:
+            diseases: tuple[str, ...] | None = None
+            for criterion in cohort.criteria:
+                if criterion.condition is None:
+                    continue
+                key = (trial.nct_id, cohort.id, criterion.id)
+                if criterion.id == DISEASE:
+                    diseases = _diseases(criterion.condition)
+                    gates.setdefault(diseases, []).append(key)
+                else:
+                    behind.setdefault(diseases, []).append((key, criterion.condition))
+    gate_slot = {diseases: first.slot(tuple(keys)) for diseases, keys in gates.items()}
+    first.rules += _gate_rules(gate_slot)
+    for shared, keys in _shared(
+        [((CONSIDERATIONS, "all", c.id), c.condition) for c in catalog.considerations]
+    ):
+        index = first.slot(keys)
+        first.met_only.add(index)
+        first.rules.append(_Rule(compile_condition(shared)[0], ((index, "met"),)))
+    if len(first.rules) > MAX_RULES_PER_RULESET:
+        raise EngineError(
+            f"{len(first.rules)} gate and consideration rules do not fit one ruleset "
+            f"(at most {MAX_RULES_PER_RULESET})"
+        )
+    rulesets = [first]
+    for diseases, items in behind.items():
+        gate = None if diseases is None else gate_slot[diseases]
+        stem = "cohorts." + ("any" if diseases is None else "-".join(diseases))
+        shared_items = _shared(items)
+        per_set = MAX_RULES_PER_RULESET // 2
+        for start in range(0, len(shared_items), per_set):
+            ruleset = _Ruleset(f"{stem}.{start // per_set}", gate)
+            for condition, keys in shared_items[start : start + per_set]:
+                ruleset.add_condition(condition, keys)
+            rulesets.append(ruleset)
+    return rulesets
+
+
+def _diseases(condition: Condition) -> tuple[str, ...]:
+    """The diseases a cohort's disease criterion names (the catalog always builds it so)."""
+    assert isinstance(condition, FieldTest) and condition.field == DISEASE, condition
+    assert condition.op == "in"
+    return tuple(str(v) for v in condition.value)
+
+
+def _gate_rules(gate_slot: dict[tuple[str, ...], int]) -> list[_Rule]:
+    """One rule per named disease and one for any other: each fires alone and decides every gate.
+
+    No rule fires when the disease is unknown, so every gate is then unknown.
+    """
+    key = fact_key(DISEASE)
+    named = sorted({d for diseases in gate_slot for d in diseases})
+    rules = [
+        _Rule(
+            {key: disease},
+            tuple(
+                (slot, "met" if disease in diseases else "not_met")
+                for diseases, slot in gate_slot.items()
+            ),
+        )
+        for disease in named
+    ]
+    if gate_slot:
+        other: Expr = {"$and": [{"$ex": {key: 1}}, *({"$neq": {key: d}} for d in named)]}
+        rules.append(_Rule(other, tuple((slot, "not_met") for slot in gate_slot.values())))
+    return rules
+
+
+def _shared(
+    items: list[tuple[CriterionKey, Condition]],
+) -> list[tuple[Condition, tuple[CriterionKey, ...]]]:
+    """Criteria with the same condition, compiled once: (condition, the criteria it decides)."""
+    shared: dict[str, tuple[Condition, list[CriterionKey]]] = {}
+    for key, condition in items:
+        signature = json.dumps(compile_condition(condition), sort_keys=True)
+        shared.setdefault(signature, (condition, []))[1].append(key)
+    return [(cond, tuple(keys)) for cond, keys in shared.values()]
 
 
 def _attributes(expr: Any) -> set[str]:
@@ -233,16 +374,6 @@ def _refusal(catalog: Catalog) -> str | None:
 
 def _ignore(c: Any) -> None:
     """The catch-all rule's action: it only keeps unmatched cases away from the engine's trap."""
-
-
-def _statuses(fired: Iterable[str], ruleset: str) -> dict[int, Status]:
-    out: dict[int, Status] = {}
-    for rule in fired:
-        index, status = rule.split(":")
-        if int(index) in out and out[int(index)] != status:
-            raise EngineError(f"criterion {index} of ruleset {ruleset} was both met and not met")
-        out[int(index)] = status  # type: ignore[assignment]
-    return out
 
 
 def _safe(exc: Exception) -> str:

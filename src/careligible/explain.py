@@ -96,6 +96,8 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         ],
         "to_confirm": [c.model_dump() for c in result.to_confirm],
         "missing": list(result.missing),
+        "not_evaluated": result.not_evaluated,
+        "not_evaluated_note": result.not_evaluated_note,
     }
 
 
@@ -153,6 +155,8 @@ def _trial_text(trial: dict[str, Any]) -> list[str]:
     lines.append("  criteria:")
     for criterion in trial["criteria"]:
         lines += _criterion_text(criterion)
+    if trial["not_evaluated_note"]:
+        lines.append(f"  {trial['not_evaluated_note']}")
     lines.append("  to confirm at screening:" if trial["to_confirm"] else "  nothing to confirm")
     lines += [
         f"    - {c['id']} ({c['kind']}): {c['text']} [source: {c['source']}]"

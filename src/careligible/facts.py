@@ -91,7 +91,7 @@ def tally(spec: TherapySpec, therapies: Iterable[tuple[Therapy, Drug | None]]) -
     """Count the distinct treatments that surely or possibly qualify for ``spec``."""
     best: dict[str, int] = {}
     for therapy, drug in therapies:
-        if drug is None or not any(drug.belongs_to(name) for name in spec.names):
+        if drug is None or not drug.belongs_to_any(spec.names):
             continue
         grade = min(
             _outcome_grade(spec, therapy),
@@ -143,10 +143,15 @@ def _recency_grade(spec: TherapySpec, therapy: Therapy) -> int:
     return YES if stopped < spec.stopped_within_months else NO
 
 
+_NONE = TherapyTally(0, 0)
+
+
 def case_facts(case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec]) -> CaseFacts:
     """Everything the rules of a catalog may read about ``case``."""
     values, lists = flatten(case)
     resolved, warnings = resolve_therapies(case, vocabulary)
     known = case.therapies is not None
-    tallies = {spec.key: tally(spec, resolved) for spec in specs} if known else {}
+    tallies = (
+        {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs} if known else {}
+    )
     return CaseFacts(values, lists, tallies, known, warnings)

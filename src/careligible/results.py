@@ -49,6 +49,18 @@ class TrialResult(_Out):
     blocked_by: list[str] = []
     only_blocker: str | None = None
     """Set when exactly one criterion rules the case out: the text of that criterion."""
+    not_evaluated: int = 0
+    """Criteria left unevaluated because the cohort does not enrol the case's disease."""
+
+    @property
+    def not_evaluated_note(self) -> str | None:
+        """Says why a cohort's other criteria are absent, so no one reads them as passed."""
+        if not self.not_evaluated:
+            return None
+        return (
+            f"{self.not_evaluated} other criteria not evaluated: this cohort does not enrol "
+            "the case's disease"
+        )
 
 
 class Consideration(_Out):

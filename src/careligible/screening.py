@@ -7,10 +7,11 @@ formats or of the user interface.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .case import Case
-from .catalog import Catalog, Cohort, ConsiderationRule, Criterion, Trial
+from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine, Status
 from .facts import CaseFacts, case_facts
@@ -35,16 +36,28 @@ from .verdicts import (
 class Screener:
     """Holds a loaded catalog and its compiled engine; screens cases one at a time."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, disease_gate: bool = True) -> None:
+        """``disease_gate=False`` evaluates every cohort in full, even those of other diseases:
+        slower, and used to show the gate changes no verdict."""
         self.catalog = catalog
         self.engine = RuleEngine(catalog)
+        self.disease_gate = disease_gate
+        # Everything about a result that does not depend on the case, worked out once.
+        self._trials = {trial.nct_id: trial for trial in catalog.trials}
+        self._cohorts = {
+            (trial.nct_id, cohort.id): _CohortPlan.of(trial, cohort)
+            for trial in catalog.trials
+            for cohort in trial.cohorts
+        }
+        # A cohort the gate closed gives the same result for every case of the same disease.
+        self._closed: dict[tuple[str, str, Any], TrialResult] = {}
 
     def facts(self, case: Case) -> CaseFacts:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
 
     def screen(self, case: Case, source: str = "") -> CaseResult:
         facts = self.facts(case)
-        statuses = self.engine.evaluate(facts)
+        statuses = self.engine.evaluate(facts, gate=self.disease_gate)
         trials = [self._trial_result(trial, facts, statuses) for trial in self.catalog.trials]
         fired = [
             rule
@@ -63,8 +76,7 @@ class Screener:
 
     def _fit(self, nct_id: str, fired: list[ConsiderationRule]) -> int:
         """How many fired considerations favour this trial's construct."""
-        trial = self.catalog.trial(nct_id)
-        assert trial is not None
+        trial = self._trials[nct_id]
         score = 0
         for rule in fired:
             prefer = rule.prefer
@@ -84,7 +96,7 @@ class Screener:
         if trial is None:
             raise KeyError(nct_id)
         facts = self.facts(case)
-        statuses = self.engine.evaluate(facts)
+        statuses = self.engine.evaluate(facts, gate=self.disease_gate)
         return {c.id: self._cohort_result(trial, c, facts, statuses) for c in trial.cohorts}
 
     def _trial_result(
@@ -96,34 +108,63 @@ class Screener:
     def _cohort_result(
         self, trial: Trial, cohort: Cohort, facts: CaseFacts, statuses: dict[CriterionKey, Status]
     ) -> TrialResult:
-        decided = []
-        confirm = []
-        for criterion in cohort.criteria:
-            if criterion.condition is None:
-                confirm.append(
-                    ConfirmItem(
-                        id=criterion.id,
-                        kind=criterion.kind,
-                        text=criterion.text,
-                        source=criterion.source.cite(),
-                    )
-                )
-                continue
-            status = statuses[(trial.nct_id, cohort.id, criterion.id)]
-            decided.append(_criterion_result(criterion, status, facts))
+        plan = self._cohorts[(trial.nct_id, cohort.id)]
+        if plan.closed(statuses):
+            key = (trial.nct_id, cohort.id, facts.value_of(DISEASE))
+            if key not in self._closed:
+                self._closed[key] = plan.result(facts, statuses)
+            return self._closed[key]
+        return plan.result(facts, statuses)
+
+
+@dataclass(frozen=True)
+class _CohortPlan:
+    """A cohort's computable criteria with their plans, and its items to confirm."""
+
+    nct_id: str
+    cohort: Cohort
+    computable: tuple[tuple[CriterionKey, Criterion, _Plan], ...]
+    confirm: tuple[ConfirmItem, ...]
+
+    @classmethod
+    def of(cls, trial: Trial, cohort: Cohort) -> _CohortPlan:
+        computable = tuple(
+            ((trial.nct_id, cohort.id, c.id), c, _Plan.of(c))
+            for c in cohort.criteria
+            if c.condition is not None
+        )
+        confirm = tuple(_confirm_item(c) for c in cohort.criteria if c.condition is None)
+        return cls(trial.nct_id, cohort, computable, confirm)
+
+    def closed(self, statuses: dict[CriterionKey, Status]) -> bool:
+        """True when the disease gate left this cohort's other criteria unevaluated."""
+        return any(key not in statuses for key, _, _ in self.computable)
+
+    def result(self, facts: CaseFacts, statuses: dict[CriterionKey, Status]) -> TrialResult:
+        decided = [
+            plan.result(criterion, statuses[key], facts)
+            for key, criterion, plan in self.computable
+            if key in statuses
+        ]
+        skipped = len(self.computable) - len(decided)
+        confirm = list(self.confirm)
+        if skipped:  # the cohort does not enrol this disease: nothing is left to confirm
+            skipped += len(confirm)
+            confirm = []
         blockers = [c for c in decided if is_blocking(c)]
         return TrialResult(
-            nct_id=trial.nct_id,
+            nct_id=self.nct_id,
             verdict=cohort_verdict(decided),
-            cohort=cohort.id,
-            cohort_name=cohort.name,
+            cohort=self.cohort.id,
+            cohort_name=self.cohort.name,
             missing=missing_facts(decided),
             to_confirm=confirm,
             criteria=decided,
             blocked_by=[c.id for c in blockers],
             only_blocker=(
-                blockers[0].text if len(blockers) == 1 and blockers[0].id != "disease" else None
+                blockers[0].text if len(blockers) == 1 and blockers[0].id != DISEASE else None
             ),
+            not_evaluated=skipped,
         )
 
 
@@ -135,43 +176,72 @@ def _consideration(rule: ConsiderationRule, facts: CaseFacts) -> Consideration:
         advice=rule.advice,
         rationale=rule.rationale,
         source=rule.citation,
-        facts=_read(rule.condition, facts),
+        facts=_Reading.of(rule.condition).read(facts),
     )
 
 
-def _criterion_result(criterion: Criterion, status: Status, facts: CaseFacts) -> CriterionResult:
-    return CriterionResult(
-        id=criterion.id,
-        kind=criterion.kind,
-        status=status,
-        text=criterion.text,
-        facts=read_facts(criterion, facts),
-        source=criterion.source.cite(),
-        rationale=criterion.rationale,
+def _confirm_item(criterion: Criterion) -> ConfirmItem:
+    return ConfirmItem(
+        id=criterion.id, kind=criterion.kind, text=criterion.text, source=criterion.source.cite()
     )
 
 
 def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
     """The facts a criterion read and their values (None = unknown), for explaining it."""
     assert criterion.condition is not None
-    return _read(criterion.condition, facts)
+    return _Reading.of(criterion.condition).read(facts)
 
 
-def _read(condition: Condition, facts: CaseFacts) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for node in walk(condition):
-        if isinstance(node, TherapyCount):
-            label = f"therapies: {node.spec.describe()}"
-            tallied = facts.tallies.get(node.spec.key)
+@dataclass(frozen=True)
+class _Reading:
+    """What a condition reads: the therapy counts (label, tally key) and the fact paths."""
+
+    tallies: tuple[tuple[str, str], ...]
+    paths: tuple[str, ...]
+
+    @classmethod
+    def of(cls, condition: Condition) -> _Reading:
+        tallies = {
+            f"therapies: {node.spec.describe()}": node.spec.key
+            for node in walk(condition)
+            if isinstance(node, TherapyCount)
+        }
+        paths = (p for p in dict.fromkeys(condition.fields()) if p != "therapies")
+        return cls(tuple(tallies.items()), tuple(paths))
+
+    def read(self, facts: CaseFacts) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for label, key in self.tallies:
+            tallied = facts.tallies.get(key)
             out[label] = (
                 None
                 if tallied is None
-                else {
-                    "qualifying": list(tallied.qualifying),
-                    "uncertain": list(tallied.uncertain),
-                }
+                else {"qualifying": list(tallied.qualifying), "uncertain": list(tallied.uncertain)}
             )
-    for path in dict.fromkeys(condition.fields()):
-        if path != "therapies":
+        for path in self.paths:
             out[path] = facts.value_of(path)
-    return out
+        return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A criterion's reading and citation, prepared once so each result only fills in facts."""
+
+    reading: _Reading
+    source: str
+
+    @classmethod
+    def of(cls, criterion: Criterion) -> _Plan:
+        assert criterion.condition is not None
+        return cls(_Reading.of(criterion.condition), criterion.source.cite())
+
+    def result(self, criterion: Criterion, status: Status, facts: CaseFacts) -> CriterionResult:
+        return CriterionResult(
+            id=criterion.id,
+            kind=criterion.kind,
+            status=status,
+            text=criterion.text,
+            facts=self.reading.read(facts),
+            source=self.source,
+            rationale=criterion.rationale,
+        )

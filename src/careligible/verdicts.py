@@ -52,8 +52,13 @@ def missing_facts(criteria: Sequence[CriterionResult]) -> list[str]:
 
 
 def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
-    """A trial's verdict is that of its most favourable cohort (fewest missing facts on a tie)."""
-    return min(results, key=lambda r: (_RANK[r.verdict], len(r.missing)))
+    """A trial's verdict is that of its most favourable cohort.
+
+    On a tie, a cohort that enrols the case's disease (all its criteria evaluated) comes before one
+    that does not, then the one with fewest missing facts: a case ruled out of its own disease's
+    cohort is shown why, not merely that other cohorts enrol other diseases.
+    """
+    return min(results, key=lambda r: (_RANK[r.verdict], r.not_evaluated > 0, len(r.missing)))
 
 
 def rank_trials(

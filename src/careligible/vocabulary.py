@@ -8,7 +8,9 @@ module is the one place that turns what a clinician typed into those keys.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import Problem
@@ -38,7 +40,15 @@ class Drug:
 
     def belongs_to(self, name: str) -> bool:
         """True when ``name`` is this drug, its class or one of its groups."""
-        return name in (self.key, self.drug_class) or name in self.groups
+        return name in self.names
+
+    def belongs_to_any(self, names: Iterable[str]) -> bool:
+        return not self.names.isdisjoint(names)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every name a rule may count this drug by: itself, its class and its groups."""
+        return frozenset({self.key, self.drug_class, *self.groups})
 
 
 def normalise(name: str) -> str:

@@ -112,6 +112,8 @@ def markdown(result: CaseResult, catalog: Catalog) -> str:
             lines.append(f"- Missing facts: {', '.join(trial.missing)}")
         for item in trial.to_confirm:
             lines.append(f"- To confirm ({item.kind}): {item.text} (source: {item.source})")
+        if trial.not_evaluated_note:
+            lines.append(f"- {trial.not_evaluated_note}")
     asks = ask_next(result)
     if asks:
         lines += ["", "## Ask next", ""]
@@ -171,6 +173,8 @@ def html_report(result: CaseResult, catalog: Catalog) -> str:
             out.append(
                 f"<li>To confirm ({_e(item.kind)}): {_e(item.text)} (source: {_e(item.source)})</li>"
             )
+        if trial.not_evaluated_note:
+            out.append(f"<li>{_e(trial.not_evaluated_note)}</li>")
         out.append("</ul>")
     asks = ask_next(result)
     if asks:

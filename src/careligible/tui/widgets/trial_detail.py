@@ -53,6 +53,8 @@ def render_trial(trial: TrialResult, info: TrialInfo) -> Text:
         text.append(f"    value: {show_facts(c.facts) or 'none'}\n", style="cyan")
         text.append(f"    why: {c.rationale}\n", style="dim")
         text.append(f"    source: {c.source}\n", style="dim")
+    if trial.not_evaluated_note:
+        text.append(f"\n{trial.not_evaluated_note}\n", style="dim italic")
     if trial.to_confirm:
         text.append("\nTo confirm at screening\n", style="bold underline")
         for item in trial.to_confirm:
