@@ -20,12 +20,11 @@ from typing import IO
 import click
 
 from .audit import AuditLog, open_audit_log, stale_status_warnings
-from .batch import parsed_cases, screen_parsed
+from .batch import parsed_cases
 from .catalog import Catalog, load_catalog
 from .errors import CareligibleError, RulesError
-from .results import CaseResult
-from .screening import Screener
-from .writers import WRITERS, make_writer
+from .parallel import Screened, default_jobs, screen_stream
+from .writers import ENCODERS, WRITERS, EncodingWriter, make_writer
 
 
 class ExitCode(enum.IntEnum):
@@ -107,6 +106,13 @@ def main() -> None:
     is_flag=True,
     help="Store each case in its decision record, so 'audit verify' can re-screen it.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for large batches (default: every core). Output keeps input order.",
+)
 @rules_option
 def screen(
     paths: tuple[Path, ...],
@@ -115,6 +121,7 @@ def screen(
     progress: bool | None,
     audit_log_path: Path | None,
     include_case: bool,
+    jobs: int | None,
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
@@ -131,10 +138,25 @@ def screen(
         with _destination(output) as out:
             writer = make_writer(fmt, out)
             audit_log = open_audit_log(audit_log_path)
-            results = _screened(screener, paths, audit_log, include_case)
-            for result in _with_progress(results, show_progress):
-                errors += result.error is not None
-                writer.write(result)
+            encode = ENCODERS.get(fmt)
+            outcomes = screen_stream(
+                parsed_cases(paths),
+                lambda: screener,
+                rules_dir,
+                jobs or default_jobs(),
+                encode,
+                keep_results=audit_log is not None,
+            )
+            for item in _with_progress(outcomes, show_progress):
+                errors += item.failed
+                if item.text is not None:
+                    assert isinstance(writer, EncodingWriter)
+                    writer.write_encoded(item.text)
+                else:
+                    assert item.result is not None
+                    writer.write(item.result)
+                if audit_log is not None:
+                    _record(audit_log, item, screener.catalog, include_case)
             writer.close()
     except CareligibleError as exc:
         click.echo(f"careligible: {exc}", err=True)
@@ -144,15 +166,10 @@ def screen(
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
-def _screened(
-    screener: Screener, paths: tuple[Path, ...], audit_log: AuditLog | None, include_case: bool
-) -> Iterator[CaseResult]:
-    """Screen every record; with an audit log, record each screened (non-error) case."""
-    for parsed in parsed_cases(paths):
-        result = screen_parsed(screener, parsed)
-        if audit_log is not None and parsed.case is not None and result.error is None:
-            audit_log.append(result, parsed.case, screener.catalog, include_case)
-        yield result
+def _record(audit_log: AuditLog, item: Screened, catalog: Catalog, include_case: bool) -> None:
+    """Append a screened (non-error) case to the audit log."""
+    if item.parsed.case is not None and item.result is not None and not item.failed:
+        audit_log.append(item.result, item.parsed.case, catalog, include_case)
 
 
 def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
@@ -196,7 +213,7 @@ def _destination(output: Path | None) -> Iterator[IO[str]]:
 @click.argument("case_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @rules_option
 def tui(case_file: Path | None, rules_dir: Path | None) -> None:
-    """Open the clinician terminal UI, optionally on CASE_FILE (YAML)."""
+    """Open the clinician terminal UI, optionally on CASE_FILE (YAML, or a FHIR Bundle as JSON)."""
     from .tui.app import run_app
 
     run_app(case_file, rules_dir)
@@ -301,7 +318,9 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
 
 
 from .cli_audit import audit, explain, rules_diff  # noqa: E402  (after main and rules exist)
+from .cli_fhir import import_fhir  # noqa: E402
 
 main.add_command(explain)
 main.add_command(audit)
+main.add_command(import_fhir)
 rules.add_command(rules_diff)

@@ -7,11 +7,12 @@ batch streams. Machine formats write exactly one record per input record, errors
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Callable
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -29,12 +30,29 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class EncodingWriter(Writer, Protocol):
+    """A writer whose records can be encoded apart (in another process) and written later."""
+
+    @staticmethod
+    def encode(result: CaseResult) -> str: ...
+
+    def write_encoded(self, text: str) -> None: ...
+
+
 class JsonLinesWriter:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
+    @staticmethod
+    def encode(result: CaseResult) -> str:
+        return result.model_dump_json() + "\n"
+
     def write(self, result: CaseResult) -> None:
-        self.out.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
+        self.write_encoded(self.encode(result))
+
+    def write_encoded(self, text: str) -> None:
+        self.out.write(text)
 
     def close(self) -> None:
         pass
@@ -47,9 +65,16 @@ class JsonWriter:
         self.out = out
         self.count = 0
 
+    @staticmethod
+    def encode(result: CaseResult) -> str:
+        return result.model_dump_json(indent=2)
+
     def write(self, result: CaseResult) -> None:
+        self.write_encoded(self.encode(result))
+
+    def write_encoded(self, text: str) -> None:
         self.out.write("[\n" if self.count == 0 else ",\n")
-        self.out.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        self.out.write(text)
         self.count += 1
 
     def close(self) -> None:
@@ -71,12 +96,14 @@ class CsvWriter:
     )
 
     def __init__(self, out: IO[str]) -> None:
-        self.writer = csv.writer(out, lineterminator="\n")
-        self.writer.writerow(self.COLUMNS)
+        self.out = out
+        csv.writer(out, lineterminator="\n").writerow(self.COLUMNS)
 
-    def write(self, result: CaseResult) -> None:
+    @staticmethod
+    def encode(result: CaseResult) -> str:
         missing = sorted({m for t in result.by_verdict("needs_info") for m in t.missing})
-        self.writer.writerow(
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\n").writerow(
             [
                 result.case_id or "",
                 result.source,
@@ -88,6 +115,13 @@ class CsvWriter:
                 " | ".join(result.warnings),
             ]
         )
+        return line.getvalue()
+
+    def write(self, result: CaseResult) -> None:
+        self.write_encoded(self.encode(result))
+
+    def write_encoded(self, text: str) -> None:
+        self.out.write(text)
 
     def close(self) -> None:
         pass
@@ -106,10 +140,11 @@ class TableWriter:
 
     def write(self, result: CaseResult) -> None:
         self.count += 1
-        title = f"{result.case_id or '(no id)'}  [dim]{result.source}[/dim]"
+        # Ids, paths and error messages come from the input: escaped, "[/x]" in them is text.
+        title = f"{escape(result.case_id or '(no id)')}  [dim]{escape(result.source)}[/dim]"
         if result.error:
             self.console.print(
-                f"[bold]{title}[/bold]\n  [red]error:[/red] {result.error}\n", markup=True
+                f"[bold]{title}[/bold]\n  [red]error:[/red] {escape(result.error)}\n", markup=True
             )
             return
         open_trials = [t for t in result.trials if t.verdict != "ineligible"]
@@ -181,3 +216,11 @@ WRITERS: dict[str, Callable[[IO[str]], Writer]] = {
 
 def make_writer(fmt: str, out: IO[str]) -> Writer:
     return WRITERS[fmt](out)
+
+
+#: The formats whose records can be encoded in worker processes, and their encoders.
+ENCODERS: dict[str, Callable[[CaseResult], str]] = {
+    "csv": CsvWriter.encode,
+    "json": JsonWriter.encode,
+    "jsonl": JsonLinesWriter.encode,
+}

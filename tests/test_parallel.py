@@ -1,0 +1,105 @@
+"""Screening over worker processes: same records, same order, bounded read-ahead."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from careligible.cli import main
+from careligible.parallel import CHUNK, IN_FLIGHT, MIN_PARALLEL, screen_stream
+from careligible.readers import ParsedCase, RawRecord, parse_case
+from careligible.screening import Screener
+from careligible.writers import ENCODERS
+
+DISEASES = ["sle", "iim", "ssc", "mg", "ms", "ra"]
+
+
+def _cases_file(path: Path, n: int, seed: int = 3) -> Path:
+    """``n`` JSON Lines records, about one in ten of them bad in some way."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        if rng.random() < 0.1:
+            lines.append(rng.choice(['{"id": "p-%d", "age": -1}', '{"id": "p-%d",']) % i)
+            continue
+        case = {
+            "id": f"p-{i}",
+            "disease": rng.choice(DISEASES),
+            "age": rng.randint(12, 80),
+            "labs": {"egfr": rng.randint(10, 120)},
+            "therapies": [{"drug": "rituximab", "outcome": "inadequate_response", "months": 6}],
+        }
+        lines.append(json.dumps(case))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
+def test_workers_write_the_same_records_in_the_same_order(tmp_path: Path, fmt: str) -> None:
+    cases = _cases_file(tmp_path / "cases.jsonl", MIN_PARALLEL * 2 + 17)
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}.{fmt}"
+        result = CliRunner().invoke(
+            main, ["screen", "--format", fmt, "--jobs", jobs, str(cases), "-o", str(out)]
+        )
+        assert result.exit_code == 1, result.output  # some records are bad
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1]
+    if fmt == "jsonl":
+        sources = [json.loads(line)["source"] for line in outputs[1].splitlines()]
+        assert sources == [f"{cases}:{i}" for i in range(1, MIN_PARALLEL * 2 + 18)]
+
+
+def test_workers_feed_the_audit_log_and_the_table(tmp_path: Path) -> None:
+    cases = _cases_file(tmp_path / "cases.jsonl", MIN_PARALLEL + 5)
+    log = tmp_path / "audit.jsonl"
+    result = CliRunner().invoke(
+        main, ["screen", "--jobs", "2", "--audit-log", str(log), str(cases)]
+    )
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    good = sum(
+        1
+        for line in cases.read_text().splitlines()
+        if '"age": -1' not in line and line.endswith("}")
+    )
+    assert len(records) == good
+    assert "p-0" in result.output
+
+
+def _endless() -> Iterator[ParsedCase]:
+    for i in itertools.count():
+        record = RawRecord(
+            file="endless.jsonl", line=i + 1, data={"id": f"e-{i}", "disease": "mg", "age": 40}
+        )
+        yield parse_case(record)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_endless_input_is_read_only_a_bounded_way_ahead(screener: Screener, jobs: int) -> None:
+    """Results come out while input is still being read: a file larger than memory streams."""
+    consumed = 0
+
+    def counting() -> Iterator[ParsedCase]:
+        nonlocal consumed
+        for item in _endless():
+            consumed += 1
+            yield item
+
+    stream = screen_stream(
+        counting(), lambda: screener, None, jobs, ENCODERS["jsonl"], keep_results=False
+    )
+    taken = list(itertools.islice(stream, 3 * CHUNK))
+    stream.close()  # stops the workers
+    assert [json.loads(t.text or "")["case_id"] for t in taken] == [
+        f"e-{i}" for i in range(3 * CHUNK)
+    ]
+    ahead = MIN_PARALLEL + jobs * IN_FLIGHT * CHUNK + CHUNK
+    assert consumed <= 3 * CHUNK + ahead
