@@ -16,6 +16,8 @@ import itertools
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -127,7 +129,15 @@ def _start_worker(rules_dir: Path | None) -> None:
     """Build this worker's screener; leave Ctrl-C to the main process, which stops the pool."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _worker = Screener(load_catalog(rules_dir))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed main process cannot stop its pool: each worker notices and exits on its own."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _screen_chunk(

@@ -1,0 +1,94 @@
+"""An interrupted or killed ``screen --output FILE`` never leaves a file that looks complete."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+N_CASES = 20_000  # far more than can be screened before the signal arrives
+
+
+@pytest.fixture(scope="module")
+def big_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("batch") / "cases.jsonl"
+    case = {"disease": "sle", "age": 40, "labs": {"egfr": 70}}
+    path.write_text("".join(json.dumps({"id": f"k-{i}", **case}) + "\n" for i in range(N_CASES)))
+    return path
+
+
+def _start(batch: Path, output: Path, jobs: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl"]
+    command += ["--jobs", jobs, str(batch), "--output", str(output)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_partial_output(directory: Path, output: Path) -> None:
+    """Wait until results are being written to the temporary file beside ``output``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        parts = list(directory.glob(f".{output.name}.*.part"))
+        if parts and parts[0].stat().st_size > 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("screening never started writing")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_killed_run_leaves_the_previous_output_untouched(
+    big_batch: Path, tmp_path: Path, jobs: str
+) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("previous complete results\n")
+    process = _start(big_batch, output, jobs)
+    _wait_for_partial_output(tmp_path, output)
+    workers = _children(process.pid)
+    process.kill()
+    process.communicate(timeout=30)
+    assert output.read_text() == "previous complete results\n"
+    # What a kill leaves is only the hidden temporary file, never named like the output.
+    assert all(p.name.endswith(".part") for p in tmp_path.iterdir() if p != output)
+    _assert_all_exit(workers)
+
+
+def _children(parent: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def _assert_all_exit(pids: list[int]) -> None:
+    """Workers of a killed run exit by themselves instead of lingering as orphans."""
+    deadline = time.monotonic() + 15
+    while any(_running(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pids if _running(p)]}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_interrupted_run_cleans_up_and_writes_nothing(
+    big_batch: Path, tmp_path: Path, jobs: str
+) -> None:
+    output = tmp_path / "results.jsonl"
+    process = _start(big_batch, output, jobs)
+    _wait_for_partial_output(tmp_path, output)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not output.exists()
+    assert list(tmp_path.iterdir()) == [], stderr.decode()
+    _assert_all_exit(workers)
