@@ -103,3 +103,29 @@ def test_an_endless_input_is_read_only_a_bounded_way_ahead(screener: Screener, j
     ]
     ahead = MIN_PARALLEL + jobs * IN_FLIGHT * CHUNK + CHUNK
     assert consumed <= 3 * CHUNK + ahead
+
+
+def test_duplicate_ids_are_found_after_they_spill_out_of_memory() -> None:
+    from careligible.batch import SeenIds
+
+    with SeenIds(in_memory=2) as seen:
+        firsts = [seen.first_seen(i, f"f:{n}") for n, i in enumerate(["a", "b", "c", "d"], 1)]
+        assert firsts == [None, None, None, None]
+        assert seen.first_seen("a", "f:5") == "f:1"  # kept in memory
+        assert seen.first_seen("d", "f:6") == "f:4"  # kept on disk
+        assert seen.first_seen("e", "f:7") is None
+        spill = seen._spill
+        assert spill is not None
+    assert not Path(spill.name).exists()  # deleted on close
+
+
+def test_the_spill_file_holds_no_case_id(tmp_path: Path) -> None:
+    from careligible.batch import SeenIds
+
+    with SeenIds(in_memory=0) as seen:
+        for i in range(50):
+            seen.first_seen(f"pseudonym-{i:04d}", f"f:{i}")
+        assert seen._db is not None
+        seen._db.commit()
+        assert seen._spill is not None
+        assert b"pseudonym-" not in (Path(seen._spill.name) / "seen.db").read_bytes()

@@ -6,9 +6,13 @@ batch. Duplicate case ids are errors too, because results are looked up by id.
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .errors import Problem
 from .readers import ParsedCase, parse_case, read_records
 from .results import CaseResult
 from .screening import Screener
@@ -16,23 +20,74 @@ from .screening import Screener
 
 def parsed_cases(paths: Iterable[Path]) -> Iterator[ParsedCase]:
     """Every record of every file, validated, with duplicate ids turned into errors."""
-    from .errors import Problem
+    with SeenIds() as seen:
+        for path in paths:
+            for record in read_records(path):
+                parsed = parse_case(record)
+                if parsed.case is not None:
+                    earlier = seen.first_seen(parsed.case.id, parsed.source)
+                    if earlier is not None:
+                        problem = Problem(
+                            f"duplicate case id '{parsed.case.id}' (first at {earlier})",
+                            "id",
+                            record.file,
+                            record.line,
+                        )
+                        parsed = ParsedCase(parsed.source, parsed.case_id, None, (problem,))
+                yield parsed
 
-    first_seen: dict[str, str] = {}
-    for path in paths:
-        for record in read_records(path):
-            parsed = parse_case(record)
-            if parsed.case is not None:
-                earlier = first_seen.setdefault(parsed.case.id, parsed.source)
-                if earlier != parsed.source:
-                    problem = Problem(
-                        f"duplicate case id '{parsed.case.id}' (first at {earlier})",
-                        "id",
-                        record.file,
-                        record.line,
-                    )
-                    parsed = ParsedCase(parsed.source, parsed.case_id, None, (problem,))
-            yield parsed
+
+class SeenIds:
+    """Every case id of a batch and where it first appeared, in memory that stays flat.
+
+    The first ``in_memory`` ids are kept in a dict; beyond that they move to a temporary SQLite
+    file whose page cache is bounded, so a batch of millions of cases needs no more memory than
+    one of thousands. The file holds a digest of each id, not the id, and is deleted on close.
+    """
+
+    def __init__(self, in_memory: int = 10_000) -> None:
+        self._limit = in_memory
+        self._ids: dict[str, str] = {}
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> SeenIds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def first_seen(self, case_id: str, source: str) -> str | None:
+        """Where ``case_id`` first appeared, or None (and remember ``source``) when it is new."""
+        earlier = self._ids.get(case_id)
+        if earlier is not None:
+            return earlier
+        if self._db is None and len(self._ids) < self._limit:
+            self._ids[case_id] = source
+            return None
+        db = self._db or self._open()
+        digest = hashlib.blake2b(case_id.encode(), digest_size=16).digest()
+        if db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (digest, source)).rowcount:
+            return None
+        row = db.execute("SELECT source FROM seen WHERE digest = ?", (digest,)).fetchone()
+        return str(row[0])
+
+    def _open(self) -> sqlite3.Connection:
+        self._spill = tempfile.TemporaryDirectory(prefix="careligible-ids-")
+        db = sqlite3.connect(Path(self._spill.name) / "seen.db")
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY, source TEXT) WITHOUT ROWID")
+        self._db = db
+        return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
 
 def screen_parsed(screener: Screener, parsed: ParsedCase) -> CaseResult:
