@@ -93,7 +93,10 @@ class SeenIds:
 def screen_parsed(screener: Screener, parsed: ParsedCase) -> CaseResult:
     if parsed.case is None:
         return CaseResult(case_id=parsed.case_id, source=parsed.source, error=parsed.error)
-    return screener.screen(parsed.case, parsed.source)
+    result = screener.screen(parsed.case, parsed.source)
+    if parsed.warnings:  # what the input held that the case could not take, e.g. from FHIR
+        result = result.model_copy(update={"warnings": [*parsed.warnings, *result.warnings]})
+    return result
 
 
 def screen_files(screener: Screener, paths: Iterable[Path]) -> Iterator[CaseResult]:

@@ -63,9 +63,13 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class _Section(BaseModel):
-    """Base of every part of a case: unknown keys are errors, so typos never pass silently."""
+    """Base of every part of a case: unknown keys are errors, so typos never pass silently.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    NaN and infinity are refused as numbers: NaN compares false with every limit, and either would
+    otherwise reach the rules as a fact.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LupusNephritis(_Section):
@@ -73,7 +77,9 @@ class LupusNephritis(_Section):
     biopsy_months_ago: NonNegative | None = None
     active: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Autoantibodies(_Section):
@@ -167,7 +173,9 @@ class OrganDamage(_Section):
     esrd: bool | None = None
     ild: bool | None = None
     pah: bool | None = None
-    irreversible: list[Annotated[str, StringConstraints(min_length=1)]] | None = None
+    irreversible: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = (
+        None
+    )
 
 
 class Therapy(_Section):
@@ -219,7 +227,11 @@ class Case(_Section):
     breastfeeding: bool | None = None
 
     disease: Disease | None = None
-    subtype: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    # A code or a short phrase; the limit keeps a runaway cell or line from passing as one.
+    subtype: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
     classification_criteria_met: bool | None = None
     disease_duration_years: Annotated[float, Field(ge=0, le=120)] | None = None
     lupus_nephritis: LupusNephritis | None = None

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, get_args
 
-from .errors import Problem, did_you_mean
+from .errors import Problem, did_you_mean, show
 from .fields import FieldSpec, case_fields
 from .vocabulary import Vocabulary
 
@@ -199,7 +200,7 @@ def _parse_use(
     if len(raw) != 1:
         ctx.report(path, "'use' names a definition and takes nothing beside it")
         return None
-    if name not in ctx.definitions:
+    if not isinstance(name, str) or name not in ctx.definitions:
         ctx.report(
             (*path, "use"), f"unknown definition '{name}'{did_you_mean(str(name), ctx.definitions)}"
         )
@@ -259,7 +260,8 @@ def _check_value(
     spec: FieldSpec, op: str, value: Any, path: tuple[int | str, ...], ctx: ParseContext
 ) -> Any:
     def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
+        # A NaN threshold would silently never be met; an infinite one the engine cannot take.
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
     if op == "is":
         if not isinstance(value, bool):
@@ -283,7 +285,7 @@ def _check_value(
         return value
     if op in ("at_least", "at_most", "above", "below"):
         if not number(value):
-            ctx.report(path, "must be a number")
+            ctx.report(path, f"must be a finite number (got {show(value)})")
             return None
         return value
     values = value if op == "in" else [value]
@@ -349,13 +351,15 @@ def _parse_therapy_count(
         if value is not None and (
             not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1200
         ):
-            ctx.report((*tpath, key), f"must be a number of months from 0 to 1200 (got {value!r})")
+            ctx.report(
+                (*tpath, key), f"must be a number of months from 0 to 1200 (got {show(value)})"
+            )
             return None
     for group in body.get("count_as_one") or []:
         if not isinstance(group, list) or not all(ctx.vocabulary.knows(str(n)) for n in group):
             ctx.report(
                 (*tpath, "count_as_one"),
-                f"each item must be a list of drugs or classes of the vocabulary (got {group!r})",
+                f"each item must be a list of drugs or classes of the vocabulary (got {show(group)})",
             )
             return None
     names = [*(body.get("drugs") or []), *(body.get("classes") or [])]

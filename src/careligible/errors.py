@@ -68,6 +68,8 @@ def dotted(loc: Iterable[int | str]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A hint naming the closest known spelling, or an empty string."""
+    if len(word) > 100:  # no name is that long; difflib would index every character of it
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -110,7 +112,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> l
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        problems.append(Problem(field=dotted(loc), message=_wording(err, loc, model), loc=loc))
+        field = dotted(_cut(part) if isinstance(part, str) else part for part in loc)
+        problems.append(Problem(field=field, message=_wording(err, loc, model), loc=loc))
     return problems
 
 
@@ -118,7 +121,7 @@ def _wording(err: Any, loc: tuple[int | str, ...], model: type[BaseModel]) -> st
     kind = err["type"]
     ctx = err.get("ctx") or {}
     got = err.get("input")
-    shown = _show(got)
+    shown = show(got)
     if kind == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         hint = did_you_mean(str(loc[-1]), known_names(parent)) if parent else ""
@@ -135,8 +138,14 @@ def _wording(err: Any, loc: tuple[int | str, ...], model: type[BaseModel]) -> st
         return f"must be in steps of {_num(ctx.get('multiple_of'))} (got {shown})"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"must be a whole number (got {shown})"
-    if kind in ("float_parsing", "float_type", "finite_number"):
+    if kind == "int_parsing_size":
+        return f"is too large a number (got {shown})"
+    if kind == "finite_number":  # inf: a number too large to read, such as 1e400
+        return f"must be a finite number (got {shown})"
+    if kind in ("float_parsing", "float_type"):
         return f"must be a number (got {shown})"
+    if kind == "invalid_key":
+        return f"a field name must be text (got {shown})"
     if kind in ("bool_parsing", "bool_type"):
         return f"must be true or false (got {shown})"
     if kind == "literal_error":
@@ -147,16 +156,25 @@ def _wording(err: Any, loc: tuple[int | str, ...], model: type[BaseModel]) -> st
         return f"must be a mapping of fields (got {shown})"
     if kind in ("string_type",):
         return f"must be text (got {shown})"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern')} (got {shown})"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
         return f"is too long (at most {ctx.get('max_length')} characters)"
+    if kind.startswith("date_"):
+        return f"must be a date written YYYY-MM-DD (got {shown})"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return str(err["msg"])
 
 
-def _show(value: Any) -> str:
+def _cut(name: str) -> str:
+    """A field name as shown: an unknown key may be megabytes long."""
+    return name if len(name) <= 60 else name[:57] + "..."
+
+
+def show(value: Any) -> str:
     """A short rendering of the offending value; long values are cut."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from .errors import Problem
+from .errors import Problem, dotted
 
 #: Broader groups a class may belong to; rules may name these like classes.
 GROUPS = frozenset(
@@ -88,22 +89,44 @@ class Vocabulary:
 
 def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
     """Read and check the vocabulary file; problems name the file and line."""
-    from .yamlsource import YamlSyntaxError, load_with_lines
+    from .yamlsource import YamlSyntaxError, decode_utf8, load_with_lines
 
     problems: list[Problem] = []
     where = str(path)
     try:
-        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return Vocabulary({}, [], {}), [Problem(f"cannot read: {exc}", file=where)]
+        data, lines = load_with_lines(decode_utf8(path.read_bytes()))
+    except OSError as exc:
+        return Vocabulary({}, [], {}), [Problem(f"cannot read: {exc.strerror or exc}", file=where)]
     except YamlSyntaxError as exc:
         return Vocabulary({}, [], {}), [Problem(str(exc), file=where, line=exc.line)]
     if not isinstance(data, dict):
-        return Vocabulary({}, [], {}), [Problem("expected 'classes' and 'drugs'", file=where)]
+        return Vocabulary({}, [], {}), [
+            Problem("expected 'classes' and 'drugs'", file=where, line=1)
+        ]
+
+    def entries(section: str) -> dict[Any, dict[str, Any]]:
+        """The entries of ``classes`` or ``drugs``; a malformed one is reported and left out."""
+        found = data.get(section) or {}
+        if not isinstance(found, dict):
+            problems.append(
+                Problem("must be a mapping of names", section, where, lines.line_of((section,)))
+            )
+            return {}
+        out = {}
+        for key, spec in found.items():
+            spec = spec or {}
+            shape = _shape_problem(spec)
+            if shape is None:
+                out[key] = spec
+                continue
+            field, message = shape
+            path = (section, key, field) if field else (section, key)
+            problems.append(Problem(message, dotted(path), where, lines.line_of(path)))
+        return out
 
     classes: dict[str, tuple[str, frozenset[str]]] = {}
-    for key, spec in (data.get("classes") or {}).items():
-        groups = frozenset((spec or {}).get("groups") or [])
+    for key, spec in entries("classes").items():
+        groups = frozenset(str(g) for g in spec.get("groups") or [])
         for group in groups - GROUPS:
             problems.append(
                 Problem(
@@ -113,13 +136,12 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
                     lines.line_of(("classes", key, "groups")),
                 )
             )
-        classes[key] = (str((spec or {}).get("label", key)), groups)
+        classes[key] = (str(spec.get("label", key)), groups)
 
     drugs: list[Drug] = []
     aliases: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for key, spec in (data.get("drugs") or {}).items():
-        spec = spec or {}
+    for key, spec in entries("drugs").items():
         drug_class = spec.get("class")
         if drug_class not in classes:
             problems.append(
@@ -147,3 +169,15 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
             if alias != key:
                 aliases[str(alias)] = key
     return Vocabulary(classes, drugs, aliases), problems
+
+
+def _shape_problem(spec: Any) -> tuple[str, str] | None:
+    """What is malformed in one class or drug entry: (its field, or "" for the entry; problem)."""
+    if not isinstance(spec, dict):
+        return "", "must be a mapping"
+    for name in ("groups", "aliases"):
+        if not isinstance(spec.get(name) or [], list):
+            return name, "must be a list"
+    if not isinstance(spec.get("class", ""), str):
+        return "class", "must be the name of a class"
+    return None

@@ -26,7 +26,7 @@ from ..results import CaseResult
 from ..screening import Screener
 from . import form_model
 from .commands import CaseCommands
-from .files import export_report, read_case_values, save_case
+from .files import LoadedCase, export_report, load_case_file, save_case
 from .report import ask_next, trial_meta
 from .screens.confirm import UnsavedScreen
 from .screens.help import HelpScreen
@@ -69,13 +69,17 @@ class CareligibleApp(App[None]):
         self._generation = 0
         self._timer: Timer | None = None
         self._load_error = ""
+        self._import_message = ""
         self.values = form_model.blank_values()
         if case_file is not None:
             try:
-                self.values = read_case_values(case_file)
+                loaded = load_case_file(case_file)
             except CareligibleError as exc:
                 self._load_error = str(exc)
                 self.case_file = None
+            else:
+                self.values = loaded.values
+                self._imported(loaded)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,6 +92,8 @@ class CareligibleApp(App[None]):
         self._update_subtitle()
         if self._load_error:
             self.notify(self._load_error, severity="error")
+        if self._import_message:
+            self.notify(self._import_message, severity="warning", timeout=30)
         self._screen_now()
         self.query_one(CaseForm).focus_first()
 
@@ -165,15 +171,27 @@ class CareligibleApp(App[None]):
     async def action_open_case(self) -> None:
         if not await self._may_discard("open another case"):
             return
-        path = await self.push_screen_wait(PathScreen("Open case file (YAML)"))
+        path = await self.push_screen_wait(PathScreen("Open case file (YAML, or FHIR Bundle JSON)"))
         if path is None:
             return
         try:
-            values = read_case_values(path)
+            loaded = load_case_file(path)
         except CareligibleError as exc:
             self.notify(str(exc), severity="error")
             return
-        await self._load(values, path)
+        await self._load(loaded.values, path)
+        if self._imported(loaded):
+            self._update_subtitle()
+            self.notify(self._import_message, severity="warning", timeout=30)
+
+    def _imported(self, loaded: LoadedCase) -> bool:
+        """After loading a FHIR Bundle: unsaved, and never saved over the bundle itself."""
+        self._import_message = loaded.import_message()
+        if loaded.imported is None:
+            return False
+        self.case_file = None
+        self.dirty = True
+        return True
 
     async def _save(self, path: Path | None) -> bool:
         case = self.current_case()

@@ -1,7 +1,10 @@
-"""Reading and writing the files the UI handles: case YAML and exported reports. No widgets."""
+"""Reading and writing the files the UI handles: case YAML (or a FHIR Bundle to import) and
+exported reports. No widgets."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +13,77 @@ import yaml
 from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
+from ..fhir import BundleError, ImportedCase, import_bundle
 from ..results import CaseResult
 from . import report
 from .form_model import values_from_case
 
+#: Import notes shown in one notification; the rest are counted.
+SHOWN_NOTES = 8
 
-def read_case_values(path: Path) -> dict[str, str]:
-    """A YAML case file -> form text. Invalid values are kept, for the form to flag."""
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """Form text for a case file; ``imported`` is set when the file was a FHIR Bundle."""
+
+    values: dict[str, str]
+    imported: ImportedCase | None = None
+
+    def import_message(self) -> str:
+        """What the clinician must know about an imported case: its date and what was left out."""
+        if self.imported is None:
+            return ""
+        notes = self.imported.notes
+        lines = [
+            f"Imported from a FHIR Bundle as of {self.imported.reference_date.isoformat()}. "
+            "Therapy outcomes stay unknown: fill them in, then save with Ctrl+S."
+        ]
+        if notes:
+            lines.append(f"Not mapped ({len(notes)}):")
+            lines += [f"- {note}" for note in notes[:SHOWN_NOTES]]
+            if len(notes) > SHOWN_NOTES:
+                lines.append(f"... and {len(notes) - SHOWN_NOTES} more")
+        return "\n".join(lines)
+
+
+def load_case_file(path: Path) -> LoadedCase:
+    """A case file (YAML, or JSON) -> form text. Invalid values are kept, for the form to flag.
+
+    A FHIR Bundle (JSON) is imported as its patient's case; the file itself is never written to.
+    """
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError:
-        raise InputError(f"{path}: not valid YAML") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    data: Any
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"{path}: not valid YAML") from None
+    if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
+        try:
+            imported = import_bundle(data, fallback_id=path.stem[:128])
+        except BundleError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        return LoadedCase(values_from_case(imported.data), imported)
     if not isinstance(data, dict):
         raise InputError(f"{path}: a case file must hold one case (a mapping of fields)")
-    return values_from_case(data)
+    return LoadedCase(values_from_case(data))
+
+
+def read_case_values(path: Path) -> dict[str, str]:
+    """A case file -> form text (see :func:`load_case_file`)."""
+    return load_case_file(path).values
 
 
 def save_case(path: Path, case: Case) -> None:

@@ -1,0 +1,195 @@
+"""The ``import-fhir`` command: FHIR R4 Bundles (JSON) -> case YAML for review.
+
+It lives apart from :mod:`careligible.cli`, which registers it; like :mod:`careligible.cli_audit`
+it never imports ``cli`` at import time (``cli`` imports this module), only inside the command.
+
+The output is meant to be read by a clinician before it is screened: above each case, comments
+give the reference date, every resource or value that could not be mapped, and where each field
+came from. Comments are lost if the file is rewritten, so nothing the screening needs is in them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, NoReturn
+
+import click
+
+from .errors import CareligibleError, InputError, RulesError
+
+if TYPE_CHECKING:
+    from .fhir import FhirMapping, ImportedCase
+    from .vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One input record: the imported case, or the problems that stopped it."""
+
+    source: str
+    imported: ImportedCase | None = None
+    problems: tuple[str, ...] = ()
+
+
+def _exit(name: str) -> NoReturn:
+    from .cli import ExitCode
+
+    sys.exit(ExitCode[name])
+
+
+@click.command("import-fhir")
+@click.argument(
+    "bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the cases to FILE (YAML) instead of standard output.",
+)
+@click.option(
+    "--reference-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Compute ages and therapy months as of this date (default: today); recorded in the output.",
+)
+def import_fhir(
+    bundles: tuple[Path, ...], output: Path | None, reference_date: dt.datetime | None
+) -> None:
+    """Turn FHIR R4 Bundles (JSON, one patient each) into cases, listing what could not be mapped.
+
+    One case per bundle, in input order; a bundle that cannot be read is reported in its place.
+    Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
+    """
+    from .cli import _destination
+    from .fhir import load_mapping
+    from .fhir.convert import default_vocabulary
+
+    day = reference_date.date() if reference_date else dt.date.today()
+    try:
+        vocabulary = default_vocabulary()
+        mapping = load_mapping(vocabulary=vocabulary)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo("careligible: the FHIR mapping is invalid; nothing was imported", err=True)
+        _exit("CANNOT_RUN")
+    outcomes = list(_imported(bundles, day, mapping, vocabulary))
+    try:
+        with _destination(output) as out:
+            _write_yaml(out, outcomes, day)
+    except (OSError, CareligibleError) as exc:
+        click.echo(f"careligible: cannot write the output: {exc}", err=True)
+        _exit("CANNOT_RUN")
+    failed = 0
+    for outcome in outcomes:
+        if outcome.imported is None:
+            failed += 1
+            for message in outcome.problems:
+                click.echo(f"careligible: {message}", err=True)
+        elif outcome.imported.notes:
+            click.echo(
+                f"careligible: {outcome.source}: case '{outcome.imported.case_id}': "
+                f"{len(outcome.imported.notes)} item(s) not mapped, listed in the output",
+                err=True,
+            )
+    if failed:
+        click.echo(f"careligible: {failed} bundle(s) could not be imported", err=True)
+    _exit("RECORD_ERRORS" if failed else "OK")
+
+
+def _imported(
+    paths: tuple[Path, ...], day: dt.date, mapping: FhirMapping, vocabulary: Vocabulary
+) -> Iterator[_Outcome]:
+    from .fhir import BundleError, import_bundle
+    from .readers import format_of, read_records
+
+    for path in paths:
+        try:
+            if format_of(path) not in ("json", "jsonl"):
+                raise InputError(f"{path}: a FHIR Bundle must be a JSON file (.json)")
+            records = list(read_records(path))
+        except InputError as exc:
+            yield _Outcome(str(path), problems=(str(exc),))
+            continue
+        for record in records:
+            if record.error is not None:
+                yield _Outcome(record.source, problems=(f"{record.source}: {record.error}",))
+                continue
+            try:
+                imported = import_bundle(
+                    record.data,
+                    reference_date=day,
+                    mapping=mapping,
+                    vocabulary=vocabulary,
+                    fallback_id=path.stem[:128],
+                )
+            except BundleError as exc:
+                problems = tuple(
+                    f"{record.source}: {p.field}: {p.message}"
+                    if p.field
+                    else f"{record.source}: {p.message}"
+                    for p in exc.problems
+                )
+                yield _Outcome(record.source, problems=problems)
+                continue
+            except RecursionError:
+                yield _Outcome(record.source, problems=(f"{record.source}: nested too deeply",))
+                continue
+            yield _Outcome(record.source, imported)
+
+
+def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date) -> None:
+    """One YAML document: a case (one bundle) or a list of cases, each below its comments."""
+    import yaml
+
+    out.write("# Cases imported from FHIR R4 Bundles by careligible import-fhir.\n")
+    out.write(
+        f"# Reference date: {day.isoformat()} (ages and therapy months are as of this date).\n"
+    )
+    out.write(
+        "# Therapy outcomes are not in FHIR: every therapy's outcome is unknown; fill it in.\n"
+    )
+    as_list = len(outcomes) > 1
+    for outcome in outcomes:
+        out.write("\n")
+        for line in _comments(outcome):
+            out.write(f"# {line}\n")
+        if outcome.imported is None:
+            continue
+        text = yaml.safe_dump(outcome.imported.data, sort_keys=False, allow_unicode=True)
+        if as_list:
+            text = "".join(
+                ("- " if number == 0 else "  ") + line
+                for number, line in enumerate(text.splitlines(keepends=True))
+            )
+        out.write(text)
+
+
+def _comments(outcome: _Outcome) -> Iterator[str]:
+    imported = outcome.imported
+    if imported is None:
+        yield f"{_one_line(outcome.source)}: NOT IMPORTED"
+        for problem in outcome.problems:
+            yield f"  {_one_line(problem)}"
+        return
+    yield f"{_one_line(outcome.source)}: case '{imported.case_id}'"
+    if imported.notes:
+        yield f"not mapped ({len(imported.notes)}):"
+        for note in imported.notes:
+            yield f"  - {_one_line(str(note))}"
+    if imported.sources:
+        yield "sources:"
+        for field, source in imported.sources.items():
+            yield f"  {field}: {_one_line(source)}"
+
+
+def _one_line(text: str) -> str:
+    """Text from a bundle must not end the comment it is written into."""
+    return " ".join(text.split())

@@ -1,0 +1,282 @@
+"""The FHIR mapping as data: ``rules/vocabulary/fhir.yaml``, loaded and checked.
+
+Which LOINC, SNOMED CT, ICD-10-CM and RxNorm codes fill which case field is clinical content that a
+reviewer must be able to read and correct without reading code, so it lives in YAML next to the
+drug vocabulary. Loading checks every target field against the case model and every fixed value
+against the field's type, so a typo in the mapping fails loudly instead of mis-filling cases.
+The format is described in ``docs/fhir.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..case import Case
+from ..errors import Problem, RulesError, describe_validation_error, dotted
+from ..vocabulary import Vocabulary
+from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
+
+#: The computed Condition value: within_5y or remote, from the abatement date.
+SINCE_ABATEMENT = "@since_abatement"
+
+Kind = Literal["quantity", "ratio_to_uln", "coded", "below_range"]
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case with every run of punctuation and spaces made one space: how text is compared."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+
+
+def normalise_unit(unit: str) -> str:
+    """Units compare without case or spaces, with the micro sign spelt 'u' ('µmol/L' = 'umol/l')."""
+    return re.sub(r"\s+", "", unit).replace("µ", "u").replace("μ", "u").lower()
+
+
+def normalise_code(system: str, code: str) -> str:
+    """ICD-10-CM codes compare without their dot and case (M32.14 = m3214); others as written."""
+    code = code.strip()
+    return code.replace(".", "").upper() if system == "icd10cm" else code
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Divide(_Strict):
+    divide_by: float = Field(gt=0)
+
+
+class Answer(_Strict):
+    value: Any
+    codes: dict[str, list[str]] = Field(default_factory=dict)
+    interpretation: list[str] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+
+
+class PatientRules(_Strict):
+    gender: dict[str, str] = Field(default_factory=dict)
+
+
+class ConditionRule(_Strict):
+    name: str = Field(min_length=1)
+    codes: dict[str, list[str]] = Field(default_factory=dict)
+    text: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    if_active: dict[str, Any] = Field(default_factory=dict)
+    if_inactive: dict[str, Any] = Field(default_factory=dict)
+    review: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _maps_something(self) -> ConditionRule:
+        if not (self.codes or self.text):
+            raise ValueError("an entry needs codes or text to match")
+        if not (self.fields or self.if_active or self.if_inactive or self.review):
+            raise ValueError("an entry needs fields, if_active, if_inactive or review")
+        return self
+
+
+class ObservationRule(_Strict):
+    name: str = Field(min_length=1)
+    codes: dict[str, list[str]] = Field(default_factory=dict)
+    text: list[str] = Field(default_factory=list)
+    field: str
+    kind: Kind = "quantity"
+    units: dict[str, float | Divide] = Field(default_factory=dict)
+    answers: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ObservationRule:
+        if not (self.codes or self.text):
+            raise ValueError("an entry needs codes or text to match")
+        if self.kind == "quantity" and not self.units:
+            raise ValueError("a quantity entry needs units")
+        if self.kind in ("coded", "below_range") and not self.answers:
+            raise ValueError(f"a {self.kind} entry needs answers")
+        return self
+
+    def factor(self, unit: str) -> float | None:
+        """The factor taking a value in ``unit`` to the case field's unit, or None if not listed."""
+        wanted = normalise_unit(unit)
+        for key, factor in self.units.items():
+            if normalise_unit(key) == wanted:
+                return 1 / factor.divide_by if isinstance(factor, Divide) else float(factor)
+        return None
+
+
+class RawMapping(_Strict):
+    systems: dict[str, str]
+    patient: PatientRules = Field(default_factory=PatientRules)
+    answer_sets: dict[str, list[Answer]] = Field(default_factory=dict)
+    conditions: list[ConditionRule] = Field(default_factory=list)
+    observations: list[ObservationRule] = Field(default_factory=list)
+    medications: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CodeMatch:
+    """One rule's code: exact, or (``M32*``) the code and every code under it."""
+
+    system: str
+    code: str
+    prefix: bool
+
+    def matches(self, system: str, code: str) -> int:
+        """How specific the match is (longer is more specific); 0 when it does not match."""
+        if system != self.system:
+            return 0
+        if code == self.code:
+            return 2 * len(self.code) + 1  # an exact code beats a prefix of the same length
+        if self.prefix and code.startswith(self.code):
+            return 2 * len(self.code)
+        return 0
+
+
+def _code_matches(codes: dict[str, list[str]]) -> tuple[CodeMatch, ...]:
+    out = []
+    for system, values in codes.items():
+        for value in values:
+            prefix = value.endswith("*")
+            out.append(CodeMatch(system, normalise_code(system, value.rstrip("*")), prefix))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class FhirMapping:
+    """The loaded mapping, with code lookups prepared."""
+
+    raw: RawMapping
+    source: str
+    systems_by_uri: dict[str, str] = field(default_factory=dict)
+    condition_codes: tuple[tuple[ConditionRule, tuple[CodeMatch, ...]], ...] = ()
+    observation_codes: tuple[tuple[ObservationRule, tuple[CodeMatch, ...]], ...] = ()
+
+    @classmethod
+    def build(cls, raw: RawMapping, source: str) -> FhirMapping:
+        return cls(
+            raw,
+            source,
+            {uri.rstrip("/"): alias for alias, uri in raw.systems.items()},
+            tuple((rule, _code_matches(rule.codes)) for rule in raw.conditions),
+            tuple((rule, _code_matches(rule.codes)) for rule in raw.observations),
+        )
+
+    def system_alias(self, uri: str | None) -> str | None:
+        return self.systems_by_uri.get((uri or "").rstrip("/"))
+
+    def answers(self, name: str) -> list[Answer]:
+        return self.raw.answer_sets[name]
+
+    def drug_for_code(self, system: str, code: str) -> str | None:
+        return self.raw.medications.get(system, {}).get(code.strip())
+
+
+def default_mapping_path() -> Path:
+    from ..catalog import default_rules_dir
+
+    return default_rules_dir() / "vocabulary" / "fhir.yaml"
+
+
+def load_mapping(path: Path | None = None, vocabulary: Vocabulary | None = None) -> FhirMapping:
+    """Read and check a mapping file. Raises :class:`RulesError` listing every problem.
+
+    With a ``vocabulary``, the drug names the mapping points RxNorm codes at are checked too.
+    """
+    return _load(path or default_mapping_path(), vocabulary)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: Path, vocabulary: Vocabulary | None) -> FhirMapping:
+    where = str(path)
+    try:
+        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError([Problem(f"cannot read: {exc}", file=where)]) from None
+    except YamlSyntaxError as exc:
+        raise RulesError([Problem(str(exc), file=where, line=exc.line)]) from None
+    try:
+        raw = RawMapping.model_validate(data)
+    except ValidationError as exc:
+        raise RulesError(
+            [
+                Problem(p.message, p.field, where, lines.line_of(p.loc))
+                for p in describe_validation_error(exc, RawMapping)
+            ]
+        ) from None
+    problems = list(_check(raw, lines, where, vocabulary))
+    if problems:
+        raise RulesError(problems)
+    return FhirMapping.build(raw, where)
+
+
+def _check(
+    raw: RawMapping, lines: LineMap, where: str, vocabulary: Vocabulary | None
+) -> Iterable[Problem]:
+    """Everything a schema cannot say: known systems, real case fields, valid values."""
+
+    def problem(message: str, *loc: int | str) -> Problem:
+        return Problem(message, dotted(loc), where, lines.line_of(loc))
+
+    systems = set(raw.systems)
+    for index, cond in enumerate(raw.conditions):
+        for system in cond.codes:
+            if system not in systems:
+                yield problem(f"unknown code system '{system}'", "conditions", index, "codes")
+        base = dict(cond.fields)
+        for key in ("fields", "if_active", "if_inactive"):
+            values: dict[str, Any] = {**base, **getattr(cond, key)}
+            computed = {p for p, v in values.items() if v == SINCE_ABATEMENT}
+            if computed - {"history.malignancy"}:
+                yield problem(f"{SINCE_ABATEMENT} is for history.malignancy", "conditions", index)
+            checked = {p: v for p, v in values.items() if p not in computed}
+            for path, message in values_problems(checked):
+                yield problem(message, "conditions", index, key, path)
+    for index, obs in enumerate(raw.observations):
+        for system in obs.codes:
+            if system not in systems:
+                yield problem(f"unknown code system '{system}'", "observations", index, "codes")
+        if obs.answers is not None and obs.answers not in raw.answer_sets:
+            yield problem(f"unknown answer set '{obs.answers}'", "observations", index, "answers")
+            continue
+        if obs.kind in ("coded", "below_range") and obs.answers:
+            for answer in raw.answer_sets[obs.answers]:
+                for _path, message in values_problems({obs.field: answer.value}):
+                    yield problem(message, "observations", index, "field")
+        elif all(values_problems({obs.field: sample}) for sample in (1, 10)):
+            message = values_problems({obs.field: 10})[0][1]
+            yield problem(f"not a numeric case field ({message})", "observations", index, "field")
+    for system, codes in raw.medications.items():
+        if system not in systems:
+            yield problem(f"unknown code system '{system}'", "medications", system)
+        for code, drug in codes.items():
+            if vocabulary is not None and vocabulary.lookup(drug) is None:
+                yield problem(
+                    f"'{drug}' is not in the drug vocabulary", "medications", system, code
+                )
+
+
+def values_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Why each of ``values`` (dotted case paths) cannot stand in a case; empty when all can."""
+    data: dict[str, Any] = {"id": "mapping-check"}
+    for path, value in values.items():
+        node = data
+        parts = path.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                return [(path, f"'{path}' clashes with '{part}'")]
+            node = child
+        node[parts[-1]] = value
+    try:
+        Case.model_validate(data)
+    except ValidationError as exc:
+        return [(p.field, f"{p.field}: {p.message}") for p in describe_validation_error(exc, Case)]
+    return []
