@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -125,6 +126,7 @@ class RuleEngine:
         self._contains = sorted(contains_refs(conditions))
         layout = _layout(catalog)
         self._rulesets = [_freeze(r) for r in layout]
+        self._thresholds = _thresholds([rule.match for r in layout for rule in r.rules])
         definitions = {r.name: self._definition(r) for r in layout}
         try:
             self._host = durable_engine.Host()
@@ -157,7 +159,10 @@ class RuleEngine:
 
     def engine_fact(self, facts: CaseFacts) -> dict[str, Any]:
         """The one flat fact a case becomes inside the engine."""
-        fact: dict[str, Any] = {fact_key(path): value for path, value in facts.values.items()}
+        fact: dict[str, Any] = {}
+        for path, value in facts.values.items():
+            key = fact_key(path)
+            fact[key] = _spellable(value, self._thresholds.get(key, ()))
         fact[_CASE_MARK] = 1
         for path, items in facts.lists.items():
             fact[count_key(path)] = len(items)
@@ -348,6 +353,47 @@ def _attributes(expr: Any) -> set[str]:
             else:
                 found.add(key)
     return found
+
+
+def _thresholds(exprs: list[Expr]) -> dict[str, tuple[float, ...]]:
+    """Every number each fact attribute is compared with, across all compiled rules."""
+    found: dict[str, set[float]] = {}
+
+    def visit(expr: Any) -> None:
+        if isinstance(expr, list):
+            for item in expr:
+                visit(item)
+        elif isinstance(expr, dict):
+            for key, value in expr.items():
+                if key.startswith("$"):
+                    visit(value)
+                elif isinstance(value, int | float) and not isinstance(value, bool):
+                    found.setdefault(key, set()).add(value)
+
+    visit(exprs)
+    return {key: tuple(values) for key, values in found.items()}
+
+
+def _spellable(value: Any, thresholds: tuple[float, ...]) -> Any:
+    """A number the engine can read, on the same side of every threshold as ``value``.
+
+    durable_rules cannot parse a float written with an exponent and no decimal point, which is how
+    Python writes some tiny numbers (0.00001 is ``1e-05``). The next float up is written with one
+    (``1.0000000000000002e-05``); rules only compare a fact with their thresholds, so a neighbour
+    on the same side of each of them gives exactly the same results.
+    """
+    if not isinstance(value, float) or "e" not in (text := repr(value)) or "." in text:
+        return value
+    candidate = value
+    for _ in range(4):
+        candidate = math.nextafter(candidate, math.inf)
+        text = repr(candidate)
+        same_side = all(
+            (candidate > t) == (value > t) and (candidate < t) == (value < t) for t in thresholds
+        )
+        if "." in text and same_side:
+            return candidate
+    raise EngineError("a number in the case cannot be passed to the rule engine")
 
 
 def _refusal(catalog: Catalog) -> str | None:
