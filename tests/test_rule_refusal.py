@@ -239,6 +239,11 @@ BREAKS = [
         f"{T}.stopped_within_months: must be a number of months from 0 to 1200 (got 'three')",
     ),
     Break(
+        "therapy-stopped-within-zero-months",
+        replace(ANTI_CD20, ANTI_CD20.replace("months: 3", "months: 0")),
+        f"{T}.stopped_within_months: must be above 0 (nothing stops within 0)",
+    ),
+    Break(
         "unknown-drug-class",
         replace(ANTI_CD20, ANTI_CD20.replace("anti_cd19_mab]", "anti_cd19_mabs]")),
         f"{T}: 'anti_cd19_mabs' is not a drug, class or group of the vocabulary; "

@@ -355,6 +355,10 @@ def _parse_therapy_count(
                 (*tpath, key), f"must be a number of months from 0 to 1200 (got {show(value)})"
             )
             return None
+    if body.get("stopped_within_months") == 0:
+        # "stopped less than 0 months ago" holds for no treatment: the count could never be met.
+        ctx.report((*tpath, "stopped_within_months"), "must be above 0 (nothing stops within 0)")
+        return None
     for group in body.get("count_as_one") or []:
         if not isinstance(group, list) or not all(ctx.vocabulary.knows(str(n)) for n in group):
             ctx.report(
