@@ -41,7 +41,7 @@ class SeenIds:
     """Every case id of a batch and where it first appeared, in memory that stays flat.
 
     The first ``in_memory`` ids are kept in a dict; beyond that they move to a temporary SQLite
-    file whose page cache is bounded, so a batch of millions of cases needs no more memory than
+    file with a small page cache, so a batch of millions of cases needs no more memory than
     one of thousands. The file holds a digest of each id, not the id, and is deleted on close.
     """
 
@@ -77,6 +77,7 @@ class SeenIds:
         db = sqlite3.connect(Path(self._spill.name) / "seen.db")
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -256")  # KiB; the operating system caches the file too
         db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY, source TEXT) WITHOUT ROWID")
         self._db = db
         return db
