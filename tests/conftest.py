@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from careligible.catalog import Catalog, default_rules_dir, load_catalog
+from careligible.cli import main
 from careligible.screening import Screener
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +81,13 @@ def mini_screener(make_rules: Callable[..., Path]) -> Callable[..., Screener]:
         return Screener(load_catalog(make_rules(*criteria, definitions=definitions)))
 
     return build
+
+
+def run_cli(*args: str | Path) -> Result:
+    """Run the command line in-process; whatever the input, it must exit, never crash."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert "Traceback" not in result.output
+    return result

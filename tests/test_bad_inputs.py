@@ -14,11 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from careligible.catalog import Catalog, load_catalog
-from careligible.cli import ExitCode, main
+from careligible.cli import ExitCode
 from careligible.readers import parse_case, read_records
+from conftest import run_cli as run
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 
@@ -220,15 +221,6 @@ def read(path: Path) -> list[Row]:
             error = error.removeprefix(f"{path}:")
         rows.append((line, parsed.case_id, error))
     return rows
-
-
-def run(*args: str | Path) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    return result
 
 
 def jsonl(result: Result) -> list[dict[str, object]]:

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
 
 from careligible.catalog import default_rules_dir
-from careligible.cli import ExitCode, main
+from careligible.cli import ExitCode
 from careligible.conditions import OPERATORS
+from conftest import run_cli as run
 
 RULES = default_rules_dir()
 CASE = Path(__file__).resolve().parents[1] / "cases" / "myasthenia-gravis.yaml"
@@ -366,15 +366,6 @@ def rules_with_one_trial(tmp_path: Path) -> Path:
     (root / "trials").mkdir()
     shutil.copy(RULES / "trials" / f"{TRIAL}.yaml", root / "trials")
     return root
-
-
-def run(*args: str | Path) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_the_unbroken_copy_passes(tmp_path: Path) -> None:
