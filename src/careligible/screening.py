@@ -49,6 +49,7 @@ class Screener:
             for trial in catalog.trials
             for cohort in trial.cohorts
         }
+        self._advice = {rule.id: _Reading.of(rule.condition) for rule in catalog.considerations}
         # A cohort the gate closed gives the same result for every case of the same disease.
         self._closed: dict[tuple[str, str, Any], TrialResult] = {}
 
@@ -70,7 +71,7 @@ class Screener:
             source=source,
             warnings=facts.warnings,
             trials=ranked,
-            considerations=[_consideration(rule, facts) for rule in fired],
+            considerations=[_consideration(rule, self._advice[rule.id], facts) for rule in fired],
             ask_next=[AskNext(fact=f, trials=t) for f, t in ask_next(ranked)],
         )
 
@@ -168,7 +169,7 @@ class _CohortPlan:
         )
 
 
-def _consideration(rule: ConsiderationRule, facts: CaseFacts) -> Consideration:
+def _consideration(rule: ConsiderationRule, reading: _Reading, facts: CaseFacts) -> Consideration:
     return Consideration(
         id=rule.id,
         axis=rule.axis,
@@ -176,7 +177,7 @@ def _consideration(rule: ConsiderationRule, facts: CaseFacts) -> Consideration:
         advice=rule.advice,
         rationale=rule.rationale,
         source=rule.citation,
-        facts=_Reading.of(rule.condition).read(facts),
+        facts=reading.read(facts),
     )
 
 
