@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -30,23 +30,19 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
-class EncodingWriter(Writer, Protocol):
-    """A writer whose records can be encoded apart (in another process) and written later."""
+class EncodingWriter:
+    """A writer whose records can be encoded apart (in another process) and written later.
 
-    @staticmethod
-    def encode(result: CaseResult) -> str: ...
+    Subclasses give :meth:`encode` (a static method, so workers can call it without a writer) and
+    change :meth:`write_encoded` or :meth:`close` where their format frames the records.
+    """
 
-    def write_encoded(self, text: str) -> None: ...
-
-
-class JsonLinesWriter:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
     @staticmethod
     def encode(result: CaseResult) -> str:
-        return result.model_dump_json() + "\n"
+        raise NotImplementedError
 
     def write(self, result: CaseResult) -> None:
         self.write_encoded(self.encode(result))
@@ -58,19 +54,22 @@ class JsonLinesWriter:
         pass
 
 
-class JsonWriter:
+class JsonLinesWriter(EncodingWriter):
+    @staticmethod
+    def encode(result: CaseResult) -> str:
+        return result.model_dump_json() + "\n"
+
+
+class JsonWriter(EncodingWriter):
     """A JSON array written item by item."""
 
     def __init__(self, out: IO[str]) -> None:
-        self.out = out
+        super().__init__(out)
         self.count = 0
 
     @staticmethod
     def encode(result: CaseResult) -> str:
         return result.model_dump_json(indent=2)
-
-    def write(self, result: CaseResult) -> None:
-        self.write_encoded(self.encode(result))
 
     def write_encoded(self, text: str) -> None:
         self.out.write("[\n" if self.count == 0 else ",\n")
@@ -81,7 +80,7 @@ class JsonWriter:
         self.out.write("[]\n" if self.count == 0 else "\n]\n")
 
 
-class CsvWriter:
+class CsvWriter(EncodingWriter):
     """One row per case: the trials by verdict, what is missing, and any error."""
 
     COLUMNS = (
@@ -96,7 +95,7 @@ class CsvWriter:
     )
 
     def __init__(self, out: IO[str]) -> None:
-        self.out = out
+        super().__init__(out)
         csv.writer(out, lineterminator="\n").writerow(self.COLUMNS)
 
     @staticmethod
@@ -116,15 +115,6 @@ class CsvWriter:
             ]
         )
         return line.getvalue()
-
-    def write(self, result: CaseResult) -> None:
-        self.write_encoded(self.encode(result))
-
-    def write_encoded(self, text: str) -> None:
-        self.out.write(text)
-
-    def close(self) -> None:
-        pass
 
 
 _STYLE = {"eligible": "bold green", "needs_info": "yellow", "ineligible": "red"}
