@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,3 +191,14 @@ def test_criteria_with_the_same_condition_fire_one_rule_pair(
         "adult_again": "met",
         "older": "not_met",
     }
+
+
+def test_an_engine_starts_no_background_threads(make_rules: Callable[..., Path]) -> None:
+    """durable_rules' own host runs pending actions from two threads of its own, racing the
+    screening thread for a case's rule firings; the engine's host must start none."""
+    rules = make_rules(criterion_yaml("c", "{field: age, at_least: 18}"))
+    before = set(threading.enumerate())
+    engine = RuleEngine(load_catalog(rules))
+    time.sleep(0.3)  # durable_rules' threads would have started after 0.1 s
+    assert set(threading.enumerate()) - before == set()
+    assert engine.ruleset_sizes

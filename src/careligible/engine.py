@@ -69,6 +69,20 @@ CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
 Decision = tuple[tuple[int, Status], ...]
 
 
+class _Host(durable_engine.Host):  # type: ignore[misc]
+    """A durable_rules host without its two background dispatch threads.
+
+    ``durable.engine.Host`` starts threads that, forever and about every 0.2 s, take any pending
+    action of any ruleset and run it. Here every action runs inside ``assert_fact`` on the
+    calling thread, so those threads have nothing to do but race it: one could take a rule's
+    firing mid-assert (durable_rules then fails with error 307, ``ERR_NODE_DELETED``) or record
+    it after the case was read, and each host left alive keeps competing for the interpreter.
+    """
+
+    def _run(self) -> None:
+        """Start no dispatch threads (durable-rules 2.0.28 starts them here)."""
+
+
 @dataclass(frozen=True)
 class _Rule:
     match: Expr
@@ -129,7 +143,7 @@ class RuleEngine:
         self._thresholds = _thresholds([rule.match for r in layout for rule in r.rules])
         definitions = {r.name: self._definition(r) for r in layout}
         try:
-            self._host = durable_engine.Host()
+            self._host = _Host()
             self._host.register_rulesets(definitions)
         except Exception as exc:
             raise EngineError(
@@ -409,7 +423,7 @@ def _refusal(catalog: Catalog) -> str | None:
                     "not_met": {"all": [{"m": not_met}], "run": _ignore},
                 }
                 try:
-                    durable_engine.Host().register_rulesets({"probe": rules})
+                    _Host().register_rulesets({"probe": rules})
                 except Exception as exc:
                     return (
                         f"{criterion.where}: {criterion.id}: the engine refused this condition "
