@@ -160,10 +160,16 @@ def test_ask_next_counts_missing_facts_across_needs_info_trials() -> None:
 # --- the app, driven by the Pilot ---------------------------------------------------------------
 
 
-async def settle(pilot: Pilot[Any]) -> None:
-    """Let the debounce timer fire and the screening worker finish."""
-    await pilot.pause(0.15)
-    await pilot.app.workers.wait_for_complete()
+async def settle(pilot: Pilot[Any], timeout: float = 30.0) -> None:
+    """Wait until the latest edit has been screened and shown, however slow the machine."""
+    app = pilot.app
+    assert isinstance(app, CareligibleApp)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not app.settled:
+        assert loop.time() < deadline, "the app did not settle"
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
     await pilot.pause()
 
 

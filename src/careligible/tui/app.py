@@ -67,6 +67,7 @@ class CareligibleApp(App[None]):
         self.result: CaseResult | None = None
         self.dirty = False
         self._generation = 0
+        self._shown_generation = 0
         self._timer: Timer | None = None
         self._load_error = ""
         self._import_message = ""
@@ -115,6 +116,15 @@ class CareligibleApp(App[None]):
             self._timer.stop()
         self._timer = self.set_timer(self.debounce, self._screen_now)
 
+    @property
+    def settled(self) -> bool:
+        """True when no edit waits for screening and the panel shows the latest one.
+
+        Scripts and tests poll this instead of sleeping, so a slow machine cannot make them
+        read the panel between an edit and its verdicts.
+        """
+        return self._timer is None and self._shown_generation == self._generation
+
     def current_case(self) -> Case | None:
         case, problems = form_model.validate(self.values)
         self.query_one(CaseForm).show_problems(problems)
@@ -122,9 +132,12 @@ class CareligibleApp(App[None]):
         return case
 
     def _screen_now(self) -> None:
+        self._timer = None
         self._generation += 1  # anything still running is now stale
         case = self.current_case()
-        if case is not None:
+        if case is None:
+            self._shown_generation = self._generation  # the panel shows the problems
+        else:
             self._screen(case, self._generation)
 
     @work(exclusive=True, thread=True, group="screen")
@@ -133,7 +146,7 @@ class CareligibleApp(App[None]):
             result = self.screener.screen(case)
         except Exception as exc:  # never crash the form; never show case data
             message = f"Screening failed ({type(exc).__name__}); see the rule catalog."
-            self.call_from_thread(self.query_one(ResultsPanel).show_error, message)
+            self.call_from_thread(self._show_error, generation, message)
             return
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._show_result, generation, result)
@@ -143,6 +156,11 @@ class CareligibleApp(App[None]):
             return  # a newer edit is on its way
         self.result = result
         self.query_one(ResultsPanel).show(result, ask_next(result))
+        self._shown_generation = generation
+
+    def _show_error(self, generation: int, message: str) -> None:
+        self.query_one(ResultsPanel).show_error(message)
+        self._shown_generation = generation
 
     # --- files ----------------------------------------------------------------------------
 
