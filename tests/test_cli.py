@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import stat
+import threading
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -129,3 +132,56 @@ def test_an_output_file_appears_only_when_complete(tmp_path: Path) -> None:
     run("screen", str(REPO / "cases" / "batch.jsonl"), "--format", "json", "--output", str(out))
     assert json.loads(out.read_text())
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_new_output_file_gets_the_usual_permissions_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    fresh, kept = tmp_path / "fresh.jsonl", tmp_path / "kept.jsonl"
+    kept.write_text("old\n")
+    kept.chmod(0o640)
+    umask = os.umask(0o022)
+    try:
+        for out in (fresh, kept):
+            run("screen", str(REPO / "cases" / "batch.jsonl"), "--output", str(out))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    assert kept.read_text() != "old\n"
+
+
+def test_output_through_a_symbolic_link_keeps_the_link(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    real.write_text("")
+    link.symlink_to(real)
+    run("screen", str(REPO / "cases" / "batch.jsonl"), "--format", "jsonl", "--output", str(link))
+    assert link.is_symlink()
+    assert json.loads(real.read_text().splitlines()[0])["case_id"]
+
+
+def test_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(tmp_path: Path) -> None:
+    """A device or FIFO (``--output /dev/null``) must never be replaced by a regular file."""
+    fifo = tmp_path / "records.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    run("screen", str(REPO / "cases" / "batch.jsonl"), "--format", "jsonl", "--output", str(fifo))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert len(received[0].splitlines()) == len(
+        (REPO / "cases" / "batch.jsonl").read_text().splitlines()
+    )
+
+
+def test_an_output_that_cannot_be_written_cannot_run(tmp_path: Path) -> None:
+    for output, message in [
+        (tmp_path, "is a directory"),
+        (tmp_path / "missing" / "out.jsonl", "cannot write there"),
+    ]:
+        result = run("screen", str(REPO / "cases" / "batch.jsonl"), "--output", str(output))
+        assert result.exit_code == ExitCode.CANNOT_RUN
+        assert message in result.stderr and str(output) in result.stderr
+        assert "Traceback" not in result.output + result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -193,20 +193,48 @@ def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # typ
 
 @contextmanager
 def _destination(output: Path | None) -> Iterator[IO[str]]:
-    """Standard output, or a temporary file renamed over ``output`` only when all went well."""
+    """Where the records go: standard output, or ``output`` written so that it is never partial.
+
+    A regular file (or a new one) is written to a temporary file beside it and renamed over it
+    only when all went well; a symbolic link is followed, so the link stays. A device or a pipe
+    (``/dev/null``, a FIFO) cannot be replaced without destroying it: it is written directly.
+    """
     if output is None:
         yield sys.stdout
         sys.stdout.flush()
         return
-    directory = output.resolve().parent
-    fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=directory)
+    target = output.resolve()
+    if target.exists() and not target.is_file():
+        if target.is_dir():
+            raise CareligibleError(f"{output}: is a directory, not an output file")
+        try:
+            stream = target.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
+        with stream:
+            yield stream
+        return
     try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
+    try:
+        os.chmod(temp, _file_mode(target))  # mkstemp makes it private; keep the usual mode
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        os.replace(temp, output)
+        os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode(target: Path) -> int:
+    """The permissions ``target`` has, or those a new file gets under the current umask."""
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @main.command()
