@@ -129,3 +129,33 @@ def test_the_spill_file_holds_no_case_id(tmp_path: Path) -> None:
         seen._db.commit()
         assert seen._spill is not None
         assert b"pseudonym-" not in (Path(seen._spill.name) / "seen.db").read_bytes()
+
+
+def test_the_heap_is_trimmed_once_every_so_many_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from careligible import memory
+
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    class FakeLibc:
+        def mallopt(self, *args: int) -> int:
+            calls.append(("mallopt", args))
+            return 1
+
+        def malloc_trim(self, *args: int) -> int:
+            calls.append(("malloc_trim", args))
+            return 1
+
+    monkeypatch.setattr(memory, "_glibc", FakeLibc)
+    keeper = memory.HeapKeeper()
+    assert calls == [("mallopt", (memory._M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD))]
+    for _ in range(2 * memory.TRIM_EVERY + 1):
+        keeper.screened()
+    assert [name for name, _ in calls].count("malloc_trim") == 2
+
+
+def test_without_glibc_the_heap_keeper_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from careligible import memory
+
+    monkeypatch.setattr(memory, "_glibc", lambda: None)
+    keeper = memory.HeapKeeper()
+    keeper.screened(memory.TRIM_EVERY * 3)  # must not fail

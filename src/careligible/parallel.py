@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .batch import screen_parsed
 from .catalog import load_catalog
+from .memory import HeapKeeper
 from .readers import ParsedCase
 from .results import CaseResult
 from .screening import Screener
@@ -35,7 +36,7 @@ from .screening import Screener
 CHUNK = 64
 
 #: Chunks in flight per worker: enough to hide the hand-over, few enough to bound memory.
-IN_FLIGHT = 4
+IN_FLIGHT = 2
 
 #: Below this many cases a batch is screened in the main process.
 MIN_PARALLEL = 2 * CHUNK
@@ -75,14 +76,19 @@ def screen_stream(
     what workers load. ``encode`` turns a result into its output record; when it is None, or with
     ``keep_results``, each outcome also carries the result itself.
     """
+    heap = HeapKeeper()
     items = iter(parsed)
     head = list(itertools.islice(items, MIN_PARALLEL))
     if jobs <= 1 or len(head) < MIN_PARALLEL:
         local = screener()
         for item in itertools.chain(head, items):
             yield _outcome(item, screen_parsed(local, item), encode, keep_results)
+            heap.screened()
         return
-    yield from _in_workers(itertools.chain(head, items), rules_dir, jobs, encode, keep_results)
+    remote = _in_workers(itertools.chain(head, items), rules_dir, jobs, encode, keep_results)
+    for outcome in remote:
+        yield outcome
+        heap.screened()
 
 
 def _outcome(
