@@ -301,7 +301,8 @@ def test_an_unknown_drug_is_a_warning_and_the_case_is_screened() -> None:
     [record] = jsonl(result)
     assert record["error"] is None and record["trials"]
     assert record["warnings"] == [
-        "therapies[0].drug: 'ritoximab' is not in the drug vocabulary; it counts in no drug class"
+        "therapies[0].drug: 'ritoximab' is not in the drug vocabulary (did you mean "
+        "'rituximab'?); it counts in no drug class"
     ]  # RTX, on the next line, is a known abbreviation of rituximab
 
 

@@ -216,3 +216,19 @@ definitions:
     screener = mini_screener(criterion_yaml("c", "{use: adult}"), definitions=definitions)
     assert status(screener, {"age": 18}) == "met"
     assert status(screener, {"age": 17}) == "not_met"
+
+
+def test_a_misspelt_drug_gets_a_suggestion_but_still_counts_in_no_class(
+    mini_screener: ScreenerFactory,
+) -> None:
+    screener = mini_screener(
+        criterion_yaml("c", "{therapies: {classes: [anti_cd20_mab]}, at_least: 1}")
+    )
+    result = screener.screen(
+        Case.model_validate({"id": "t-1", "disease": "sle", "therapies": [{"drug": "rituximabb"}]})
+    )
+    assert result.warnings == [
+        "therapies[0].drug: 'rituximabb' is not in the drug vocabulary (did you mean "
+        "'rituximab'?); it counts in no drug class"
+    ]
+    assert result.trials[0].criteria[1].status == "not_met"

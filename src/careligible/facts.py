@@ -79,9 +79,11 @@ def resolve_therapies(
     for index, therapy in enumerate(case.therapies or []):
         drug = vocabulary.lookup(therapy.drug)
         if drug is None:
+            close = vocabulary.suggest(therapy.drug)
+            hint = f" (did you mean '{close}'?)" if close else ""
             warnings.append(
                 f"therapies[{index}].drug: '{therapy.drug}' is not in the drug "
-                "vocabulary; it counts in no drug class"
+                f"vocabulary{hint}; it counts in no drug class"
             )
         resolved.append((therapy, drug))
     return resolved, warnings

@@ -7,6 +7,7 @@ module is the one place that turns what a clinician typed into those keys.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,6 +75,14 @@ class Vocabulary:
     def lookup(self, name: str) -> Drug | None:
         key = self._by_name.get(normalise(name))
         return self.drugs[key] if key else None
+
+    def suggest(self, name: str) -> str | None:
+        """The known drug name closest to a misspelt ``name``, if one is close enough.
+
+        Only a suggestion for the warning: an unknown drug is never silently counted as another.
+        """
+        close = difflib.get_close_matches(normalise(name), self._by_name, n=1, cutoff=0.8)
+        return close[0] if close else None
 
     def names(self) -> list[str]:
         """Every name the vocabulary recognises, for completion in forms."""
