@@ -20,10 +20,11 @@ from careligible.results import CaseResult, TrialResult
 from careligible.screening import Screener
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
-from careligible.tui.report import ask_next, html_report, markdown
+from careligible.tui.report import ask_next, html_report, markdown, trial_meta
 from careligible.tui.screens.confirm import UnsavedScreen
 from careligible.tui.screens.path_prompt import PathScreen
 from careligible.tui.screens.trial_screen import TrialScreen
+from careligible.tui.widgets.trial_detail import TrialInfo, render_trial
 from careligible.writers import DISCLAIMER
 
 REPO = Path(__file__).resolve().parents[1]
@@ -360,3 +361,25 @@ def test_snapshots(
     before: Callable[[Pilot[Any]], Awaitable[None]],
 ) -> None:
     assert snap_compare(snap_app, terminal_size=size, run_before=before)
+
+
+def test_a_trial_ruled_out_by_one_criterion_says_so_in_the_detail_and_reports(
+    make_rules: Callable[..., Path],
+) -> None:
+
+    catalog = load_catalog(make_rules(*SNAP_CRITERIA))
+    case = Case.model_validate(
+        {"id": "t-1", "disease": "mg", "age": 17, "scores": {"qmg": 14}, "labs": {"egfr": 60}}
+    )
+    result = Screener(catalog).screen(case)
+    [trial] = result.trials
+    assert trial.verdict == "ineligible" and trial.only_blocker == "Aged 18 or over."
+    line = "Ruled out by one criterion only"
+    info = TrialInfo(*trial_meta(catalog, trial.nct_id))
+    assert f"{line}: Aged 18 or over." in render_trial(trial, info).plain
+    assert f"{line}: Aged 18 or over." in markdown(result, catalog)
+    assert f"{line}:</strong> Aged 18 or over." in html_report(result, catalog)
+
+    older = Screener(catalog).screen(case.model_copy(update={"age": 40}))
+    assert older.trials[0].only_blocker is None
+    assert line not in render_trial(older.trials[0], info).plain

@@ -103,6 +103,8 @@ def markdown(result: CaseResult, catalog: Catalog) -> str:
         lines += ["", f"## {trial.nct_id}: {VERDICT_LABEL[trial.verdict]}", "", f"*{title}*", ""]
         lines.append(f"Cohort: {trial.cohort_name}")
         lines.append("")
+        if trial.only_blocker:
+            lines += [f"Ruled out by one criterion only: {trial.only_blocker}", ""]
         for c in reasons(trial):
             lines.append(f"- **{STATUS_LABEL[c.status]}** ({c.kind}) {c.text}")
             lines.append(f"  - Facts: {show_facts(c.facts) or 'none'}")
@@ -160,7 +162,12 @@ def html_report(result: CaseResult, catalog: Catalog) -> str:
     for trial in result.trials:
         title = trial_meta(catalog, trial.nct_id)[0]
         out.append(f"<h2>{_e(trial.nct_id)}: {_e(VERDICT_LABEL[trial.verdict])}</h2>")
-        out.append(f"<p><em>{_e(title)}</em><br>Cohort: {_e(trial.cohort_name)}</p><ul>")
+        out.append(f"<p><em>{_e(title)}</em><br>Cohort: {_e(trial.cohort_name)}</p>")
+        if trial.only_blocker:
+            out.append(
+                f"<p><strong>Ruled out by one criterion only:</strong> {_e(trial.only_blocker)}</p>"
+            )
+        out.append("<ul>")
         for c in reasons(trial):
             out.append(
                 f'<li><strong class="{c.status}">{_e(STATUS_LABEL[c.status])}</strong> '

@@ -36,6 +36,8 @@ def render_trial(trial: TrialResult, info: TrialInfo) -> Text:
     text.append(f"Cohort: {trial.cohort_name}\n")
     text.append(f"Targets: {info.targets} · {info.phase} · {info.sponsor}\n", style="dim")
     text.append(f"Status: {info.status}\n", style="dim")
+    if trial.only_blocker:
+        text.append(f"\nRuled out by one criterion only: {trial.only_blocker}\n", style="bold")
     text.append("\nCriteria\n", style="bold underline")
     order = {"not_met": 0, "unknown": 1, "met": 2}
     for c in sorted(trial.criteria, key=lambda c: order[c.status]):
