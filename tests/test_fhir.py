@@ -126,6 +126,21 @@ def test_a_broken_mapping_names_file_line_and_field(tmp_path: Path) -> None:
     assert any(f"{path}:8:" in t and "egfrr" in t and "unknown field" in t for t in text)
 
 
+def test_rules_check_checks_the_fhir_mapping_beside_the_rules(tmp_path: Path) -> None:
+    from careligible.catalog import default_rules_dir
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    ok = CliRunner().invoke(main, ["rules", "check", "--rules", str(rules)])
+    assert ok.exit_code == ExitCode.OK and "FHIR mapping" in ok.stdout
+    mapping = rules / "vocabulary" / "fhir.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("labs.egfr", "labs.egfrr", 1), encoding="utf-8")
+    broken = CliRunner().invoke(main, ["rules", "check", "--rules", str(rules)])
+    assert broken.exit_code == ExitCode.RECORD_ERRORS
+    assert f"{mapping}:" in broken.stderr and "labs.egfrr" in broken.stderr
+
+
 # --- Patient ---------------------------------------------------------------------------------------
 
 

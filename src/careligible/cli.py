@@ -15,13 +15,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 import click
 
 from .audit import AuditLog, open_audit_log, stale_status_warnings
 from .batch import parsed_cases
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, default_rules_dir, load_catalog
 from .errors import CareligibleError, RulesError
 from .parallel import Screened, default_jobs, screen_stream
 from .writers import ENCODERS, WRITERS, EncodingWriter, make_writer
@@ -310,6 +310,13 @@ def rules_show(rule_id: str, rules_dir: Path | None) -> None:
     click.echo(text)
 
 
+def _refuse_rules(exc: RulesError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+    sys.exit(ExitCode.RECORD_ERRORS)
+
+
 @rules.command("check")
 @click.option(
     "--max-status-age",
@@ -325,10 +332,7 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
     try:
         catalog = load_catalog(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
-        sys.exit(ExitCode.RECORD_ERRORS)
+        _refuse_rules(exc)
     try:
         from .engine import RuleEngine
 
@@ -337,11 +341,21 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
         click.echo(str(exc), err=True)
         click.echo("1 problem(s) found", err=True)
         sys.exit(ExitCode.RECORD_ERRORS)
+    mapping = (rules_dir or default_rules_dir()) / "vocabulary" / "fhir.yaml"
+    if mapping.exists():
+        from .fhir.mapping import load_mapping
+
+        try:
+            load_mapping(mapping, catalog.vocabulary)
+        except RulesError as exc:
+            _refuse_rules(exc)
     for warning in stale_status_warnings(catalog, max_status_age, datetime.date.today()):
         click.echo(f"warning: {warning}", err=True)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
+    checked = ", FHIR mapping" if mapping.exists() else ""
     click.echo(
-        f"ok: {len(catalog.trials)} trials, {criteria} criteria, ruleset version {catalog.version}"
+        f"ok: {len(catalog.trials)} trials, {criteria} criteria{checked}, "
+        f"ruleset version {catalog.version}"
     )
 
 
