@@ -7,58 +7,31 @@ interrupted run never leaves a file that looks complete); every error is one lin
 from __future__ import annotations
 
 import datetime
-import enum
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NoReturn
 
 import click
 
 from .audit import AuditLog, open_audit_log, stale_status_warnings
 from .batch import parsed_cases
 from .catalog import Catalog, default_rules_dir, load_catalog
+from .cli_common import ExitCode, destination, refuse_rules, rules_option
 from .errors import CareligibleError, RulesError
 from .parallel import Screened, default_jobs, screen_stream
 from .writers import ENCODERS, WRITERS, EncodingWriter, make_writer
-
-
-class ExitCode(enum.IntEnum):
-    """What the exit status of every command means."""
-
-    OK = 0
-    """Every record was screened (or the check passed)."""
-    RECORD_ERRORS = 1
-    """Some records had errors; every record was still written. For ``rules check``: problems found."""
-    CANNOT_RUN = 2
-    """Nothing could be screened: unreadable input, invalid rules or bad usage."""
-
-
-rules_option = click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Rules directory (default: the catalog shipped with careligible).",
-)
 
 
 def _catalog(rules_dir: Path | None) -> Catalog:
     try:
         return load_catalog(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(
+        refuse_rules(
+            exc,
             f"careligible: the rule catalog has {len(exc.problems)} problem(s); "
             "nothing was screened",
-            err=True,
         )
-        sys.exit(ExitCode.CANNOT_RUN)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +108,7 @@ def screen(
     show_progress = sys.stderr.isatty() if progress is None else progress
     errors = 0
     try:
-        with _destination(output) as out:
+        with destination(output) as out:
             writer = make_writer(fmt, out)
             audit_log = open_audit_log(audit_log_path)
             encode = ENCODERS.get(fmt)
@@ -189,52 +162,6 @@ def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # typ
         for result in results:
             yield result
             bar.advance(task)
-
-
-@contextmanager
-def _destination(output: Path | None) -> Iterator[IO[str]]:
-    """Where the records go: standard output, or ``output`` written so that it is never partial.
-
-    A regular file (or a new one) is written to a temporary file beside it and renamed over it
-    only when all went well; a symbolic link is followed, so the link stays. A device or a pipe
-    (``/dev/null``, a FIFO) cannot be replaced without destroying it: it is written directly.
-    """
-    if output is None:
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = output.resolve()
-    if target.exists() and not target.is_file():
-        if target.is_dir():
-            raise CareligibleError(f"{output}: is a directory, not an output file")
-        try:
-            stream = target.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
-        with stream:
-            yield stream
-        return
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
-    try:
-        os.chmod(temp, _file_mode(target))  # mkstemp makes it private; keep the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _file_mode(target: Path) -> int:
-    """The permissions ``target`` has, or those a new file gets under the current umask."""
-    if target.exists():
-        return target.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 @main.command()
@@ -310,13 +237,6 @@ def rules_show(rule_id: str, rules_dir: Path | None) -> None:
     click.echo(text)
 
 
-def _refuse_rules(exc: RulesError) -> NoReturn:
-    for problem in exc.problems:
-        click.echo(str(problem), err=True)
-    click.echo(f"{len(exc.problems)} problem(s) found", err=True)
-    sys.exit(ExitCode.RECORD_ERRORS)
-
-
 @rules.command("check")
 @click.option(
     "--max-status-age",
@@ -332,7 +252,7 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
     try:
         catalog = load_catalog(rules_dir)
     except RulesError as exc:
-        _refuse_rules(exc)
+        refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
     try:
         from .engine import RuleEngine
 
@@ -348,7 +268,7 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
         try:
             load_mapping(mapping, catalog.vocabulary)
         except RulesError as exc:
-            _refuse_rules(exc)
+            refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
     for warning in stale_status_warnings(catalog, max_status_age, datetime.date.today()):
         click.echo(f"warning: {warning}", err=True)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)

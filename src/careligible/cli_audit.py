@@ -1,44 +1,25 @@
 """Audit commands: ``explain``, ``audit verify`` and ``rules diff``.
 
-They live apart from :mod:`careligible.cli`, which registers them. Because ``cli`` imports this
-module, this module never imports ``cli`` at import time (that would be a cycle whichever module is
-imported first): exit codes are looked up when a command runs, and ``--rules`` is declared here
-exactly as ``cli.rules_option`` declares it.
+They live apart from :mod:`careligible.cli`, which registers them; what commands share (exit
+codes, ``--rules``) comes from :mod:`careligible.cli_common`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import click
 
 from .catalog import Catalog, load_catalog
+from .cli_common import ExitCode, refuse_rules, rules_option
 from .errors import CareligibleError, RulesError
 
 if TYPE_CHECKING:
     from .audit import Verification
     from .explain import Format
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-rules_option: Callable[[F], F] = click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Rules directory (default: the catalog shipped with careligible).",
-)
-
-ExitName = Literal["OK", "RECORD_ERRORS", "CANNOT_RUN"]
-
-
-def _exit(name: ExitName) -> NoReturn:
-    from .cli import ExitCode
-
-    sys.exit(ExitCode[name])
 
 
 def _catalog(rules_dir: Path | None, label: str = "the rule catalog") -> Catalog:
@@ -46,15 +27,12 @@ def _catalog(rules_dir: Path | None, label: str = "the rule catalog") -> Catalog
     try:
         return load_catalog(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"careligible: {label} has {len(exc.problems)} problem(s)", err=True)
-        _exit("CANNOT_RUN")
+        refuse_rules(exc, f"careligible: {label} has {len(exc.problems)} problem(s)")
 
 
 def _fail(exc: CareligibleError) -> NoReturn:
     click.echo(f"careligible: {exc}", err=True)
-    _exit("CANNOT_RUN")
+    sys.exit(ExitCode.CANNOT_RUN)
 
 
 # --- explain ------------------------------------------------------------------------------------
@@ -102,7 +80,7 @@ def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path 
     except CareligibleError as exc:
         _fail(exc)
     click.echo(render(explanations, cast("Format", fmt)))
-    _exit("RECORD_ERRORS" if errors else "OK")
+    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
 # --- audit verify -------------------------------------------------------------------------------
@@ -135,7 +113,7 @@ def verify(log: Path, rules_dir: Path | None) -> None:
         click.echo(line)
     if not found.ok:
         click.echo(f"careligible: {log}: verification failed", err=True)
-    _exit("OK" if found.ok else "RECORD_ERRORS")
+    sys.exit(ExitCode.OK if found.ok else ExitCode.RECORD_ERRORS)
 
 
 def _verification_lines(found: Verification) -> Iterator[str]:
@@ -169,7 +147,7 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
     new = _catalog(new_dir, f"{new_dir}")
     click.echo(render_diff(diff_catalogs(old, new)))
     if not cases:
-        _exit("OK")
+        sys.exit(ExitCode.OK)
     errors = changed = screened = 0
     try:
         before, after = Screener(old), Screener(new)
@@ -185,4 +163,4 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
     except CareligibleError as exc:
         _fail(exc)
     click.echo(f"{changed} verdict change(s) over {screened} case(s)")
-    _exit("RECORD_ERRORS" if errors else "OK")
+    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)

@@ -1,7 +1,7 @@
 """The ``import-fhir`` command: FHIR R4 Bundles (JSON) -> case YAML for review.
 
-It lives apart from :mod:`careligible.cli`, which registers it; like :mod:`careligible.cli_audit`
-it never imports ``cli`` at import time (``cli`` imports this module), only inside the command.
+It lives apart from :mod:`careligible.cli`, which registers it; what commands share (exit codes,
+output files that are never partial) comes from :mod:`careligible.cli_common`.
 
 The output is meant to be read by a clinician before it is screened: above each case, comments
 give the reference date, every resource or value that could not be mapped, and where each field
@@ -15,10 +15,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING
 
 import click
 
+from .cli_common import ExitCode, destination, refuse_rules
 from .errors import CareligibleError, InputError, RulesError
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ class _Outcome:
     source: str
     imported: ImportedCase | None = None
     problems: tuple[str, ...] = ()
-
-
-def _exit(name: str) -> NoReturn:
-    from .cli import ExitCode
-
-    sys.exit(ExitCode[name])
 
 
 @click.command("import-fhir")
@@ -67,7 +62,6 @@ def import_fhir(
     One case per bundle, in input order; a bundle that cannot be read is reported in its place.
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
-    from .cli import _destination
     from .fhir import load_mapping
     from .fhir.convert import default_vocabulary
 
@@ -76,17 +70,14 @@ def import_fhir(
         vocabulary = default_vocabulary()
         mapping = load_mapping(vocabulary=vocabulary)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo("careligible: the FHIR mapping is invalid; nothing was imported", err=True)
-        _exit("CANNOT_RUN")
+        refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was imported")
     outcomes = list(_imported(bundles, day, mapping, vocabulary))
     try:
-        with _destination(output) as out:
+        with destination(output) as out:
             _write_yaml(out, outcomes, day)
     except (OSError, CareligibleError) as exc:
         click.echo(f"careligible: cannot write the output: {exc}", err=True)
-        _exit("CANNOT_RUN")
+        sys.exit(ExitCode.CANNOT_RUN)
     failed = 0
     for outcome in outcomes:
         if outcome.imported is None:
@@ -101,7 +92,7 @@ def import_fhir(
             )
     if failed:
         click.echo(f"careligible: {failed} bundle(s) could not be imported", err=True)
-    _exit("RECORD_ERRORS" if failed else "OK")
+    sys.exit(ExitCode.RECORD_ERRORS if failed else ExitCode.OK)
 
 
 def _imported(

@@ -1,0 +1,92 @@
+"""What every command shares: exit codes, ``--rules``, refusing invalid rules, output files.
+
+The command modules (:mod:`careligible.cli`, :mod:`careligible.cli_audit`,
+:mod:`careligible.cli_fhir`) all import this one and none of each other at import time.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, NoReturn
+
+import click
+
+from .errors import CareligibleError, RulesError
+
+
+class ExitCode(enum.IntEnum):
+    """What the exit status of every command means."""
+
+    OK = 0
+    """Every record was screened (or the check passed)."""
+    RECORD_ERRORS = 1
+    """Some records had errors; every record was still written. For ``rules check``: problems found."""
+    CANNOT_RUN = 2
+    """Nothing could be screened: unreadable input, invalid rules or bad usage."""
+
+
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Rules directory (default: the catalog shipped with careligible).",
+)
+
+
+def refuse_rules(exc: RulesError, summary: str, code: ExitCode = ExitCode.CANNOT_RUN) -> NoReturn:
+    """Print every problem of invalid rule files, then ``summary``, and exit: no verdicts."""
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    click.echo(summary, err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def destination(output: Path | None) -> Iterator[IO[str]]:
+    """Where the records go: standard output, or ``output`` written so that it is never partial.
+
+    A regular file (or a new one) is written to a temporary file beside it and renamed over it
+    only when all went well; a symbolic link is followed, so the link stays. A device or a pipe
+    (``/dev/null``, a FIFO) cannot be replaced without destroying it: it is written directly.
+    """
+    if output is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = output.resolve()
+    if target.exists() and not target.is_file():
+        try:
+            stream = target.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
+        with stream:
+            yield stream
+        return
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
+    try:
+        os.chmod(temp, _file_mode(target))  # mkstemp makes it private; keep the usual mode
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _file_mode(target: Path) -> int:
+    """The permissions ``target`` has, or those a new file gets under the current umask."""
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
