@@ -89,3 +89,20 @@ def case_fields() -> dict[str, FieldSpec]:
         "therapies.recorded", "bool", description="Derived: whether the case lists prior therapy."
     )
     return fields
+
+
+def put_path(data: dict[str, Any], path: str, value: Any) -> str | None:
+    """Set ``value`` at the dotted ``path`` in nested mappings, making the mappings on the way.
+
+    Returns None, or the part of the path that already holds a value that is not a mapping (then
+    nothing is set): a case cannot hold both ``labs`` and ``labs.egfr``.
+    """
+    parts = path.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return part
+        node = child
+    node[parts[-1]] = value
+    return None

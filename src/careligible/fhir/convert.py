@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from ..case import Case
 from ..errors import InputError, Problem, describe_validation_error, dotted
+from ..fields import put_path
 from ..vocabulary import Drug, Vocabulary
 from .mapping import (
     SINCE_ABATEMENT,
@@ -427,7 +428,7 @@ class _Importer:
         values, sources = self.resolve()
         data: dict[str, Any] = {"id": case_id}
         for path, value in values.items():
-            _put(data, path, value)
+            put_path(data, path, value)
         therapies = self.therapies()
         if therapies:
             data["therapies"] = therapies
@@ -996,14 +997,6 @@ def _union_days(spans: list[tuple[dt.date, dt.date]]) -> int:
     if current is not None:
         total += (current[1] - current[0]).days
     return total
-
-
-def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
 
 
 def _source_of(sources: dict[str, str], loc: tuple[int | str, ...]) -> str:

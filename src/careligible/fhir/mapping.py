@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..case import Case
 from ..errors import Problem, RulesError, describe_validation_error, dotted
+from ..fields import put_path
 from ..vocabulary import Vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
@@ -267,14 +268,9 @@ def values_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     """Why each of ``values`` (dotted case paths) cannot stand in a case; empty when all can."""
     data: dict[str, Any] = {"id": "mapping-check"}
     for path, value in values.items():
-        node = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                return [(path, f"'{path}' clashes with '{part}'")]
-            node = child
-        node[parts[-1]] = value
+        clash = put_path(data, path, value)
+        if clash is not None:
+            return [(path, f"'{path}' clashes with '{clash}'")]
     try:
         Case.model_validate(data)
     except ValidationError as exc:

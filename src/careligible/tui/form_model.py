@@ -192,14 +192,6 @@ def _convert(text: str, spec: FieldSpec) -> Any:
     return text
 
 
-def _put(out: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = out
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
 def therapy_rows(values: Mapping[str, str]) -> list[int]:
     """The therapy row numbers present in ``values``, in order."""
     rows = set()
@@ -220,7 +212,7 @@ def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int
     for key, spec in FIELDS.items():
         text = values.get(key, "").strip()
         if text:
-            _put(out, key, _convert(text, spec))
+            fields.put_path(out, key, _convert(text, spec))
     therapies: list[dict[str, Any]] = []
     index: dict[int, int] = {}  # position in the case -> form row
     for row in therapy_rows(values):
