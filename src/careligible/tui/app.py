@@ -132,7 +132,9 @@ class CareligibleApp(App[None]):
         return case
 
     def _screen_now(self) -> None:
-        self._timer = None
+        if self._timer is not None:  # called directly (a file loaded): the pending one is moot
+            self._timer.stop()
+            self._timer = None
         self._generation += 1  # anything still running is now stale
         case = self.current_case()
         if case is None:
