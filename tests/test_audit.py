@@ -23,7 +23,7 @@ from careligible.audit import (
 )
 from careligible.case import Case
 from careligible.catalog import Catalog, default_rules_dir, load_catalog
-from careligible.cli_audit import audit
+from careligible.cli.audit import audit
 from careligible.readers import parse_case, read_records
 from careligible.screening import Screener
 

@@ -204,7 +204,7 @@ EXPECTED: dict[str, list[Row]] = {
 def _load_the_catalog_once(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> None:
     """Each ``screen`` run here uses the shipped catalog; loading it once keeps the tests fast."""
     monkeypatch.setattr(
-        "careligible.cli.load_catalog",
+        "careligible.cli.common.load_catalog",
         lambda directory=None: catalog if directory is None else load_catalog(directory),
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from careligible.catalog import Catalog
-from careligible.cli_audit import explain
+from careligible.cli.audit import explain
 from careligible.explain import case_explanation, render, show_value
 from careligible.readers import parse_case, read_records
 from careligible.screening import Screener

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from careligible.catalog import default_rules_dir, load_catalog
-from careligible.cli_audit import rules_diff
+from careligible.cli.audit import rules_diff
 from careligible.rulediff import diff_catalogs, status_changes
 
 REPO = Path(__file__).resolve().parents[1]

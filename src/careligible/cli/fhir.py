@@ -19,12 +19,12 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from .cli_common import ExitCode, destination, refuse_rules
-from .errors import CareligibleError, InputError, RulesError
+from ..errors import CareligibleError, InputError, RulesError
+from .common import ExitCode, destination, refuse_rules
 
 if TYPE_CHECKING:
-    from .fhir import FhirMapping, ImportedCase
-    from .vocabulary import Vocabulary
+    from ..fhir import FhirMapping, ImportedCase
+    from ..vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def import_fhir(
     One case per bundle, in input order; a bundle that cannot be read is reported in its place.
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
-    from .fhir import load_mapping
-    from .fhir.convert import default_vocabulary
+    from ..fhir import load_mapping
+    from ..fhir.convert import default_vocabulary
 
     day = reference_date.date() if reference_date else dt.date.today()
     try:
@@ -98,8 +98,8 @@ def import_fhir(
 def _imported(
     paths: tuple[Path, ...], day: dt.date, mapping: FhirMapping, vocabulary: Vocabulary
 ) -> Iterator[_Outcome]:
-    from .fhir import BundleError, import_bundle
-    from .readers import format_of, read_records
+    from ..fhir import BundleError, import_bundle
+    from ..readers import format_of, read_records
 
     for path in paths:
         try:

@@ -1,7 +1,6 @@
-"""What every command shares: exit codes, ``--rules``, refusing invalid rules, output files.
+"""What every command shares: exit codes, ``--rules``, the one catalog loader, output files.
 
-The command modules (:mod:`careligible.cli`, :mod:`careligible.cli_audit`,
-:mod:`careligible.cli_fhir`) all import this one and none of each other at import time.
+Every command module of :mod:`careligible.cli` imports this one; none imports another's internals.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from typing import IO, NoReturn
 
 import click
 
-from .errors import CareligibleError, RulesError
+from ..catalog import Catalog, load_catalog
+from ..errors import CareligibleError, RulesError
 
 
 class ExitCode(enum.IntEnum):
@@ -29,6 +29,18 @@ class ExitCode(enum.IntEnum):
     """Some records had errors; every record was still written. For ``rules check``: problems found."""
     CANNOT_RUN = 2
     """Nothing could be screened: unreadable input, invalid rules or bad usage."""
+    INTERNAL_ERROR = 3
+    """A fault inside careligible itself; the message says where. Please report it."""
+    OUTPUT_FAILED = 4
+    """The results could not be written (disk full, file size limit, no permission)."""
+    WORKERS_LOST = 5
+    """Worker processes kept dying and the run could not go on; no output file was replaced."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C (SIGINT); no output file was replaced."""
+    BROKEN_PIPE = 141
+    """The reader of standard output went away (e.g. ``| head``)."""
+    TERMINATED = 143
+    """Stopped by SIGTERM or SIGHUP; no output file was replaced."""
 
 
 rules_option = click.option(
@@ -38,6 +50,16 @@ rules_option = click.option(
     default=None,
     help="Rules directory (default: the catalog shipped with careligible).",
 )
+
+
+def load_rules(
+    rules_dir: Path | None, label: str = "the rule catalog", consequence: str = ""
+) -> Catalog:
+    """Load a catalog or stop with every problem on stderr: invalid rules give no verdicts."""
+    try:
+        return load_catalog(rules_dir)
+    except RulesError as exc:
+        refuse_rules(exc, f"careligible: {label} has {len(exc.problems)} problem(s){consequence}")
 
 
 def refuse_rules(exc: RulesError, summary: str, code: ExitCode = ExitCode.CANNOT_RUN) -> NoReturn:

@@ -13,21 +13,12 @@ from typing import TYPE_CHECKING, NoReturn, cast
 
 import click
 
-from .catalog import Catalog, load_catalog
-from .cli_common import ExitCode, refuse_rules, rules_option
-from .errors import CareligibleError, RulesError
+from ..errors import CareligibleError
+from .common import ExitCode, load_rules, rules_option
 
 if TYPE_CHECKING:
-    from .audit import Verification
-    from .explain import Format
-
-
-def _catalog(rules_dir: Path | None, label: str = "the rule catalog") -> Catalog:
-    """Load a catalog or stop with every problem on stderr: invalid rules give no verdicts."""
-    try:
-        return load_catalog(rules_dir)
-    except RulesError as exc:
-        refuse_rules(exc, f"careligible: {label} has {len(exc.problems)} problem(s)")
+    from ..audit import Verification
+    from ..explain import Format
 
 
 def _fail(exc: CareligibleError) -> NoReturn:
@@ -58,11 +49,11 @@ def _fail(exc: CareligibleError) -> NoReturn:
 @rules_option
 def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path | None) -> None:
     """Explain every verdict for each case in CASE_FILE: criteria, facts, rules and sources."""
-    from .batch import parsed_cases
-    from .explain import case_explanation, render
-    from .screening import Screener
+    from ..batch import parsed_cases
+    from ..explain import case_explanation, render
+    from ..screening import Screener
 
-    catalog = _catalog(rules_dir)
+    catalog = load_rules(rules_dir)
     unknown = [t for t in trials if catalog.trial(t) is None]
     if unknown:
         raise click.BadParameter(f"not in the rules: {', '.join(unknown)}", param_hint="--trial")
@@ -99,13 +90,13 @@ def verify(log: Path, rules_dir: Path | None) -> None:
 
     Exits 0 when the chain is intact and every recorded verdict reproduces, 1 otherwise.
     """
-    from .audit import read_log, verify_log
-    from .screening import Screener
+    from ..audit import read_log, verify_log
+    from ..screening import Screener
 
     try:
         lines = read_log(log)
         has_cases = any(line.record and "case" in line.record for line in lines)
-        screener = Screener(_catalog(rules_dir)) if has_cases else None
+        screener = Screener(load_rules(rules_dir)) if has_cases else None
         found = verify_log(lines, screener)
     except CareligibleError as exc:
         _fail(exc)
@@ -139,12 +130,12 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
 
     Exits 0 whether or not anything changed; 1 when a case record has errors.
     """
-    from .batch import parsed_cases
-    from .rulediff import diff_catalogs, render_diff, render_verdict_change, verdict_changes
-    from .screening import Screener
+    from ..batch import parsed_cases
+    from ..rulediff import diff_catalogs, render_diff, render_verdict_change, verdict_changes
+    from ..screening import Screener
 
-    old = _catalog(old_dir, f"{old_dir}")
-    new = _catalog(new_dir, f"{new_dir}")
+    old = load_rules(old_dir, f"{old_dir}")
+    new = load_rules(new_dir, f"{new_dir}")
     click.echo(render_diff(diff_catalogs(old, new)))
     if not cases:
         sys.exit(ExitCode.OK)
