@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the oracle lives with the tests it se
 from careligible.batch import parsed_cases  # noqa: E402
 from careligible.case import Case  # noqa: E402
 from careligible.catalog import load_catalog  # noqa: E402
-from careligible.parallel import default_jobs  # noqa: E402
+from careligible.batch import default_jobs  # noqa: E402
 from careligible.screening import Screener  # noqa: E402
 from oracle import default_rules, evaluate_catalog  # noqa: E402
 
