@@ -42,6 +42,11 @@ Status = Literal[
 ]
 
 
+Completeness = Literal["full", "partial", "none"]
+"""``full``: the registry's (or protocol's) eligibility text was read whole; ``partial``: only key
+criteria or a truncated copy; ``none``: nothing beyond the title, conditions, age or sex."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +72,9 @@ class RawCriterion(_Strict):
     rationale: str = Field(min_length=1)
     source: str
     note: str | None = None
+    defines_population: bool = False
+    """Set on a criterion that defines who the trial is for (subtype, refractoriness, activity,
+    organ involvement): while it is only to confirm, the verdict is at best possibly_eligible."""
 
 
 class RawCohort(_Strict):
@@ -93,13 +101,16 @@ class RawTrial(_Strict):
     acronym: str | None = None
     product: str
     targets: list[str] = Field(min_length=1)
-    cell_source: Literal["autologous", "allogeneic"]
+    cell_source: Literal["autologous", "allogeneic", "unknown"]
     modality: str
     lymphodepletion: str
     phase: str
     sponsor: str
     status: Status
-    status_as_of: date
+    status_as_of: date | None = None
+    """The date the source gives for the status; None when no dated source shows it."""
+    criteria_complete: Completeness
+    """How much of the trial's eligibility text the catalog holds (see :data:`Completeness`)."""
     countries: list[str] = Field(default_factory=list)
     table1: Table1Row | None = None
     differences: list[str] = Field(default_factory=list)
@@ -174,6 +185,7 @@ class Criterion:
     source: Source
     note: str | None = None
     where: str = ""  # file:line of the rule, for messages
+    defines_population: bool = False
 
     @property
     def to_confirm(self) -> bool:
@@ -459,6 +471,7 @@ def _criteria(
                 sources[raw.source],
                 raw.note,
                 where=f"{ctx.file}:{line}" if line else ctx.file,
+                defines_population=raw.defines_population,
             )
         )
     return out

@@ -24,7 +24,7 @@ def trial_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "table1_phase": t1.phase if t1 else None,
                 "sponsor": meta.sponsor,
                 "status": meta.status,
-                "status_as_of": meta.status_as_of.isoformat(),
+                "status_as_of": meta.status_as_of.isoformat() if meta.status_as_of else None,
                 "cell_source": meta.cell_source,
                 "product": meta.product,
             }
