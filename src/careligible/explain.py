@@ -87,6 +87,7 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "acronym": trial.meta.acronym if trial else None,
         "status": trial.meta.status if trial else None,
         "status_as_of": trial.meta.status_as_of.isoformat() if trial else None,
+        "record": trial.record_citation if trial else None,
         "verdict": result.verdict,
         "cohort": result.cohort,
         "cohort_name": result.cohort_name,
