@@ -92,6 +92,7 @@ class CsvWriter(EncodingWriter):
         "ineligible",
         "missing",
         "warnings",
+        "nearest_sites",
     )
 
     def __init__(self, out: IO[str]) -> None:
@@ -112,6 +113,11 @@ class CsvWriter(EncodingWriter):
                 ";".join(t.nct_id for t in result.by_verdict("ineligible")),
                 ";".join(missing),
                 " | ".join(result.warnings),
+                " | ".join(
+                    f"{t.nct_id}: {t.nearest_site.describe()}"
+                    for t in result.trials
+                    if t.nearest_site
+                ),
             ]
         )
         return line.getvalue()
@@ -153,6 +159,8 @@ class TableWriter:
                 if trial.verdict == "needs_info"
                 else (f"{len(trial.to_confirm)} item(s) to confirm at screening")
             )
+            if trial.nearest_site is not None:
+                detail += f"; nearest recruiting site: {trial.nearest_site.describe()}"
             table.add_row(
                 trial.nct_id,
                 Text(_LABEL[trial.verdict], style=_STYLE[trial.verdict]),
