@@ -230,6 +230,7 @@ def test_a_draft_loads_is_checked_and_is_never_screened(make_rules: Callable[...
     snapshot = make_snapshot(fixture("NCT09990002.json"), "file x", NOW, date(2026, 8, 12))
     text = draft_rule(snapshot, load_condition_map(rules))
     (rules / "trials" / "NCT09990002.yaml").write_text(text)
+    assert "targets: [CD19]" in text and "&id" not in text  # written as curators write files
     catalog = load_catalog(rules)
     assert [t.nct_id for t in catalog.trials] == ["NCT00000001"]
     (draft,) = catalog.drafts

@@ -38,7 +38,7 @@ def draft_rule(snapshot: Snapshot, conditions: dict[str, str]) -> str:
         "title": study.title,
         **({"acronym": study.acronym} if study.acronym else {}),
         "product": "; ".join(study.interventions) or "not stated in the registry record",
-        "targets": _targets(study),
+        "targets": _Inline(_targets(study)),
         "cell_source": _cell_source(study),
         "modality": "not stated in sources seen",
         "lymphodepletion": "not stated in sources seen",
@@ -46,7 +46,7 @@ def draft_rule(snapshot: Snapshot, conditions: dict[str, str]) -> str:
         "sponsor": study.sponsor or "not stated in the registry record",
         "status": study.status,
         "status_as_of": snapshot.seen,
-        "countries": countries_of(study.sites),
+        "countries": _Inline(countries_of(study.sites)),
         "not_found": _to_curate(study, conditions, diseases),
         "sources": {
             "registry": {
@@ -60,7 +60,7 @@ def draft_rule(snapshot: Snapshot, conditions: dict[str, str]) -> str:
             {
                 "id": "all",
                 "name": "All participants (cohorts to be curated)",
-                "diseases": diseases,
+                "diseases": _Inline(diseases),
                 "source": "registry",
             }
         ],
@@ -70,8 +70,37 @@ def draft_rule(snapshot: Snapshot, conditions: dict[str, str]) -> str:
         "# Left out of screening until a curator has checked every field, encoded what a case can\n"
         "# express, and removed `draft: true`. See docs/rule-format.md.\n"
     )
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
     return header + body
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML: the same date written twice stays two dates, not an anchor and an alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+class _Inline(list[Any]):
+    """A short list written on one line (``targets: [CD19]``), as curators write them."""
+
+
+class _InlineMap(dict[str, Any]):
+    """A condition written on one line (``when: {field: age, at_least: 18}``)."""
+
+
+_Dumper.add_representer(
+    _Inline, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
+_Dumper.add_representer(
+    _InlineMap, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
+)
 
 
 def _targets(study: StudyRecord) -> list[str]:
@@ -132,7 +161,7 @@ def _limits(study: StudyRecord) -> list[dict[str, Any]]:
                 "id": f"sex_{study.sex}",
                 "kind": "inclusion",
                 "text": f"{study.sex.capitalize()} participants only (registry sex).",
-                "when": {"field": "sex", "equals": study.sex},
+                "when": _InlineMap({"field": "sex", "equals": study.sex}),
                 "rationale": "The registry's structured sex limit.",
                 "source": "registry",
             }
@@ -142,10 +171,10 @@ def _limits(study: StudyRecord) -> list[dict[str, Any]]:
 
 def _age_condition(low: float | None, high: float | None) -> dict[str, Any]:
     if low is not None and high is not None:
-        return {"field": "age", "between": [int(low), int(high)]}
+        return _InlineMap({"field": "age", "between": _Inline([int(low), int(high)])})
     if low is not None:
-        return {"field": "age", "at_least": int(low)}
-    return {"field": "age", "at_most": int(high or 0)}
+        return _InlineMap({"field": "age", "at_least": int(low)})
+    return _InlineMap({"field": "age", "at_most": int(high or 0)})
 
 
 def _items(items: list[Item]) -> list[dict[str, Any]]:

@@ -66,7 +66,8 @@ class Snapshot:
         """How a rule cites this snapshot: file, hash and the registry's last update."""
         posted = self.last_update_posted.isoformat() if self.last_update_posted else "not given"
         return (
-            f"ClinicalTrials.gov record {self.nct_id}, snapshot {Path(self.file).name or '-'} "
+            f"ClinicalTrials.gov record {self.nct_id}, "
+            f"{f'snapshot {Path(self.file).name}' if self.file else f'read from {self.source}'} "
             f"(sha256 {self.sha256[:12]}, lastUpdatePostDate {posted}, seen {self.seen})"
         )
 
