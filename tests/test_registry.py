@@ -319,3 +319,39 @@ def _case() -> Any:
     from careligible.case import Case
 
     return Case(id="pseudo-1", age=40, disease="sle")
+
+
+def test_a_record_updated_after_the_file_was_checked_is_flagged_for_review(
+    make_rules: Callable[..., Path],
+) -> None:
+    rules = make_rules(AGE)
+    path = rules / "trials" / "NCT00000001.yaml"
+    path.write_text(path.read_text().replace("checked: 2026-11-24", "checked: 2026-10-15"))
+    stored(rules, "NCT00000001-v1.json")  # last updated 2026-10-01: before the check
+    drift = check_trial(load_catalog(rules).trials[0], load_condition_map(rules))
+    assert drift is not None and drift.notes == []
+    stored(rules, "NCT00000001-v2.json")  # last updated 2026-11-20: after it
+    drift = check_trial(load_catalog(rules).trials[0], load_condition_map(rules))
+    assert drift is not None
+    assert drift.notes == [
+        "the registry record was last updated 2026-11-20, after the rule file was checked "
+        "(2026-10-15): review its eligibility text"
+    ]
+
+
+def test_listings_and_explanations_cite_the_snapshot_else_the_first_source(
+    make_rules: Callable[..., Path],
+) -> None:
+    from careligible.explain import trial_explanation
+    from careligible.listing import show_rule, trial_rows
+
+    rules = make_rules(AGE)
+    assert trial_rows(load_catalog(rules))[0]["record"] == "https://example.org/trial"
+    stored(rules, "NCT00000001-v2.json")
+    catalog = load_catalog(rules)
+    sha = record_hash(fixture("NCT00000001-v2.json"))[:12]
+    cited = f"snapshot NCT00000001.json (sha256 {sha}, lastUpdatePostDate 2026-11-20"
+    assert cited in trial_rows(catalog)[0]["record"]
+    assert cited in (show_rule(catalog, "NCT00000001") or "")
+    result = Screener(catalog).screen(_case()).trials[0]
+    assert cited in trial_explanation(catalog, result)["record"]
