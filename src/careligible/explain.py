@@ -92,6 +92,7 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "status_as_of": (
             trial.meta.status_as_of.isoformat() if trial and trial.meta.status_as_of else None
         ),
+        "record": trial.record_citation if trial else None,
         "verdict": result.verdict,
         "cohort": result.cohort,
         "cohort_name": result.cohort_name,

@@ -78,6 +78,21 @@ class ConfirmItem(_Out):
     possibly_eligible."""
 
 
+class NearestSite(_Out):
+    """The trial's nearest recruiting site in the area asked for (``screen --near/--country``)."""
+
+    facility: str
+    city: str
+    country: str
+    distance_km: float | None = None
+    """Geodesic distance from ``--near``; None when only a country was asked for."""
+
+    def describe(self) -> str:
+        """``Facility, City, Country (12.3 km)`` as the table and CSV outputs show it."""
+        place = ", ".join(p for p in (self.facility, self.city, self.country) if p)
+        return place + (f" ({self.distance_km:g} km)" if self.distance_km is not None else "")
+
+
 class TrialResult(_Out):
     nct_id: str
     verdict: Verdict
@@ -103,6 +118,8 @@ class TrialResult(_Out):
     """Set when exactly one criterion rules the case out: the text of that criterion."""
     not_evaluated: int = 0
     """Criteria left unevaluated because the cohort does not enrol the case's disease."""
+    nearest_site: NearestSite | None = None
+    """Set when screening was narrowed to an area: where the patient could go for this trial."""
 
     @property
     def status_text(self) -> str:

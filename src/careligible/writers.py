@@ -92,6 +92,7 @@ class CsvWriter(EncodingWriter):
         "status",
         "missing",
         "warnings",
+        "nearest_sites",
     )
 
     def __init__(self, out: IO[str]) -> None:
@@ -111,6 +112,11 @@ class CsvWriter(EncodingWriter):
                 ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
                 ";".join(missing),
                 " | ".join(result.warnings),
+                " | ".join(
+                    f"{t.nct_id}: {t.nearest_site.describe()}"
+                    for t in result.trials
+                    if t.nearest_site
+                ),
             ]
         )
         return line.getvalue()
@@ -138,6 +144,8 @@ def _detail(trial: TrialResult) -> str:
     parts = [f"confirm: {' / '.join(defining)}"] if defining else []
     if rest:
         parts.append(f"{rest} other item(s) to confirm at screening")
+    if trial.nearest_site is not None:
+        parts.append(f"nearest recruiting site: {trial.nearest_site.describe()}")
     return "; ".join(parts)
 
 
