@@ -22,7 +22,6 @@ from .results import CaseResult, CriterionResult, TrialResult
 from .verdicts import is_blocking, is_settled
 
 Format = Literal["text", "json", "markdown"]
-FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
 
 _EFFECT = {"blocks": "rules the case out", "allows": "allows the case in", "open": "undecided"}
 _COMPLETE = {"full": "all", "partial": "only part", "none": "none"}

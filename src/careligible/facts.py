@@ -36,7 +36,6 @@ class CaseFacts:
     values: dict[str, Any]
     lists: dict[str, tuple[str, ...]]
     tallies: dict[str, TherapyTally]
-    therapies_known: bool
     warnings: list[str] = field(default_factory=list)
 
     def value_of(self, path: str) -> Any:
@@ -188,4 +187,4 @@ def case_facts(case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec])
     tallies = (
         {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs} if known else {}
     )
-    return CaseFacts(values, lists, tallies, known, warnings)
+    return CaseFacts(values, lists, tallies, warnings)

@@ -332,12 +332,6 @@ def _confirm_item(criterion: Criterion) -> ConfirmItem:
     )
 
 
-def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
-    """The facts a criterion read and their values (None = unknown), for explaining it."""
-    assert criterion.condition is not None
-    return _Reading.of(criterion.condition).read(facts)
-
-
 @dataclass(frozen=True)
 class _Reading:
     """What a condition reads: the therapy counts (label, tally key) and the fact paths."""
