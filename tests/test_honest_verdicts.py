@@ -325,3 +325,30 @@ def test_status_and_its_date_reach_every_machine_format(
     )
     assert record["status"] == "NCT00000002 recruiting (undated, not current)"
     assert record["eligible"] == "NCT00000002"
+
+
+def test_the_audit_record_names_what_the_site_confirmed(
+    catalog_of: Callable[..., Screener],
+) -> None:
+    from careligible.audit import build_record
+
+    screener = catalog_of(trial_file("NCT00000003", "full", "recruiting", TODAY, AGE, DEFINING))
+    case = Case.model_validate(
+        {
+            "id": "p",
+            "disease": "sle",
+            "age": 40,
+            "confirmations": [confirmation("NCT00000003", "refractory")],
+        }
+    )
+    record = build_record(screener.screen(case), case, screener.catalog, include_case=False)
+    assert record["confirmations"] == [
+        {
+            "nct_id": "NCT00000003",
+            "cohort": "main",
+            "criterion": "refractory",
+            "answer": "met",
+            "by": "investigator",
+            "on": TODAY,
+        }
+    ]

@@ -101,6 +101,21 @@ def build_record(
         ],
         "fired": {t.nct_id: fired_rules(t) for t in result.trials},
     }
+    confirmed = [
+        {
+            "nct_id": t.nct_id,
+            "cohort": t.cohort,
+            "criterion": c.id,
+            "answer": c.status,
+            "by": c.confirmed.by,
+            "on": c.confirmed.on,
+        }
+        for t in result.trials
+        for c in t.criteria
+        if c.confirmed is not None
+    ]
+    if confirmed:  # what a site vouched for, beside what was computed
+        record["confirmations"] = confirmed
     if include_case and case is not None:
         record["case"] = case_data(case)
     return record
