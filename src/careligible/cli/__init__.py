@@ -13,6 +13,7 @@ from .common import ExitCode
 from .fhir import import_fhir
 from .rules import rules, trials
 from .screen import screen, tui
+from .serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,7 @@ def main() -> None:
     """
 
 
-for _command in (screen, tui, rules, trials, explain, audit, import_fhir):
+for _command in (screen, tui, rules, trials, explain, audit, import_fhir, serve):
     main.add_command(_command)
 
 __all__ = ["ExitCode", "main"]
