@@ -69,6 +69,8 @@ class Service:
         return "JWT bearer (CDS Hooks)"
 
     async def start(self) -> None:
+        # httpx logs every URL it reads at INFO, and FHIR search URLs carry the patient's id.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.pool.start()
         await self.pool.warm_up()
         self.http = httpx.AsyncClient(timeout=self.settings.fetch_timeout, follow_redirects=False)
