@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -228,6 +229,7 @@ def stop_server(served: Served) -> None:
         served.process.wait()
 
 
+@contextmanager
 def running(tmp: Path, *args: str) -> Iterator[Served]:
     served = start_server(tmp, *args)
     try:

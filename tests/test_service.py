@@ -51,10 +51,9 @@ def ehr(keys: Keys) -> Iterator[StubEhr]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, ehr: StubEhr) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
-    yield from running(
-        tmp, "--workers", "2", "--max-body", "400000",
-        "--trust-issuer", f"{ISSUER}={ehr.url}/jwks.json",
-    )  # fmt: skip
+    flags = ["--workers", "2", "--max-body", "400000"]
+    with running(tmp, *flags, "--trust-issuer", f"{ISSUER}={ehr.url}/jwks.json") as served:
+        yield served
 
 
 def post(server: Served, path: str, body: Any, token: str | None) -> httpx.Response:

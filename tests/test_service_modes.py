@@ -1,0 +1,54 @@
+"""How ``careligible serve`` starts: no trusted issuer refuses every call; ``--no-auth`` is loud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from servicekit import Keys, full_prefetch, hook_call, running
+
+HOOK = "/cds-services/careligible-car-t-trials"
+
+
+def test_without_a_trusted_issuer_every_hook_call_is_refused(tmp_path: Path) -> None:
+    with running(tmp_path, "--workers", "1") as server:
+        token = Keys().token(server.url + HOOK)
+        response = httpx.post(
+            server.url + HOOK,
+            json=hook_call(full_prefetch()),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert response.status_code == 401
+        assert "no trusted issuer" in response.json()["error"]
+        assert httpx.get(server.url + "/cds-services", timeout=10).status_code == 200
+        assert "every hook and API call will be refused" in server.logs()
+
+
+def test_no_auth_is_announced_and_lets_calls_in(tmp_path: Path) -> None:
+    with running(tmp_path, "--workers", "1", "--no-auth") as server:
+        assert "WARNING: --no-auth" in server.logs()
+        response = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["cards"]
+        health = httpx.get(server.url + "/healthz", timeout=10).json()
+        assert health["auth"].startswith("off")
+
+
+def test_invalid_rules_stop_the_service_before_it_starts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rules = tmp_path / "rules"
+    (rules / "trials").mkdir(parents=True)
+    (rules / "trials" / "NCT00000001.yaml").write_text("nct_id: [broken\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "careligible", "serve", "--rules", str(rules), "--no-auth"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "the service was not started" in done.stderr
