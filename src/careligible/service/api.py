@@ -95,10 +95,11 @@ async def explanation(
     format: Literal["json", "text", "markdown"] = "text",
 ) -> Response:
     """The full explanation behind a card's link; the link expires, and is its own credential."""
-    found = service_of(request).issued.explanations.get(token)
+    service = service_of(request)
+    found = service.issued.explanations.get(token)
     if found is None:
         raise HTTPException(404, detail="no such explanation (links expire)")
-    return _rendered(found, format)
+    return _rendered(case_explanation(found, service.catalog), format)
 
 
 def _rendered(explanation: dict[str, Any], fmt: str) -> Response:

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from ..results import CaseResult
 from .cards import IssuedCard
 
 T = TypeVar("T")
@@ -47,15 +48,15 @@ class Expiring(Generic[T]):
 
 
 class Issued:
-    """Explanations by link token, and cards by uuid."""
+    """Screening results by link token (explained when the link is opened), cards by uuid."""
 
     def __init__(self, ttl: float = 3600.0, capacity: int = 10_000) -> None:
-        self.explanations: Expiring[dict[str, object]] = Expiring(ttl, capacity)
+        self.explanations: Expiring[CaseResult] = Expiring(ttl, capacity)
         self.cards: Expiring[IssuedCard] = Expiring(ttl * 24, capacity * 4)
 
-    def keep_explanation(self, explanation: dict[str, object]) -> str:
+    def keep_explanation(self, result: CaseResult) -> str:
         token = secrets.token_urlsafe(24)
-        self.explanations.put(token, explanation)
+        self.explanations.put(token, result)
         return token
 
     def keep_cards(self, cards: list[IssuedCard]) -> None:

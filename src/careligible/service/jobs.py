@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from ..explain import case_explanation
 from ..results import CaseResult
 from .pool import Job, Outcome, PoolUnavailable, ScreeningTimeout
 from .runtime import Service
@@ -19,6 +18,6 @@ async def screened(service: Service, job: Job) -> Outcome:
 
 
 def explanation_link(service: Service, result: CaseResult) -> str:
-    """Keep the full explanation of ``result`` and return the address that shows it."""
-    token = service.issued.keep_explanation(case_explanation(result, service.catalog))
+    """Keep ``result`` and return the address that explains it (worked out only if opened)."""
+    token = service.issued.keep_explanation(result)
     return f"{service.settings.base_url}/explanations/{token}"
