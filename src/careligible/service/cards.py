@@ -74,7 +74,7 @@ def cards_for(
     open_trials = [t for t in result.trials if t.verdict != RULED_OUT]
     if not open_trials and all(_enrols_elsewhere(t) for t in result.trials):
         return [], []
-    groups = _grouped(open_trials, trials) if open_trials else {RULED_OUT: result.trials}
+    groups = _grouped(open_trials, trials) if open_trials else {RULED_OUT: _near_misses(result)}
     cards, issued = [], []
     for verdict, members in groups.items():
         card_id = str(uuid.uuid4())
@@ -92,6 +92,12 @@ def cards_for(
 def _enrols_elsewhere(trial: TrialResult) -> bool:
     """True when the trial is closed to the patient only because it enrols other diseases."""
     return trial.verdict == RULED_OUT and trial.blocked_by == ["disease"]
+
+
+def _near_misses(result: CaseResult) -> list[TrialResult]:
+    """The trials of the patient's disease that rule them out, one-criterion misses first."""
+    enrolling = [t for t in result.trials if not _enrols_elsewhere(t)]
+    return sorted(enrolling, key=lambda t: t.only_blocker is None)
 
 
 def _grouped(
