@@ -52,3 +52,26 @@ def test_invalid_rules_stop_the_service_before_it_starts(tmp_path: Path) -> None
     )
     assert done.returncode == 2
     assert "the service was not started" in done.stderr
+
+
+def test_a_screening_past_the_time_limit_is_503_and_cors_is_offered(tmp_path: Path) -> None:
+    origin = "https://sandbox.test"
+    flags = ("--workers", "1", "--no-auth", "--timeout", "0.001", "--cors-origin", origin)
+    with running(tmp_path, *flags) as server:
+        response = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert response.status_code == 503
+        assert "longer than" in response.json()["error"]
+        assert response.headers["retry-after"]
+        preflight = httpx.options(
+            server.url + HOOK,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+            timeout=10,
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        # the worker is still usable after a call it was too slow for
+        assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200

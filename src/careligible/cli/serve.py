@@ -85,11 +85,18 @@ _NO_AUTH_BANNER = (
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.001),
     default=20.0,
     show_default=True,
     metavar="SECONDS",
     help="Longest a screening may take before the call is answered 503.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let a browser-based EHR or sandbox at ORIGIN call the service (repeatable).",
 )
 def serve(
     host: str,
@@ -105,6 +112,7 @@ def serve(
     no_auth: bool,
     max_body: int,
     timeout: float,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Serve the CDS Hooks service (patient-view) and the JSON API over HTTP."""
     try:
@@ -136,6 +144,7 @@ def serve(
         no_auth=no_auth,
         max_body=max_body,
         timeout=timeout,
+        cors_origins=cors_origins,
     )
     _announce(settings, site_secret_file is None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")

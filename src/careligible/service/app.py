@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -45,6 +46,13 @@ def create_app(settings: ServiceSettings, catalog: Catalog) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodyLimit, limit=settings.max_body)
+    if settings.cors_origins:  # browser-based EHRs and sandboxes call from their own origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(hooks_router)
     app.include_router(api_router)
     app.add_exception_handler(HTTPException, _http_error)

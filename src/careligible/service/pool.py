@@ -89,13 +89,15 @@ class ScreeningPool:
         return outcome
 
     async def _submit(self, function: Any, argument: Any) -> Any:
-        assert self._executor is not None, "the pool was not started"
+        executor = self._executor
+        assert executor is not None, "the pool was not started"
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, function, argument)
+            return await loop.run_in_executor(executor, function, argument)
         except BrokenProcessPool:
-            self.close()
-            self.start()
+            if self._executor is executor:  # the first call to see it restarts it, once
+                self.close()
+                self.start()
             raise PoolUnavailable("a screening worker stopped; the pool was restarted") from None
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ class ServiceSettings:
     timeout: float = 20.0
     fetch_timeout: float = 10.0
     link_ttl: float = 3600.0
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
