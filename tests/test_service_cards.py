@@ -81,12 +81,12 @@ def test_a_verdict_without_a_label_still_gets_a_card_ranked_last(
 
 
 def test_the_example_hook_call_carries_the_committed_bundle() -> None:
-    """``cases/hook-sle.json`` (the README's example) must stay the fixture's patient-view call."""
+    """The README's example call must stay the fixture's patient-view call."""
     import json
 
     from servicekit import full_prefetch
 
-    call = json.loads((REPO / "cases" / "hook-sle.json").read_text())
+    call = json.loads((REPO / "docs" / "examples" / "patient-view-sle.json").read_text())
     assert call["hook"] == "patient-view"
     assert call["prefetch"] == full_prefetch()
     assert call["context"]["patientId"] == call["prefetch"]["patient"]["id"]
