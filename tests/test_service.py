@@ -189,6 +189,14 @@ def test_a_bad_token_is_refused(server: Served, keys: Keys, make: Any) -> None:
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_token_is_good_for_one_call(server: Served, keys: Keys) -> None:
+    token = signed(keys, server)
+    assert post(server, HOOK, hook_call(full_prefetch()), token).status_code == 200
+    again = post(server, HOOK, hook_call(full_prefetch()), token)
+    assert again.status_code == 401
+    assert "used before" in again.json()["error"]
+
+
 def test_an_oversized_body_is_refused(server: Served, keys: Keys) -> None:
     prefetch = full_prefetch()
     prefetch["padding"] = "x" * 500_000

@@ -5,10 +5,13 @@ the EHR, ``aud`` the endpoint called, ``exp`` a few minutes ahead, ``jti`` a uni
 signature is checked against the issuer's public keys (JWKS). A site lists the issuers it trusts,
 each with the JWKS address it has agreed with that EHR; the ``jku`` header of a token is never
 followed, so a token cannot name its own keys. With no issuer listed, every call is refused.
+A token is good for one call: its ``jti`` is remembered until it expires, and a replay refused.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +57,8 @@ class TokenVerifier:
 
     def __init__(self, issuers: Sequence[TrustedIssuer], audiences: Sequence[str]) -> None:
         self.audiences = list(audiences)
+        self._seen: dict[tuple[str, str], float] = {}  # (issuer, jti) -> expiry
+        self._lock = threading.Lock()
         self._clients = {
             issuer.issuer: jwt.PyJWKClient(issuer.jwks_url, cache_keys=True, lifespan=300)
             for issuer in issuers
@@ -91,7 +96,18 @@ class TokenVerifier:
             )
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token was refused: {_reason(exc)}") from None
+        self._first_use(str(issuer), str(claims["jti"]), float(claims["exp"]))
         return claims
+
+    def _first_use(self, issuer: str, jti: str, expires: float) -> None:
+        """Refuse a token seen before; forget tokens once they have expired anyway."""
+        now = time.time()
+        with self._lock:
+            if len(self._seen) > 1024:
+                self._seen = {k: v for k, v in self._seen.items() if v + LEEWAY_SECONDS > now}
+            if (issuer, jti) in self._seen:
+                raise AuthError("the token was refused: it was used before (jti replayed)")
+            self._seen[(issuer, jti)] = expires
 
 
 def _bearer(authorization: str | None) -> str:
