@@ -75,3 +75,37 @@ def test_a_screening_past_the_time_limit_is_503_and_cors_is_offered(tmp_path: Pa
         assert preflight.headers["access-control-allow-origin"] == origin
         # the worker is still usable after a call it was too slow for
         assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The screening workers of a server: its children started by multiprocessing's spawn."""
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(parent) and b"spawn_main" in command:
+            pids.append(int(status.parent.name))
+    return pids
+
+
+def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    with running(tmp_path, "--workers", "1", "--no-auth") as server:
+        workers = _worker_pids(server.process.pid)
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(0.5)
+        first = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert first.status_code == 503
+        assert "restarted" in first.json()["error"]
+        second = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert second.status_code == 200, second.text
+        assert second.json()["cards"]
