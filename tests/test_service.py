@@ -130,6 +130,8 @@ def test_card_link_shows_the_full_explanation(server: Served, keys: Keys) -> Non
     as_json = httpx.get(link, params={"format": "json"}, timeout=10).json()
     assert as_json["case_id"] == Pseudonymizer(server.secret)(PATIENT)
     assert httpx.get(server.url + "/explanations/not-a-token", timeout=10).status_code == 404
+    token = link.rsplit("/", 1)[1]
+    assert token not in server.logs() and "/explanations/<token>" in server.logs()
 
 
 def test_missing_prefetch_is_read_from_the_fhir_server(

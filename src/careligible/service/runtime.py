@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class Service:
     async def start(self) -> None:
         # httpx logs every URL it reads at INFO, and FHIR search URLs carry the patient's id.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("uvicorn.access").addFilter(_hide_link_tokens)
         self.pool.start()
         await self.pool.warm_up()
         self.http = httpx.AsyncClient(timeout=self.settings.fetch_timeout, follow_redirects=False)
@@ -80,6 +82,19 @@ class Service:
         if self.http is not None:
             await self.http.aclose()
         self.pool.close()
+
+
+_LINK = re.compile(r"/explanations/[^/?\s\"]+")
+
+
+def _hide_link_tokens(record: logging.LogRecord) -> bool:
+    """An explanation link is its own credential: the access log shows it without its token."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            _LINK.sub("/explanations/<token>", arg) if isinstance(arg, str) else arg
+            for arg in record.args
+        )
+    return True
 
 
 def service_of(request: Request) -> Service:
