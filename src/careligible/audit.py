@@ -148,19 +148,25 @@ class AuditLog:
         include_case: bool = False,
     ) -> dict[str, Any]:
         """Record one screened case; return the record as written."""
-        record = build_record(result, case, catalog, include_case)
-        try:
-            with self.path.open("a+b") as handle, _locked(handle):
-                sealed = seal(record, _last_hash(handle, self.path))
-                handle.seek(0, os.SEEK_END)
-                handle.write(canonical_json(sealed).encode("utf-8") + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise AuditError(
-                f"{self.path}: cannot append to the audit log: {exc.strerror}"
-            ) from None
-        return sealed
+        return append_sealed(self.path, build_record(result, case, catalog, include_case))
+
+
+def append_sealed(path: Path, record: Mapping[str, Any], what: str = "audit log") -> dict[str, Any]:
+    """Chain ``record`` to the last record of the log at ``path`` and append it, under a lock.
+
+    Any append-only log of this shape (decision records, screen-failure feedback) goes through
+    here, so all of them can be checked by :func:`chain_break`.
+    """
+    try:
+        with path.open("a+b") as handle, _locked(handle):
+            sealed = seal(record, _last_hash(handle, path))
+            handle.seek(0, os.SEEK_END)
+            handle.write(canonical_json(sealed).encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot append to the {what}: {exc.strerror}") from None
+    return sealed
 
 
 def open_audit_log(path: Path | None) -> AuditLog | None:
