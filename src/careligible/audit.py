@@ -264,6 +264,12 @@ def stale_status_warnings(catalog: Catalog, max_age_days: int, today: date) -> l
     """
     warnings = []
     for trial in catalog.trials:
+        if trial.meta.status_as_of is None:
+            warnings.append(
+                f"{trial.file}: status_as_of: {trial.nct_id} status '{trial.meta.status}' has no "
+                "dated source; it ranks as unknown until the registry is re-checked"
+            )
+            continue
         age = (today - trial.meta.status_as_of).days
         if age > max_age_days:
             warnings.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conditions import AllOf, AnyOf, Condition, FieldTest, Not, TherapyCount, walk
+from .conditions import AllOf, AnyOf, Condition, Decide, FieldTest, Not, TherapyCount, walk
 
 Expr = dict[str, Any]
 
@@ -47,6 +47,10 @@ def compile_condition(condition: Condition) -> tuple[Expr, Expr]:
     if isinstance(condition, Not):
         met, not_met = compile_condition(condition.item)
         return not_met, met
+    if isinstance(condition, Decide):
+        # Both may match (a case whose facts contradict the one-sided bound); the engine then
+        # lets "met" win, as the definition of a one-sided decision says.
+        return compile_condition(condition.met_if)[0], compile_condition(condition.not_met_if)[0]
     parts = [compile_condition(item) for item in condition.items]
     mets = [p[0] for p in parts]
     not_mets = [p[1] for p in parts]

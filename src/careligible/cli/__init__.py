@@ -11,6 +11,7 @@ import click
 from .audit import audit, explain
 from .common import ExitCode
 from .fhir import import_fhir
+from .registry import registry, rules_draft
 from .rules import rules, trials
 from .screen import screen, tui
 
@@ -24,7 +25,8 @@ def main() -> None:
     """
 
 
-for _command in (screen, tui, rules, trials, explain, audit, import_fhir):
+for _command in (screen, tui, rules, trials, explain, audit, import_fhir, registry):
     main.add_command(_command)
+rules.add_command(rules_draft)
 
 __all__ = ["ExitCode", "main"]
