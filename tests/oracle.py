@@ -384,9 +384,12 @@ def truth_of(cond: Any, view: CaseView, rules: OracleRules) -> Truth:
     if "use" in cond:
         return truth_of(rules.definitions[cond["use"]], view, rules)
     if "decide" in cond:  # one-sided: met if, else not met if, else unknown
-        if truth_of(cond["decide"]["met_if"], view, rules) is True:
+        sides = cond["decide"]
+        if "met_if" in sides and truth_of(sides["met_if"], view, rules) is True:
             return True
-        return False if truth_of(cond["decide"]["not_met_if"], view, rules) is True else None
+        if "not_met_if" in sides and truth_of(sides["not_met_if"], view, rules) is True:
+            return False
+        return None
     if "all" in cond:
         return kleene_all(truth_of(part, view, rules) for part in cond["all"])
     if "any" in cond:
@@ -485,8 +488,8 @@ def _conditions(cond: Any, rules: OracleRules) -> Iterator[Mapping[str, Any]]:
     elif "not" in cond:
         yield from _conditions(cond["not"], rules)
     elif "decide" in cond:
-        yield from _conditions(cond["decide"]["met_if"], rules)
-        yield from _conditions(cond["decide"]["not_met_if"], rules)
+        for side in cond["decide"].values():
+            yield from _conditions(side, rules)
     else:
         yield cond
 

@@ -569,6 +569,10 @@ def refine(flat: Flat, c: Chooser) -> tuple[Flat, list[Fill]]:
             refined["disease"] = c.pick(fitting)
         elif fill.path == "subtype":
             refined["subtype"] = subtype_for(refined.get("disease"), c)
+        elif fill.path == "lupus_nephritis.present" and any(
+            refined.get(f"lupus_nephritis.{k}") is not None for k in ("class", "active")
+        ):
+            refined[fill.path] = True  # a case that gives nephritis details has nephritis
         else:
             refined[fill.path] = leaf_value(leaves[fill.path], c)
         fills.append(fill)

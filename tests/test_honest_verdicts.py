@@ -352,3 +352,29 @@ def test_the_audit_record_names_what_the_site_confirmed(
             "on": TODAY,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("when", "age", "expected"),
+    [
+        ("{decide: {met_if: {field: age, at_least: 18}}}", 40, "met"),
+        ("{decide: {met_if: {field: age, at_least: 18}}}", 12, "unknown"),
+        ("{decide: {not_met_if: {field: age, below: 18}}}", 12, "not_met"),
+        ("{decide: {not_met_if: {field: age, below: 18}}}", 40, "unknown"),
+    ],
+)
+def test_a_decision_may_be_sourced_on_one_side_only(
+    mini_screener: Build, when: str, age: int, expected: str
+) -> None:
+    assert status(mini_screener(criterion_yaml("c", when)), {"disease": "sle", "age": age}) == (
+        expected
+    )
+
+
+def test_a_ruled_out_trial_asks_for_nothing(mini_screener: Build) -> None:
+    screener = mini_screener(
+        criterion_yaml("age", "{field: age, at_least: 18}"),
+        criterion_yaml("egfr", "{field: labs.egfr, at_least: 30}"),
+    )
+    result = screener.screen(Case.model_validate({"id": "p", "disease": "sle", "age": 12}))
+    assert (result.trials[0].verdict, result.trials[0].missing) == ("ineligible", [])

@@ -17,6 +17,10 @@ from .conditions import AllOf, AnyOf, Condition, Decide, FieldTest, Not, Therapy
 
 Expr = dict[str, Any]
 
+#: An expression no case matches: the side a one-sided decision leaves out. No fact carries
+#: this attribute.
+NEVER: Expr = {"careligible_never": 1}
+
 
 def fact_key(path: str) -> str:
     """The attribute name a case fact takes inside the engine (durable_rules reads dots as nesting)."""
@@ -49,8 +53,12 @@ def compile_condition(condition: Condition) -> tuple[Expr, Expr]:
         return not_met, met
     if isinstance(condition, Decide):
         # Both may match (a case whose facts contradict the one-sided bound); the engine then
-        # lets "met" win, as the definition of a one-sided decision says.
-        return compile_condition(condition.met_if)[0], compile_condition(condition.not_met_if)[0]
+        # lets "met" win, as the definition of a one-sided decision says. A side left out
+        # never matches.
+        return tuple(  # type: ignore[return-value]
+            NEVER if side is None else compile_condition(side)[0]
+            for side in (condition.met_if, condition.not_met_if)
+        )
     parts = [compile_condition(item) for item in condition.items]
     mets = [p[0] for p in parts]
     not_mets = [p[1] for p in parts]

@@ -170,12 +170,14 @@ class Decide:
     same thing, a count whose qualifying items no source names); allowed only at the top of a
     criterion's ``when``."""
 
-    met_if: Condition
-    not_met_if: Condition
+    met_if: Condition | None
+    not_met_if: Condition | None
+    """Either side may be left out where a source supports only the other."""
 
     def fields(self) -> Iterator[str]:
-        yield from self.met_if.fields()
-        yield from self.not_met_if.fields()
+        for side in (self.met_if, self.not_met_if):
+            if side is not None:
+                yield from side.fields()
 
 
 Condition = FieldTest | TherapyCount | AllOf | AnyOf | Not | Decide
@@ -190,8 +192,9 @@ def walk(condition: Condition) -> Iterator[Condition]:
     elif isinstance(condition, Not):
         yield from walk(condition.item)
     elif isinstance(condition, Decide):
-        yield from walk(condition.met_if)
-        yield from walk(condition.not_met_if)
+        for side in (condition.met_if, condition.not_met_if):
+            if side is not None:
+                yield from walk(side)
 
 
 @dataclass
@@ -241,20 +244,22 @@ def _parse_decide(
     raw: dict[str, Any], path: tuple[int | str, ...], ctx: ParseContext
 ) -> Condition | None:
     body = raw["decide"]
-    if len(raw) != 1 or not isinstance(body, dict) or set(body) != {"met_if", "not_met_if"}:
-        ctx.report(path, "'decide' takes a mapping of met_if and not_met_if and nothing beside it")
+    sides = {"met_if", "not_met_if"}
+    if len(raw) != 1 or not isinstance(body, dict) or not body or not set(body) <= sides:
+        ctx.report(
+            path, "'decide' takes met_if and/or not_met_if (one at least) and nothing beside it"
+        )
         return None
     if path[-1] != "when":
         ctx.report(path, "'decide' may only stand at the top of a criterion's when")
         return None
-    met = parse_condition(body["met_if"], (*path, "decide", "met_if"), ctx)
-    not_met = parse_condition(body["not_met_if"], (*path, "decide", "not_met_if"), ctx)
-    if met is None or not_met is None:
+    parsed = {side: parse_condition(body[side], (*path, "decide", side), ctx) for side in body}
+    if any(p is None for p in parsed.values()):
         return None
-    if any(isinstance(n, Decide) for n in (*walk(met), *walk(not_met))):
+    if any(isinstance(n, Decide) for p in parsed.values() if p for n in walk(p)):
         ctx.report(path, "'decide' cannot hold another 'decide'")
         return None
-    return Decide(met, not_met)
+    return Decide(parsed.get("met_if"), parsed.get("not_met_if"))
 
 
 def _parse_use(
@@ -547,10 +552,12 @@ def describe(condition: Condition) -> str:
     if isinstance(condition, Not):
         return f"not ({describe(condition.item)})"
     if isinstance(condition, Decide):
-        return (
-            f"met if {describe(condition.met_if)}; "
-            f"not met if {describe(condition.not_met_if)}; else unknown"
-        )
+        sides = [
+            f"{label} {describe(side)}"
+            for label, side in (("met if", condition.met_if), ("not met if", condition.not_met_if))
+            if side is not None
+        ]
+        return "; ".join([*sides, "else unknown"])
     joiner = " and " if isinstance(condition, AllOf) else " or "
     return joiner.join(
         f"({describe(i)})" if isinstance(i, AllOf | AnyOf) else describe(i) for i in condition.items

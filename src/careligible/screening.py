@@ -234,9 +234,10 @@ class _CohortPlan:
         confirm = [item for item in confirm if item.id not in done]
         blockers = [c for c in decided if is_blocking(c)]
         meta = self.trial.meta
+        verdict = cohort_verdict(decided, confirm, meta.criteria_complete)
         return TrialResult(
             nct_id=self.nct_id,
-            verdict=cohort_verdict(decided, confirm, meta.criteria_complete),
+            verdict=verdict,
             cohort=self.cohort.id,
             cohort_name=self.cohort.name,
             status=meta.status,
@@ -245,7 +246,8 @@ class _CohortPlan:
             criteria_complete=meta.criteria_complete,
             checked=sum(1 for c in decided if c.status != "unknown"),
             total=len(self.computable) + len(self.confirm),
-            missing=missing_facts(decided),
+            # A ruled-out trial asks for nothing: no missing fact could let the case in.
+            missing=[] if verdict == "ineligible" else missing_facts(decided),
             to_confirm=confirm,
             criteria=decided,
             blocked_by=[c.id for c in blockers],
