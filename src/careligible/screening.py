@@ -280,36 +280,35 @@ REST_OF_CRITERIA = "rest_of_criteria"
 CRITERIA_NOT_AVAILABLE = "criteria_not_available"
 
 
+#: What a trial file's ``criteria_complete`` leaves to confirm: (item id, its text).
+_GAPS = {
+    "partial": (
+        REST_OF_CRITERIA,
+        "The rest of the protocol's criteria (the catalog holds only part of them).",
+    ),
+    "none": (
+        CRITERIA_NOT_AVAILABLE,
+        "The trial's eligibility criteria (no eligibility text was available).",
+    ),
+}
+
+
 def _catalog_gaps(trial: Trial) -> tuple[ConfirmItem, ...]:
     """What the catalog lacks of a trial, as items to confirm: never read as passed.
 
     A partially encoded trial can reach *eligible* only once a site confirms the criteria the
     catalog does not hold; one with no eligibility text stays *cannot screen*.
     """
+    gap = _GAPS.get(trial.meta.criteria_complete)
+    if gap is None:
+        return ()
     source = next(iter(trial.meta.sources.values())).cite()
-    if trial.meta.criteria_complete == "partial":
-        text = "The rest of the protocol's criteria (the catalog holds only part of them)."
-        return (
-            ConfirmItem(
-                id=REST_OF_CRITERIA,
-                kind="inclusion",
-                text=text,
-                source=source,
-                defines_population=True,
-            ),
-        )
-    if trial.meta.criteria_complete == "none":
-        text = "The trial's eligibility criteria (no eligibility text was available)."
-        return (
-            ConfirmItem(
-                id=CRITERIA_NOT_AVAILABLE,
-                kind="inclusion",
-                text=text,
-                source=source,
-                defines_population=True,
-            ),
-        )
-    return ()
+    item_id, text = gap
+    return (
+        ConfirmItem(
+            id=item_id, kind="inclusion", text=text, source=source, defines_population=True
+        ),
+    )
 
 
 def _consideration(rule: ConsiderationRule, reading: _Reading, facts: CaseFacts) -> Consideration:
