@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from ..httpjson import NotAnObject, json_object
+
 #: The registry's API root; ``CARELIGIBLE_REGISTRY_API`` (or ``--api``) points elsewhere.
 API = "https://clinicaltrials.gov/api/v2"
 
@@ -99,12 +101,10 @@ class RegistryClient:
         if response.status_code != 200:
             raise RegistryError(f"{nct_id}: the registry answered HTTP {response.status_code}")
         try:
-            data = response.json()
-        except ValueError:
-            raise RegistryError(f"{nct_id}: the registry's answer is not JSON") from None
-        if not isinstance(data, dict):
-            raise RegistryError(f"{nct_id}: the registry's answer is not a study record")
-        return data
+            return json_object(response)
+        except NotAnObject as exc:
+            what = "JSON" if exc.reason == "not JSON" else "a study record"
+            raise RegistryError(f"{nct_id}: the registry's answer is not {what}") from None
 
     _retry_after: str | None = None
 

@@ -18,6 +18,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from ..errors import Problem
+from ..httpjson import NotAnObject, json_object
 
 #: What discovery asks the EHR to prefetch (CDS Hooks prefetch templates).
 PREFETCH: dict[str, str] = {
@@ -179,12 +180,10 @@ async def _get(
     if response.status_code != 200:
         raise PrefetchUnavailable(f"{key}: the FHIR server answered {response.status_code}")
     try:
-        data = response.json()
-    except ValueError:
-        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer JSON") from None
-    if not isinstance(data, dict):
-        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer a FHIR resource")
-    return data
+        return json_object(response)
+    except NotAnObject as exc:
+        what = "JSON" if exc.reason == "not JSON" else "a FHIR resource"
+        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer {what}") from None
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
