@@ -12,6 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audit import AuditLog
 from ..errors import CareligibleError
@@ -19,6 +20,9 @@ from ..screening import Screener
 from ..writers import ENCODERS, EncodingWriter, Writer
 from .cases import parsed_cases
 from .stream import Screened, screen_stream
+
+if TYPE_CHECKING:
+    from ..registry.sites import Area
 
 
 class OutputFailed(CareligibleError):
@@ -35,6 +39,8 @@ class Batch:
     jobs: int
     audit_log: AuditLog | None = None
     include_case: bool = False
+    area: Area | None = None
+    """Keep only trials with a recruiting site there (``--country``, ``--near``)."""
     on_event: Callable[[str], None] = lambda _: None
     progress: Callable[[Iterator[Screened]], Iterator[Screened]] = lambda items: items
 
@@ -43,15 +49,21 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
     """Screen every record of ``batch`` and write each to ``writer`` (which writes to ``where``),
     in input order; return how many records had errors."""
     errors = 0
-    outcomes = screen_stream(
+    encode = ENCODERS.get(batch.fmt)
+    stream = screen_stream(
         parsed_cases(batch.paths),
         batch.screener,
         batch.jobs,
-        ENCODERS.get(batch.fmt),
-        keep_results=batch.audit_log is not None,
+        encode,
+        keep_results=batch.audit_log is not None or batch.area is not None,
         on_event=batch.on_event,
     )
-    with closing(outcomes):  # stops the workers at once, however the loop ends
+    outcomes: Iterator[Screened] = stream
+    if batch.area is not None:  # trials with a recruiting site in the area, nearest named
+        from ..registry.sites import narrowed
+
+        outcomes = narrowed(stream, batch.area, batch.screener.catalog, encode)
+    with closing(stream):  # stops the workers at once, however the loop ends
         for item in batch.progress(outcomes):
             errors += item.failed
             _written(where, partial(_write, writer, item))

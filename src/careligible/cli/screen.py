@@ -70,6 +70,11 @@ from .common import ExitCode, destination, load_rules, rules_option
     default=None,
     help="Worker processes for large batches (default: every core). Output keeps input order.",
 )
+@click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
+@click.option(
+    "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
+)
+@click.option("--within", type=click.FloatRange(min=0), metavar="KM", help="With --near.")
 @rules_option
 def screen(
     paths: tuple[Path, ...],
@@ -79,11 +84,19 @@ def screen(
     audit_log_path: Path | None,
     include_case: bool,
     jobs: int | None,
+    country: str | None,
+    near: str | None,
+    within: float | None,
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    from ..registry.sites import parse_area
     from ..screening import Screener
 
+    try:
+        area = parse_area(country, near, within)
+    except ValueError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
     try:
         screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
     except CareligibleError as exc:
@@ -97,6 +110,7 @@ def screen(
             jobs=jobs or default_jobs(),
             audit_log=open_audit_log(audit_log_path),
             include_case=include_case,
+            area=area,
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             progress=lambda items: _with_progress(items, show_progress),
         )
