@@ -7,6 +7,7 @@ kernel's out-of-memory killer would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import pytest
 
 from careligible.batch.pool import ATTEMPTS, Lost, WorkerPool, WorkersLost
 from careligible.batch.stream import CHUNK
+from careligible.cli.common import ExitCode
 
 POISON = 3
 
@@ -232,3 +234,33 @@ def test_workers_killed_at_random_points_cost_nothing(
     assert all(r == e for r, e in kept)
     assert len(given_up) in (0, CHUNK)
     assert list(tmp_path.iterdir()) == [output]
+
+
+def test_a_run_whose_workers_keep_dying_ends_with_its_code_and_keeps_the_old_output(
+    batch: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("earlier complete results\n")
+    process = _start(batch, output)
+    children: set[int] = set()
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline:
+        for pid in _workers(process.pid):  # every worker dies as soon as it is seen
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+        children.update(int(pid) for pid in found.stdout.split())
+        time.sleep(0.05)
+    stderr = _finish(process, deadline)
+    assert process.returncode == ExitCode.WORKERS_LOST, stderr
+    assert "Traceback" not in stderr
+    last = stderr.splitlines()[-1]
+    assert last.startswith("careligible: workers lost: "), stderr
+    assert last.endswith(f"{output} was left as it was"), stderr
+    assert output.read_text() == "earlier complete results\n"
+    assert list(tmp_path.iterdir()) == [output]  # no temporary file left beside it
+    # Neither a worker nor multiprocessing's resource tracker outlives the run.
+    settle = time.monotonic() + 15
+    while any(_running(pid) for pid in children):
+        assert time.monotonic() < settle, [pid for pid in children if _running(pid)]
+        time.sleep(0.2)
