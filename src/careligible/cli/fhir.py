@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from ..errors import CareligibleError, InputError, RulesError
-from .common import ExitCode, destination, refuse_rules
+from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
 
 if TYPE_CHECKING:
     from ..fhir import FhirMapping, ImportedCase
@@ -67,13 +67,18 @@ def import_fhir(
 
     day = reference_date.date() if reference_date else dt.date.today()
     try:
+        refuse_clash(output, protected_files(bundles), "the output")
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
+    try:
         vocabulary = default_vocabulary()
         mapping = load_mapping(vocabulary=vocabulary)
     except RulesError as exc:
         refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was imported")
     outcomes = list(_imported(bundles, day, mapping, vocabulary))
     try:
-        with destination(output) as out:
+        with destination(output, protected_files(bundles)) as out:
             _write_yaml(out, outcomes, day)
     except (OSError, CareligibleError) as exc:
         click.echo(f"careligible: cannot write the output: {exc}", err=True)

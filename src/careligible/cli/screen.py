@@ -12,13 +12,20 @@ from pathlib import Path
 
 import click
 
-from ..audit import AuditLog, open_audit_log
+from ..audit import AuditLog, log_head, open_audit_log
 from ..batch import parsed_cases
 from ..catalog import Catalog
 from ..errors import CareligibleError
 from ..parallel import Screened, default_jobs, screen_stream
 from ..writers import ENCODERS, WRITERS, EncodingWriter, make_writer
-from .common import ExitCode, destination, load_rules, rules_option
+from .common import (
+    ExitCode,
+    destination,
+    load_rules,
+    protected_files,
+    refuse_clash,
+    rules_option,
+)
 
 
 @click.command()
@@ -79,6 +86,9 @@ def screen(
     from ..screening import Screener
 
     try:
+        refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
+        protected = protected_files(paths, audit_log_path, rules_dir)
+        refuse_clash(output, protected, "the output")
         screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
     except CareligibleError as exc:
         click.echo(f"careligible: {exc}", err=True)
@@ -86,7 +96,7 @@ def screen(
     show_progress = sys.stderr.isatty() if progress is None else progress
     errors = 0
     try:
-        with destination(output) as out:
+        with destination(output, protected) as out:
             writer = make_writer(fmt, out)
             audit_log = open_audit_log(audit_log_path)
             encode = ENCODERS.get(fmt)
@@ -112,6 +122,8 @@ def screen(
     except CareligibleError as exc:
         click.echo(f"careligible: {exc}", err=True)
         sys.exit(ExitCode.CANNOT_RUN)
+    if audit_log_path is not None:
+        _print_head(audit_log_path)
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -121,6 +133,16 @@ def _record(audit_log: AuditLog, item: Screened, catalog: Catalog, include_case:
     """Append a screened (non-error) case to the audit log."""
     if item.parsed.case is not None and item.result is not None and not item.failed:
         audit_log.append(item.result, item.parsed.case, catalog, include_case)
+
+
+def _print_head(path: Path) -> None:
+    """The anchor of the audit log, for the auditor to keep apart from it (``--expect-head``)."""
+    try:
+        head = log_head(path)
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        return
+    click.echo(f"careligible: audit log {path}: {head}", err=True)
 
 
 def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
