@@ -28,15 +28,15 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from .case import Case
-from .errors import InputError, Problem, describe_validation_error, dotted
+from .case import Case, id_problem
+from .errors import InputError, Problem, describe_validation_error, dotted, show
 from .yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
 FORMATS = {
@@ -154,16 +154,22 @@ def _flag_undecodable(records: list[RawRecord], bad: dict[int, str]) -> Iterator
 
 def _replaced_field(data: Any) -> str | None:
     """The field holding a replacement character (an undecodable byte), if any."""
+    path = _path_where(data, lambda value: isinstance(value, str) and "\ufffd" in value)
+    return None if path is None else dotted(path) or None
+
+
+def _path_where(data: Any, test: Callable[[Any], bool]) -> tuple[int | str, ...] | None:
+    """The path of the first key or value in ``data`` (depth first) that passes ``test``."""
     stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, str) and "\ufffd" in value:
-            return dotted(path) or None
+        if test(value):
+            return path
         if isinstance(value, dict):
             for key, item in reversed(value.items()):
                 child = (*path, key if isinstance(key, int | str) else str(key))
-                if isinstance(key, str) and "\ufffd" in key:
-                    return dotted(child)
+                if isinstance(key, str) and test(key):
+                    return child
                 stack.append((child, item))
         elif isinstance(value, list):
             stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
@@ -206,8 +212,28 @@ def _parse_int(digits: str) -> int | float:
         return float(digits)
 
 
-#: Decodes JSON numbers of any length without Python's int-string conversion limit error.
-_JSON = json.JSONDecoder(parse_int=_parse_int)
+class _Duplicated(dict[str, Any]):
+    """A JSON object that names a key twice; ``key`` is the first such key."""
+
+    key = ""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object. A key written twice marks it (:class:`_Duplicated`), and its record is
+    refused as YAML refuses one: JSON would keep the last value silently, so one of two
+    conflicting facts would vanish. Marking, not raising, lets the rest of an array be read."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result and not isinstance(result, _Duplicated):
+            result = _Duplicated(result)
+            result.key = key
+        result[key] = value
+    return result
+
+
+#: Decodes JSON numbers of any length without Python's int-string conversion limit error, and
+#: refuses duplicate keys.
+_JSON = json.JSONDecoder(parse_int=_parse_int, object_pairs_hook=_object)
 
 
 def _json_failure(file: str, line: int, exc: ValueError | RecursionError) -> RawRecord:
@@ -462,6 +488,8 @@ def _csv_record(file: str, line: int, header: list[str], row: list[str]) -> RawR
                 return RawRecord(file, line, error=f"therapies: {value}")
         elif column in _CSV_LISTS:
             value = [v.strip() for v in cell.split(";") if v.strip()]
+            if not value:
+                return RawRecord(file, line, error=_only_separators(column))
         else:
             value = cell
         node = data
@@ -479,8 +507,20 @@ def _csv_record(file: str, line: int, header: list[str], row: list[str]) -> RawR
     return RawRecord(file, line, data)
 
 
+def _only_separators(column: str) -> str:
+    """A cell of ';' alone is neither a list nor unknown: refused rather than read as empty."""
+    return (
+        f"{column}: the cell holds only separators (';'); leave it empty when unknown, "
+        "or name the items"
+    )
+
+
 def _csv_therapies(cell: str) -> list[dict[str, str]] | str:
-    """``drug:outcome:months;...`` into therapy mappings, or a message saying what is wrong."""
+    """``drug:outcome:months;...`` into therapy mappings, or a message saying what is wrong.
+
+    A cell of separators only (``;;;``) would otherwise read as "no prior therapy"."""
+    if not cell.replace(";", "").strip():
+        return _only_separators("therapies").removeprefix("therapies: ")
     items = []
     for number, part in enumerate((p.strip() for p in cell.split(";") if p.strip()), start=1):
         pieces = [p.strip() for p in part.split(":")]
@@ -517,8 +557,16 @@ def _parse_case(record: RawRecord) -> ParsedCase:
         return _parse_bundle(record)
     case_id = data.get("id") if isinstance(data, dict) else None
     case_id = str(case_id) if isinstance(case_id, str | int) else None
-    if case_id is not None and len(case_id) > 128:  # not an id the model accepts; never echo it
-        case_id = None
+    if case_id is not None and (len(case_id) > 128 or id_problem(case_id)):
+        case_id = None  # not an id the model accepts; never echo it
+    # A lone surrogate (JSON "\ud800") is not text: it cannot be written as UTF-8 and would
+    # crash every output, so its record is refused here, naming the field.
+    surrogate = _path_where(data, _has_surrogate)
+    if surrogate is not None:
+        return ParsedCase(record.source, case_id, None, (_not_text(record, surrogate),))
+    twice = _path_where(data, lambda value: isinstance(value, _Duplicated))
+    if twice is not None:
+        return ParsedCase(record.source, case_id, None, (_duplicate_key(record, data, twice),))
     if not isinstance(data, dict):
         return ParsedCase(
             record.source,
@@ -536,6 +584,23 @@ def _parse_case(record: RawRecord) -> ParsedCase:
                 line = record.lines.line_of(problem.loc) or record.line
             problems.append(Problem(problem.message, problem.field, record.file, line))
         return ParsedCase(record.source, case_id, None, tuple(problems))
+
+
+def _has_surrogate(value: Any) -> bool:
+    return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def _duplicate_key(record: RawRecord, data: Any, path: tuple[int | str, ...]) -> Problem:
+    mapping = data
+    for part in path:
+        mapping = mapping[part]
+    return Problem(f"duplicate key {show(mapping.key)}", dotted(path), record.file, record.line)
+
+
+def _not_text(record: RawRecord, path: tuple[int | str, ...]) -> Problem:
+    line = record.lines.line_of(path) if record.lines is not None else None
+    message = "holds a lone surrogate (an escape such as \\ud800), which is not text"
+    return Problem(message, dotted(path), record.file, line or record.line)
 
 
 def _parse_bundle(record: RawRecord) -> ParsedCase:
