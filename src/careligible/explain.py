@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from .catalog import Catalog, Trial
 from .results import CaseResult, CriterionResult, TrialResult
+from .safetext import markdown_text
 from .verdicts import is_blocking, is_settled
 
 Format = Literal["text", "json", "markdown"]
@@ -202,7 +203,7 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     lines = [
         f"# Case {_md(explanation['case_id'])}",
         "",
-        f"Source `{explanation['source']}`, ruleset version `{explanation['ruleset_version']}`.",
+        f"Source {_md(explanation['source'])}, ruleset version `{explanation['ruleset_version']}`.",
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
@@ -245,5 +246,5 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
 
 
 def _md(text: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a Markdown table cell: no HTML, links, emphasis or cell breaks."""
+    return markdown_text(text)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, NoReturn, cast
 import click
 
 from ..errors import CareligibleError
-from .common import ExitCode, load_rules, rules_option
+from ..safetext import printable
+from .common import ExitCode, load_rules, refused_record, rules_option
 
 if TYPE_CHECKING:
     from ..audit import Verification
@@ -64,13 +65,15 @@ def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path 
         for parsed in parsed_cases([case_file]):
             if parsed.case is None:
                 errors += 1
-                click.echo(f"careligible: {parsed.error}", err=True)
+                click.echo(refused_record(parsed), err=True)
                 continue
             result = screener.screen(parsed.case, parsed.source)
             explanations.append(case_explanation(result, catalog, trials))
     except CareligibleError as exc:
         _fail(exc)
-    click.echo(render(explanations, cast("Format", fmt)))
+    text = render(explanations, cast("Format", fmt))
+    # JSON escapes what it must; text and Markdown go to a terminal, so nothing in them acts.
+    click.echo(text if fmt == "json" else printable(text, keep="\n"))
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
@@ -181,7 +184,7 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
         for parsed in parsed_cases(cases):
             if parsed.case is None:
                 errors += 1
-                click.echo(f"careligible: {parsed.error}", err=True)
+                click.echo(refused_record(parsed), err=True)
                 continue
             screened += 1
             for change in verdict_changes(before, after, parsed.case, parsed.source):

@@ -20,6 +20,8 @@ import click
 
 from ..catalog import Catalog, default_rules_dir, load_catalog
 from ..errors import CareligibleError, RulesError
+from ..readers import ParsedCase
+from ..safetext import printable
 
 
 class ExitCode(enum.IntEnum):
@@ -182,3 +184,20 @@ def _file_mode(target: Path) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def refused_record(parsed: ParsedCase) -> str:
+    """The stderr line for a record that could not be screened: where, and which fields.
+
+    Never the offending values: those may be patient data, and stderr ends up in logs. The full
+    reasons are in the ``error`` field of ``careligible screen --format jsonl``.
+    """
+    fields = sorted({p.field for p in parsed.problems if p.field})
+    where = {f"{p.file}:{p.line}" if p.line is not None else p.file for p in parsed.problems}
+    places = ", ".join(sorted(where - {parsed.source})) or ""
+    what = f" ({', '.join(fields)})" if fields else ""
+    also = f" at {places}" if places else ""
+    return printable(
+        f"careligible: {parsed.source}: not a valid case{what}{also}; "
+        "'careligible screen --format jsonl' gives the reasons"
+    )

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from ..errors import CareligibleError, InputError, RulesError
+from ..safetext import one_line
 from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def _comments(outcome: _Outcome) -> Iterator[str]:
         for problem in outcome.problems:
             yield f"  {_one_line(problem)}"
         return
-    yield f"{_one_line(outcome.source)}: case '{imported.case_id}'"
+    yield f"{_one_line(outcome.source)}: case '{_one_line(imported.case_id)}'"
     if imported.notes:
         yield f"not mapped ({len(imported.notes)}):"
         for note in imported.notes:
@@ -183,9 +184,9 @@ def _comments(outcome: _Outcome) -> Iterator[str]:
     if imported.sources:
         yield "sources:"
         for field, source in imported.sources.items():
-            yield f"  {field}: {_one_line(source)}"
+            yield f"  {_one_line(field)}: {_one_line(source)}"
 
 
 def _one_line(text: str) -> str:
-    """Text from a bundle must not end the comment it is written into."""
-    return " ".join(text.split())
+    """Text from a bundle or its file name must not end the comment it is written into."""
+    return one_line(text)
