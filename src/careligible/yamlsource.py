@@ -11,7 +11,11 @@ its own size.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
@@ -80,6 +84,35 @@ def decode_utf8(raw: bytes) -> str:
             f"0x{raw[exc.start]:02x}); save the file as UTF-8",
             raw.count(b"\n", 0, exc.start) + 1,
         ) from None
+
+
+#: Largest rule or vocabulary file read; the shipped ones are under 100 kB.
+MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
+
+
+def read_rule_bytes(path: FilePath) -> bytes:
+    """The bytes of a rule file, which must be a regular file of at most
+    :data:`MAX_RULE_FILE_BYTES`; raises :class:`OSError` (with ``strerror``) otherwise.
+
+    A FIFO named ``x.yaml`` would block a reader forever, and a device (``/dev/zero``) never
+    ends: the file is opened without blocking and checked before a byte is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
+        if info.st_size > MAX_RULE_FILE_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_RULE_FILE_BYTES // (1024 * 1024)} MB")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(MAX_RULE_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def read_rule_text(path: FilePath) -> str:
+    """A rule file's text (:func:`read_rule_bytes`, then :func:`decode_utf8`)."""
+    return decode_utf8(read_rule_bytes(path))
 
 
 def load_with_lines(text: str) -> tuple[Any, LineMap]:
