@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .case import Disease
 from .conditions import Condition, FieldTest, ParseContext, parse_when
 from .errors import Problem, RulesError, describe_validation_error
+from .readers.text import read_rule_bytes, read_rule_text
 from .vocabulary import Vocabulary, load_vocabulary
-from .yamlsource import LineMap, YamlSyntaxError, load_with_lines, read_rule_bytes, read_rule_text
+from .yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
 Kind = Literal["inclusion", "exclusion"]
 Status = Literal[

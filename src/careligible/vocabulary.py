@@ -98,7 +98,8 @@ class Vocabulary:
 
 def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
     """Read and check the vocabulary file; problems name the file and line."""
-    from .yamlsource import YamlSyntaxError, load_with_lines, read_rule_text
+    from .readers.text import read_rule_text
+    from .yamlsource import YamlSyntaxError, load_with_lines
 
     problems: list[Problem] = []
     where = str(path)

@@ -11,11 +11,7 @@ its own size.
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
@@ -69,50 +65,6 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
-
-
-def decode_utf8(raw: bytes) -> str:
-    """A rule or case file's text. A byte order mark is dropped; bytes that are not UTF-8 are a
-    located error, never guessed at (a Latin-1 "é" would otherwise become a different word)."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        raise YamlSyntaxError(
-            f"not UTF-8 text (byte {exc.start - line_start + 1} of the line is "
-            f"0x{raw[exc.start]:02x}); save the file as UTF-8",
-            raw.count(b"\n", 0, exc.start) + 1,
-        ) from None
-
-
-#: Largest rule or vocabulary file read; the shipped ones are under 100 kB.
-MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
-
-
-def read_rule_bytes(path: FilePath) -> bytes:
-    """The bytes of a rule file, which must be a regular file of at most
-    :data:`MAX_RULE_FILE_BYTES`; raises :class:`OSError` (with ``strerror``) otherwise.
-
-    A FIFO named ``x.yaml`` would block a reader forever, and a device (``/dev/zero``) never
-    ends: the file is opened without blocking and checked before a byte is read.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
-        if info.st_size > MAX_RULE_FILE_BYTES:
-            raise OSError(errno.EFBIG, f"larger than {MAX_RULE_FILE_BYTES // (1024 * 1024)} MB")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(MAX_RULE_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-
-
-def read_rule_text(path: FilePath) -> str:
-    """A rule file's text (:func:`read_rule_bytes`, then :func:`decode_utf8`)."""
-    return decode_utf8(read_rule_bytes(path))
 
 
 def load_with_lines(text: str) -> tuple[Any, LineMap]:

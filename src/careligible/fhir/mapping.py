@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..case import Case
 from ..errors import Problem, RulesError, describe_validation_error, dotted
 from ..fields import put_path
+from ..readers.text import read_rule_text
 from ..vocabulary import Vocabulary
-from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines, read_rule_text
+from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
 #: The computed Condition value: within_5y or remote, from the abatement date.
 SINCE_ABATEMENT = "@since_abatement"

@@ -25,16 +25,27 @@ What counts as a record when the input is broken:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, Problem
 from .csvfile import read_csv
 from .jsonfile import read_json, read_jsonl
 from .records import ParsedCase, RawRecord
 from .validate import parse_case
 from .yamlfile import read_yaml
 
-__all__ = ["FORMATS", "ParsedCase", "RawRecord", "format_of", "parse_case", "read_records"]
+__all__ = [
+    "FORMATS",
+    "CaseFile",
+    "ParsedCase",
+    "RawRecord",
+    "format_of",
+    "open_case",
+    "parse_case",
+    "read_records",
+]
 
 FORMATS = {
     ".yaml": "yaml",
@@ -67,3 +78,40 @@ def read_records(path: Path) -> Iterator[RawRecord]:
 
 
 _READERS = {"yaml": read_yaml, "json": read_json, "jsonl": read_jsonl, "csv": read_csv}
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """The one case of a file opened for editing: its fields as written, and their problems.
+
+    ``parsed`` is what ``screen`` makes of the same record; for a FHIR Bundle it is not
+    validated here (``is_bundle``), since importing it is the editor's first step.
+    """
+
+    data: dict[str, Any]
+    parsed: ParsedCase | None
+
+    @property
+    def is_bundle(self) -> bool:
+        return "resourceType" in self.data
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return self.parsed.problems if self.parsed is not None else ()
+
+
+def open_case(path: Path) -> CaseFile:
+    """Read a file holding one case exactly as ``screen`` reads it: the same decoding, syntax
+    checks, duplicate keys and validation. Raises :class:`InputError` when the file does not
+    give one mapping of fields (unreadable, broken, empty, or a list of several cases)."""
+    records = list(read_records(path))
+    if len(records) != 1:
+        raise InputError(f"{path}: holds {len(records)} cases; open a file holding one case")
+    [record] = records
+    if record.error is not None:
+        raise InputError(f"{record.source}: {record.error}")
+    if not isinstance(record.data, dict):
+        raise InputError(f"{path}: a case file must hold one case (a mapping of fields)")
+    if "resourceType" in record.data:
+        return CaseFile(record.data, None)
+    return CaseFile(record.data, parse_case(record))

@@ -1,16 +1,24 @@
 """The one text-decoding policy of every case reader.
 
 Text must be UTF-8; a leading byte order mark is dropped. Bytes that are not UTF-8 (Latin-1 or
-Windows-1252 accents) are never guessed at: the record holding them becomes an error naming the
-line, the byte and, when it can be found, the field, and the other records are read as usual.
+Windows-1252 accents) are never guessed at, because a wrongly decoded accent changes a word
+silently. In a case file the record holding them becomes an error naming the line, the byte and,
+when it can be found, the field, and the other records are read as usual
+(:func:`decode_lenient`); a rule file is refused whole at that line (:func:`decode_utf8`).
+Rule files must also be regular files of bounded size (:func:`read_rule_bytes`).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..errors import dotted
+from ..yamlsource import YamlSyntaxError
 from .records import RawRecord, not_utf8
 
 BOM = b"\xef\xbb\xbf"
@@ -79,3 +87,47 @@ def path_where(data: Any, test: Callable[[Any], bool]) -> tuple[int | str, ...] 
         elif isinstance(value, list):
             stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
     return None
+
+
+def decode_utf8(raw: bytes) -> str:
+    """A rule or case file's text. A byte order mark is dropped; bytes that are not UTF-8 are a
+    located error, never guessed at (a Latin-1 "é" would otherwise become a different word)."""
+    raw = raw.removeprefix(BOM)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(
+            f"not UTF-8 text (byte {exc.start - line_start + 1} of the line is "
+            f"0x{raw[exc.start]:02x}); save the file as UTF-8",
+            raw.count(b"\n", 0, exc.start) + 1,
+        ) from None
+
+
+#: Largest rule or vocabulary file read; the shipped ones are under 100 kB.
+MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
+
+
+def read_rule_bytes(path: Path) -> bytes:
+    """The bytes of a rule file, which must be a regular file of at most
+    :data:`MAX_RULE_FILE_BYTES`; raises :class:`OSError` (with ``strerror``) otherwise.
+
+    A FIFO named ``x.yaml`` would block a reader forever, and a device (``/dev/zero``) never
+    ends: the file is opened without blocking and checked before a byte is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
+        if info.st_size > MAX_RULE_FILE_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_RULE_FILE_BYTES // (1024 * 1024)} MB")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(MAX_RULE_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def read_rule_text(path: Path) -> str:
+    """A rule file's text (:func:`read_rule_bytes`, then :func:`decode_utf8`)."""
+    return decode_utf8(read_rule_bytes(path))

@@ -59,7 +59,9 @@ def _parse_case(record: RawRecord) -> ParsedCase:
             line = record.line
             if record.lines is not None:
                 line = record.lines.line_of(problem.loc) or record.line
-            problems.append(Problem(problem.message, problem.field, record.file, line))
+            problems.append(
+                dataclasses.replace(problem, file=record.file, line=line, loc=problem.loc)
+            )
         return ParsedCase(record.source, case_id, None, tuple(problems))
 
 
@@ -71,13 +73,14 @@ def _duplicate_key(record: RawRecord, data: Any, path: tuple[int | str, ...]) ->
     mapping = data
     for part in path:
         mapping = mapping[part]
-    return Problem(f"duplicate key {show(mapping.key)}", dotted(path), record.file, record.line)
+    message = f"duplicate key {show(mapping.key)}"
+    return Problem(message, dotted(path), record.file, record.line, code="duplicate_key")
 
 
 def _not_text(record: RawRecord, path: tuple[int | str, ...]) -> Problem:
     line = record.lines.line_of(path) if record.lines is not None else None
     message = "holds a lone surrogate (an escape such as \\ud800), which is not text"
-    return Problem(message, dotted(path), record.file, line or record.line)
+    return Problem(message, dotted(path), record.file, line or record.line, code="not_text")
 
 
 def _parse_bundle(record: RawRecord) -> ParsedCase:
