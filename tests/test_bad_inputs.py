@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -571,3 +572,22 @@ def test_exit_codes_are_the_documented_ones(tmp_path: Path) -> None:
     assert f"{unknown_type}: unknown case file type '.txt'" in refused.stderr
     assert run("screen", tmp_path / "absent.yaml").exit_code == ExitCode.CANNOT_RUN
     assert run("screen", tmp_path).exit_code == ExitCode.CANNOT_RUN  # a directory
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "table"])
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_every_format(
+    tmp_path: Path, fmt: str
+) -> None:
+    """POSIX names may hold any byte; Python keeps 0xff as a lone surrogate, which no output
+    could write. The name is shown with the byte escaped, and every record is written."""
+    raw = os.fsencode(tmp_path) + b"/\xff-cases.jsonl"
+    with open(raw, "wb") as out:
+        out.write(b'{"id": "nu-1", "disease": "mg"}\n{"id": "nu-2", "age": -1}\n')
+    result = run("screen", "--format", fmt, os.fsdecode(raw))
+    assert result.exit_code == ExitCode.RECORD_ERRORS, result.stderr
+    shown = [f"{tmp_path}/\\xff-cases.jsonl:{n}" for n in (1, 2)]
+    if fmt in ("csv", "table"):
+        assert all(source in result.stdout for source in shown)
+    else:
+        records = jsonl(result) if fmt == "jsonl" else json.loads(result.stdout)
+        assert [r["source"] for r in records] == shown

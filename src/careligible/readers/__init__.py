@@ -33,6 +33,7 @@ from ..errors import InputError, Problem
 from .csvfile import read_csv
 from .jsonfile import read_json, read_jsonl
 from .records import ParsedCase, RawRecord
+from .text import shown_path
 from .validate import parse_case
 from .yamlfile import read_yaml
 
@@ -61,7 +62,8 @@ def format_of(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(
-            f"{path}: unknown case file type '{path.suffix}'; use {', '.join(sorted(FORMATS))}"
+            f"{shown_path(path)}: unknown case file type '{shown_path(Path(path.suffix))}'; "
+            f"use {', '.join(sorted(FORMATS))}"
         )
     return fmt
 
@@ -72,9 +74,9 @@ def read_records(path: Path) -> Iterator[RawRecord]:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+        raise InputError(f"{shown_path(path)}: cannot open: {exc.strerror}") from None
     with handle:
-        yield from _READERS[fmt](str(path), handle)
+        yield from _READERS[fmt](shown_path(path), handle)
 
 
 _READERS = {"yaml": read_yaml, "json": read_json, "jsonl": read_jsonl, "csv": read_csv}

@@ -131,3 +131,13 @@ def read_rule_bytes(path: Path) -> bytes:
 def read_rule_text(path: Path) -> str:
     """A rule file's text (:func:`read_rule_bytes`, then :func:`decode_utf8`)."""
     return decode_utf8(read_rule_bytes(path))
+
+
+def shown_path(path: Path) -> str:
+    """A file name as records and messages carry it. On POSIX a name may hold bytes that are not
+    UTF-8, which Python keeps as lone surrogates; they could not be written to any output, so
+    they are shown as escapes (``\\xff``)."""
+    text = str(path)
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
