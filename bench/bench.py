@@ -22,6 +22,8 @@ figures vary by a few percent from run to run:
     python bench/bench.py --cases 10000 --seed 1            # all diseases
     python bench/bench.py --cases 10000 --disease sle       # the disease with most cohorts
     python bench/bench.py --cases 10000 --scale 100000      # adds the 10k -> 100k memory check
+
+The HTTP service has its own load test, ``bench/serve_load.py`` (concurrent CDS Hooks calls).
 """
 
 from __future__ import annotations

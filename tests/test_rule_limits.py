@@ -45,8 +45,12 @@ def test_an_any_of_1000_tests_is_refused_by_check_and_screen_within_seconds(
     checked = careligible("rules", "check", "--rules", rules)
     assert checked.returncode == 1, checked.stderr
     rule_file = rules / "trials" / "NCT00000001.yaml"
-    assert f"{rule_file}:23: cohorts[0].criteria[0].when.any: the condition holds more than " in (
-        checked.stderr
+    line = 1 + next(
+        n for n, text in enumerate(rule_file.read_text().splitlines()) if "any:" in text
+    )
+    assert (
+        f"{rule_file}:{line}: cohorts[0].criteria[0].when.any: the condition holds more than "
+        in (checked.stderr)
     )
     screened = careligible("screen", "--rules", rules, CASE)
     assert screened.returncode == ExitCode.CANNOT_RUN and screened.stdout == ""
@@ -60,9 +64,10 @@ def test_nested_definitions_expanding_exponentially_are_refused(
         "  d0: {when: {any: [{field: age, at_least: 1}, {field: age, at_most: 9}]}, text: t, source: s}"
     ]
     levels += [
-        f"  d{i}: {{when: {{all: [{{use: d{i - 1}}}, {{use: d{i - 1}}}]}}, text: t, source: s}}"
+        f"  d{i}: {{when: {{all: [{{use: d{i - 1}}}, {{any: [{{use: d{i - 1}}}]}}]}}, "
+        "text: t, source: s}"
         for i in range(1, 40)
-    ]  # d39 would hold about 10^12 nodes
+    ]  # d39 would hold about 10^12 nodes (two different items: a list repeats none)
     definitions = "sources:\n  s: {url: 'https://example.org', what: t, checked: 2026-11-24}\n"
     definitions += "definitions:\n" + "\n".join(levels) + "\n"
     rules = make_rules(criterion_yaml("deep", "{use: d39}"), definitions=definitions)

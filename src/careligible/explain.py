@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 from .catalog import Catalog, Trial
 from .results import CaseResult, CriterionResult, TrialResult
-from .safetext import markdown_text
+from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
 Format = Literal["text", "json", "markdown"]
-FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
 
 _EFFECT = {"blocks": "rules the case out", "allows": "allows the case in", "open": "undecided"}
+_COMPLETE = {"full": "all", "partial": "only part", "none": "none"}
+_DEFINES = ", defines the population: the verdict waits for it"
 
 
 def effect(result: CriterionResult) -> str:
@@ -77,6 +78,7 @@ def criterion_explanation(
         "rationale": result.rationale,
         "source": result.source,
         "where": rule_place(catalog, trial, result.id),
+        "confirmed": result.confirmed.model_dump() if result.confirmed else None,
     }
 
 
@@ -87,7 +89,10 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "title": trial.meta.title if trial else "",
         "acronym": trial.meta.acronym if trial else None,
         "status": trial.meta.status if trial else None,
-        "status_as_of": trial.meta.status_as_of.isoformat() if trial else None,
+        "status_as_of": (
+            trial.meta.status_as_of.isoformat() if trial and trial.meta.status_as_of else None
+        ),
+        "record": trial.record_citation if trial else None,
         "verdict": result.verdict,
         "cohort": result.cohort,
         "cohort_name": result.cohort_name,
@@ -95,7 +100,11 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "criteria": [
             criterion_explanation(catalog, trial, result.cohort, c) for c in result.criteria
         ],
-        "to_confirm": [c.model_dump() for c in result.to_confirm],
+        "to_confirm": [c.model_dump() for c in result.to_confirm_first],
+        "checked": result.checked,
+        "total": result.total,
+        "criteria_complete": result.criteria_complete,
+        "status_current": result.status_current,
         "missing": list(result.missing),
         "not_evaluated": result.not_evaluated,
         "not_evaluated_note": result.not_evaluated_note,
@@ -149,7 +158,10 @@ def _trial_text(trial: dict[str, Any]) -> list[str]:
     lines = [
         f"{trial['nct_id']}{name}: {trial['verdict'].upper()} "
         f"(cohort {trial['cohort']}: {trial['cohort_name']})",
-        f"  trial status {trial['status']} as of {trial['status_as_of']}",
+        f"  trial status {trial['status']} as of {trial['status_as_of'] or 'no dated source'}"
+        + ("" if trial["status_current"] else " (not current: ranked as unknown)"),
+        f"  checked {trial['checked']} of {trial['total']} criteria; "
+        f"the catalog holds {_COMPLETE[trial['criteria_complete']]} of the trial's criteria",
     ]
     if trial["blocked_by"]:
         lines.append(f"  ruled out by: {', '.join(trial['blocked_by'])}")
@@ -160,7 +172,8 @@ def _trial_text(trial: dict[str, Any]) -> list[str]:
         lines.append(f"  {trial['not_evaluated_note']}")
     lines.append("  to confirm at screening:" if trial["to_confirm"] else "  nothing to confirm")
     lines += [
-        f"    - {c['id']} ({c['kind']}): {c['text']} [source: {c['source']}]"
+        f"    - {c['id']} ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
+        f"{c['text']} [source: {c['source']}]"
         for c in trial["to_confirm"]
     ]
     missing = ", ".join(trial["missing"]) or "nothing"
@@ -174,6 +187,9 @@ def _criterion_text(criterion: dict[str, Any]) -> list[str]:
         f"{_EFFECT[criterion['effect']]}): {criterion['text']}"
     ]
     lines += [f"        fact {path} = {show_value(v)}" for path, v in criterion["facts"].items()]
+    if criterion["confirmed"]:
+        who = criterion["confirmed"]
+        lines.append(f"        confirmed at screening by {who['by']} on {who['on']}")
     lines.append(f"        rule {criterion['rule']}" + _at(criterion["where"]))
     lines.append(f"        why: {criterion['rationale']}")
     lines.append(f"        source: {criterion['source']}")
@@ -203,7 +219,7 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     lines = [
         f"# Case {_md(explanation['case_id'])}",
         "",
-        f"Source {_md(explanation['source'])}, ruleset version `{explanation['ruleset_version']}`.",
+        f"Source {markdown_code(explanation['source'])}, ruleset version `{explanation['ruleset_version']}`.",
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
@@ -212,7 +228,8 @@ def render_markdown(explanation: dict[str, Any]) -> str:
         lines += ["", *_trial_markdown(trial)]
     lines += ["", "## Considerations", ""]
     lines += [
-        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} (source: {c['source']})"
+        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} "
+        f"(source: {markdown_source(c['source'])})"
         for c in explanation["considerations"]
     ] or ["None applied."]
     return "\n".join(lines)
@@ -224,7 +241,9 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         f"## {trial['nct_id']}{name}: {trial['verdict']}",
         "",
         f"Cohort `{trial['cohort']}`: {_md(trial['cohort_name'])}. "
-        f"Trial status {trial['status']} as of {trial['status_as_of']}.",
+        f"Trial status {trial['status']} as of {trial['status_as_of'] or 'no dated source'}. "
+        f"Checked {trial['checked']} of {trial['total']} criteria; the catalog holds "
+        f"{_COMPLETE[trial['criteria_complete']]} of the trial's criteria.",
         "",
         "| Status | Criterion | Facts read | Rule | Why | Source |",
         "|---|---|---|---|---|---|",
@@ -234,11 +253,12 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {c['status']} ({_EFFECT[c['effect']]}) | **{c['id']}** ({c['kind']}): "
             f"{_md(c['text'])} | {facts} | `{c['rule']}`{_at(c['where'])} | "
-            f"{_md(c['rationale'])} | {_md(c['source'])} |"
+            f"{_md(c['rationale'])} | {markdown_source(c['source'])} |"
         )
     lines += ["", "To confirm at screening:", ""]
     lines += [
-        f"- **{c['id']}** ({c['kind']}): {_md(c['text'])} (source: {c['source']})"
+        f"- **{c['id']}** ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
+        f"{_md(c['text'])} (source: {markdown_source(c['source'])})"
         for c in trial["to_confirm"]
     ] or ["- nothing"]
     lines += ["", f"Missing: {_md(', '.join(trial['missing']) or 'nothing')}."]

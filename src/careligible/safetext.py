@@ -9,6 +9,7 @@ makes such text inert for one kind of reader, visibly (``\\x1b`` is shown, not d
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: Unicode categories that act rather than read: controls (Cc: ESC, NUL, newlines), formatting
@@ -64,3 +65,24 @@ def markdown_text(text: object) -> str:
     """``text`` for inline Markdown: punctuation that would format, link or open HTML is
     backslash-escaped, line breaks become spaces and unsafe characters are shown as escapes."""
     return one_line(str(text)).translate(_MARKDOWN)
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as an inline Markdown code span, on one line: the fence is one backtick longer
+    than any run of backticks inside, so nothing in ``text`` can end the span."""
+    text = one_line(text)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_PLAIN_URL = re.compile(r"https?://[^\s<>|`\\]+")
+
+
+def markdown_source(text: str) -> str:
+    """A source as Markdown: a plain web address as it is (escaping would mangle the link),
+    anything else as :func:`markdown_text`."""
+    if _PLAIN_URL.fullmatch(text) and unsafe_character(text) is None:
+        return text
+    return markdown_text(text)

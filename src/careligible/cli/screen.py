@@ -71,6 +71,11 @@ from .common import (
     default=None,
     help="Worker processes for large batches (default: every core). Output keeps input order.",
 )
+@click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
+@click.option(
+    "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
+)
+@click.option("--within", type=click.FloatRange(min=0), metavar="KM", help="With --near.")
 @rules_option
 def screen(
     paths: tuple[Path, ...],
@@ -80,11 +85,20 @@ def screen(
     audit_log_path: Path | None,
     include_case: bool,
     jobs: int | None,
+    country: str | None,
+    near: str | None,
+    within: float | None,
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    from ..registry.sites import narrowed, parse_area
     from ..screening import Screener
 
+    try:
+        area = parse_area(country, near, within)
+    except ValueError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
     try:
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
@@ -106,8 +120,10 @@ def screen(
                 rules_dir,
                 jobs or default_jobs(),
                 encode,
-                keep_results=audit_log is not None,
+                keep_results=audit_log is not None or area is not None,
             )
+            if area is not None:  # trials with a recruiting site in the area, nearest named
+                outcomes = narrowed(outcomes, area, screener.catalog, encode)
             for item in _with_progress(outcomes, show_progress):
                 errors += item.failed
                 if item.text is not None:

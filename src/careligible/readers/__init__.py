@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import InputError, Problem
 from .csvfile import read_csv
-from .jsonfile import read_json, read_jsonl
+from .jsonfile import decode_json, read_json, read_jsonl
 from .records import ParsedCase, RawRecord
 from .text import shown_path
 from .validate import parse_case
@@ -42,6 +42,7 @@ __all__ = [
     "CaseFile",
     "ParsedCase",
     "RawRecord",
+    "decode_json",
     "format_of",
     "open_case",
     "parse_case",

@@ -44,6 +44,13 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _JSON = json.JSONDecoder(parse_int=_parse_int, object_pairs_hook=_object)
 
 
+def decode_json(text: str) -> Any:
+    """One JSON document, decoded as the case files are: a key written twice marks its object
+    (:class:`Duplicated`, refused by :func:`~careligible.readers.parse_case`), and an integer
+    of any length is read. Raises :class:`json.JSONDecodeError` or :class:`RecursionError`."""
+    return _JSON.decode(text)
+
+
 def _json_failure(file: str, line: int, exc: ValueError | RecursionError) -> RawRecord:
     """A record for JSON that cannot be decoded; ``line`` is where the value began."""
     if isinstance(exc, json.JSONDecodeError):

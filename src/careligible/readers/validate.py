@@ -30,20 +30,15 @@ def _parse_case(record: RawRecord) -> ParsedCase:
             record.source, None, None, (Problem(record.error, "", record.file, record.line),)
         )
     data = record.data
-    if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
-        return _parse_bundle(record)
     case_id = data.get("id") if isinstance(data, dict) else None
     case_id = str(case_id) if isinstance(case_id, str | int) else None
     if case_id is not None and (len(case_id) > 128 or id_problem(case_id)):
         case_id = None  # not an id the model accepts; never echo it
-    # A lone surrogate (JSON "\ud800") is not text: it cannot be written as UTF-8 and would
-    # crash every output, so its record is refused here, naming the field.
-    surrogate = path_where(data, _has_surrogate)
-    if surrogate is not None:
-        return ParsedCase(record.source, case_id, None, (_not_text(record, surrogate),))
-    twice = path_where(data, lambda value: isinstance(value, Duplicated))
-    if twice is not None:
-        return ParsedCase(record.source, case_id, None, (_duplicate_key(record, data, twice),))
+    problem = unreadable(record)
+    if problem is not None:
+        return ParsedCase(record.source, case_id, None, (problem,))
+    if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
+        return _parse_bundle(record)
     if not isinstance(data, dict):
         return ParsedCase(
             record.source,
@@ -63,6 +58,21 @@ def _parse_case(record: RawRecord) -> ParsedCase:
                 dataclasses.replace(problem, file=record.file, line=line, loc=problem.loc)
             )
         return ParsedCase(record.source, case_id, None, tuple(problems))
+
+
+def unreadable(record: RawRecord) -> Problem | None:
+    """Why the decoded ``record`` cannot be taken as it stands, or None; checked before a case
+    or a FHIR Bundle is read from it.
+
+    A lone surrogate (JSON ``"\\ud800"``) is not text: it cannot be written as UTF-8 and would
+    crash every output. A key written twice (:class:`Duplicated`) would lose one of two facts."""
+    surrogate = path_where(record.data, _has_surrogate)
+    if surrogate is not None:
+        return _not_text(record, surrogate)
+    twice = path_where(record.data, lambda value: isinstance(value, Duplicated))
+    if twice is not None:
+        return _duplicate_key(record, record.data, twice)
+    return None
 
 
 def _has_surrogate(value: Any) -> bool:
