@@ -311,9 +311,7 @@ def _list_of(options: Sequence[str], c: Chooser) -> list[str]:
     items: list[str] = []
     for _ in range(c.integer(0, 4)):
         items.append(c.pick(options))
-    if not c.chance(0.1):
-        items = list(dict.fromkeys(items))  # duplicates are rare but valid
-    return items
+    return list(dict.fromkeys(items))  # a code list names each item once (the model refuses twice)
 
 
 #: Values of a "clean" history: what an eligible patient mostly reports.

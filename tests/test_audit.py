@@ -23,9 +23,11 @@ from careligible.audit import (
 )
 from careligible.case import Case
 from careligible.catalog import Catalog, default_rules_dir, load_catalog
+from careligible.cli import ExitCode
 from careligible.cli.audit import audit
 from careligible.readers import parse_case, read_records
 from careligible.screening import Screener
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = sorted((REPO / "cases").glob("*.yaml"))
@@ -155,10 +157,18 @@ def test_a_line_that_is_not_a_record_fails(log: Path) -> None:
     assert "chain broken: line 5: not a decision record" in result.output
 
 
-def test_appending_after_a_torn_record_is_refused(log: Path, catalog: Catalog) -> None:
-    log.write_text(log.read_text() + '{"time": "2026')
+@pytest.mark.parametrize(
+    "tail",
+    ['{"time": "2026', "\n{}\n", None],  # cut mid-record; not a record; a record without its \n
+    ids=["cut", "not-a-record", "no-newline"],
+)
+def test_appending_after_a_torn_record_is_refused(
+    log: Path, catalog: Catalog, tail: str | None
+) -> None:
+    text = log.read_text()
+    log.write_text(text[:-1] if tail is None else text + tail)
     case = load_case(CASES[0])
-    with pytest.raises(AuditError, match="last record is unreadable"):
+    with pytest.raises(AuditError, match=f"torn or unreadable.*'careligible audit repair {log}'"):
         AuditLog(log).append(Screener(catalog).screen(case), case, catalog)
 
 
@@ -239,3 +249,122 @@ def test_stale_trial_status_is_warned(catalog: Catalog) -> None:
     warnings = stale_status_warnings(catalog, 365, date(max(dated).year + 2, 1, 1))
     assert len(warnings) == len(catalog.trials)
     assert any("NCT06193889" in w and "status_as_of" in w for w in warnings)
+
+
+# --- the head of the log: an anchor kept apart from it ------------------------------------------
+
+
+def screen_into(log: Path, *cases: Path) -> str:
+    """Screen ``cases`` into ``log``; return the head hash ``screen`` printed on stderr."""
+    result = run_cli("screen", "--format", "jsonl", "--audit-log", log, "--include-case", *cases)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    count = len(lines_of(log))
+    [line] = [x for x in result.stderr.splitlines() if "audit log" in x]
+    prefix = f"careligible: audit log {log}: {count} record(s), head "
+    assert line.startswith(prefix), line
+    return line.removeprefix(prefix)
+
+
+def test_screen_prints_the_head_and_verify_checks_it(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    head = screen_into(log, *CASES)
+    assert head == json.loads(lines_of(log)[-1])["hash"]
+    assert verify(log, "--expect-head", head).exit_code == 0
+    newer = screen_into(log, CASES[0])
+    assert newer != head
+    late = verify(log, "--expect-head", head)
+    assert late.exit_code == 1
+    assert (
+        f"head wrong: the expected head {head} is line {len(CASES)}, but 1 record(s) follow it"
+        in (late.output)
+    )
+
+
+def test_deleting_the_last_records_is_found_with_the_head(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    head = screen_into(log, *CASES)
+    log.write_text("\n".join(lines_of(log)[:-2]) + "\n")
+    unanchored = verify(log)
+    assert unanchored.exit_code == 0  # the chain alone cannot tell, and says so
+    assert "no --expect-head given" in unanchored.output
+    result = verify(log, "--expect-head", head)
+    assert result.exit_code == 1
+    assert f"not at the expected head {head}: records after it were deleted" in result.output
+
+
+def test_an_emptied_log_is_found_with_the_head(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    head = screen_into(log, CASES[0])
+    log.write_text("")
+    result = verify(log, "--expect-head", head)
+    assert result.exit_code == 1
+    assert "the log holds no record, but its head was" in result.output
+
+
+def test_a_rehashed_last_record_is_found_with_the_head(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    head = screen_into(log, *CASES)
+    lines = lines_of(log)
+    record = json.loads(lines[-1])
+    record["time"] = "2020-01-01T00:00:00.000000+00:00"
+    record["hash"] = record_hash(record)
+    lines[-1] = json.dumps(record)
+    log.write_text("\n".join(lines) + "\n")
+    assert verify(log).exit_code == 0  # a valid chain still
+    result = verify(log, "--expect-head", head.upper())  # hex in either case
+    assert result.exit_code == 1 and "head wrong" in result.output
+
+
+def test_screen_refuses_a_torn_log_and_repair_recovers_it(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    screen_into(log, *CASES[:2])
+    whole = log.read_bytes()
+    log.write_bytes(whole + b'{"format": 1, "time": "2026-1')  # a write cut short
+    output = tmp_path / "out.jsonl"
+    refused = run_cli("screen", "-o", output, "--audit-log", log, CASES[0])
+    assert refused.exit_code == ExitCode.CANNOT_RUN
+    assert f"run 'careligible audit repair {log}'" in refused.stderr
+    assert not output.exists()  # nothing screened, nothing written
+    repaired = CliRunner().invoke(audit, ["repair", str(log)])
+    assert repaired.exit_code == 0, repaired.output
+    assert "dropped the torn tail: 29 byte(s) on 1 line(s) after line 2" in repaired.output
+    assert log.read_bytes() == whole
+    head = screen_into(log, CASES[0])
+    assert verify(log, "--expect-head", head).exit_code == 0
+    again = CliRunner().invoke(audit, ["repair", str(log)])
+    assert "nothing to repair" in again.output and log.read_bytes().endswith(b"\n")
+
+
+def test_repair_never_cuts_an_edited_record(log: Path) -> None:
+    """An edited record is evidence, not a torn write: it stays for verify to name."""
+    lines = lines_of(log)
+    record = json.loads(lines[-1])
+    record["case_id"] = "someone-else"
+    lines[-1] = json.dumps(record)
+    log.write_text("\n".join(lines) + "\n")
+    before = log.read_bytes()
+    result = CliRunner().invoke(audit, ["repair", str(log)])
+    assert "nothing to repair" in result.output and log.read_bytes() == before
+    assert "does not match its hash" in verify(log).output
+
+
+def test_records_split_on_newline_only(
+    tmp_path: Path, catalog: Catalog, screener: Screener
+) -> None:
+    """U+2028, U+0085 and a form feed inside a recorded case are text, not line ends."""
+    case = Case.model_validate(
+        {"id": "sep-1", "therapies": [{"drug": "ritux\u2028im\u0085ab\x0c", "dose": "1\u2029g"}]}
+    )
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append(screener.screen(case), case, catalog, include_case=True)
+    log.append(screener.screen(case), case, catalog, include_case=True)
+    result = verify(log.path)
+    assert result.exit_code == 0, result.output
+    assert "chain intact: 2 record(s)" in result.output
+
+
+def test_a_deeply_nested_line_is_not_a_record_and_no_crash(log: Path) -> None:
+    log.write_text(log.read_text() + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = verify(log)
+    assert result.exit_code == 1
+    assert f"chain broken: line {len(CASES) + 1}: not a decision record" in result.output

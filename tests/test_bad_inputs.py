@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ CORPUS = Path(__file__).parent / "bad_inputs"
 Row = tuple[int, str | None, str | None]
 
 NO_CASE: list[Row] = [(1, None, "1: the file holds no case")]
+
+ONLY_SEPARATORS = (
+    "the cell holds only separators (';'); leave it empty when unknown, or name the items"
+)
+UNSAFE = "must be plain text: character"
+KIND = "a control, formatting or bidirectional character"
+SURROGATE = "holds a lone surrogate (an escape such as \\ud800), which is not text"
 
 EXPECTED: dict[str, list[Row]] = {
     # --- syntax ---
@@ -136,6 +144,42 @@ EXPECTED: dict[str, list[Row]] = {
     ],
     "unknown-drug.yaml": [(1, "ud-1", None)],
     "duplicate-ids.csv": [(2, "d-1", None), (3, "d-2", None), (4, "d-1", None), (5, "d-2", None)],
+    "booleans-as-numbers.jsonl": [
+        (1, "bn-1", "1: labs.creatinine_mg_dl: must be a number (got false)"),
+        (2, "bn-2", "2: age: must be a whole number (got true)"),
+        (3, "bn-3", None),
+    ],
+    "booleans-as-numbers.yaml": [
+        (
+            1,
+            "by-1",
+            "2: age: must be a whole number (got true); "
+            f"{CORPUS}/booleans-as-numbers.yaml:3: weight_kg: must be a number (got false)",
+        )
+    ],
+    "duplicate-key.json": [
+        (2, "dk-1", None),
+        (3, "dk-2", "3: duplicate key 'age'"),
+        (5, "dk-3", "5: labs: duplicate key 'egfr'"),
+    ],
+    "separators-only.csv": [
+        (2, None, f"2: therapies: {ONLY_SEPARATORS}"),
+        (3, None, f"3: scores.bilag_b: {ONLY_SEPARATORS}"),
+        (4, "sp-3", None),
+    ],
+    "duplicate-items.yaml": [
+        (1, "di-1", "3: scores.bilag_b: lists 'renal' twice; name each item once"),
+        (4, "di-2", "5: overlap: lists 'ssc' twice; name each item once"),
+        (6, "di-3", None),  # the same drug twice: two courses
+    ],
+    "unsafe-ids.jsonl": [
+        (1, None, f"1: id: {UNSAFE} 4 is U+001B, {KIND}"),
+        (2, None, f"2: id: {UNSAFE} 5 is U+202E, {KIND}"),
+        (3, None, f"3: id: {SURROGATE}"),
+        (4, None, f"4: id: {UNSAFE} 5 is U+2028, {KIND}"),
+        (5, "us-5", f"5: therapies[0].drug: {SURROGATE}"),
+        (6, "us-6", None),
+    ],
     "markup.jsonl": [(1, "[/bold]", "1: age: must be at least 0 (got -1)"), (2, "mk-[red]2", None)],
     # --- nothing in them ---
     "empty.yaml": NO_CASE,
@@ -528,3 +572,22 @@ def test_exit_codes_are_the_documented_ones(tmp_path: Path) -> None:
     assert f"{unknown_type}: unknown case file type '.txt'" in refused.stderr
     assert run("screen", tmp_path / "absent.yaml").exit_code == ExitCode.CANNOT_RUN
     assert run("screen", tmp_path).exit_code == ExitCode.CANNOT_RUN  # a directory
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "table"])
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_every_format(
+    tmp_path: Path, fmt: str
+) -> None:
+    """POSIX names may hold any byte; Python keeps 0xff as a lone surrogate, which no output
+    could write. The name is shown with the byte escaped, and every record is written."""
+    raw = os.fsencode(tmp_path) + b"/\xff-cases.jsonl"
+    with open(raw, "wb") as out:
+        out.write(b'{"id": "nu-1", "disease": "mg"}\n{"id": "nu-2", "age": -1}\n')
+    result = run("screen", "--format", fmt, os.fsdecode(raw))
+    assert result.exit_code == ExitCode.RECORD_ERRORS, result.stderr
+    shown = [f"{tmp_path}/\\xff-cases.jsonl:{n}" for n in (1, 2)]
+    if fmt in ("csv", "table"):
+        assert all(source in result.stdout for source in shown)
+    else:
+        records = jsonl(result) if fmt == "jsonl" else json.loads(result.stdout)
+        assert [r["source"] for r in records] == shown

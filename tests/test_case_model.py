@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from careligible.case import Case
 from careligible.errors import describe_validation_error
-from careligible.fields import case_fields
+from careligible.fields import case_fields, put_path
 
 CONTRACT_EXAMPLE: dict[str, Any] = {
     "id": "demo-sle-01",
@@ -200,3 +200,58 @@ def test_the_rule_symbol_table_covers_every_contract_leaf() -> None:
     assert "renal" in fields["scores.bilag_a"].choices
     assert fields["infections.hbv"].choices == ("positive", "negative", "latent", "treated")
     assert "therapies" not in fields and "id" not in fields
+
+
+def _numeric_paths() -> list[str]:
+    return [path for path, spec in case_fields().items() if spec.kind == "number"]
+
+
+def _at(path: str, value: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": "x"}
+    put_path(data, path, value)
+    return data
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_is_never_a_number(value: bool) -> None:
+    """``creatinine_mg_dl: false`` would be 0 and pass "creatinine < 1.5"; every numeric field."""
+    paths = _numeric_paths()
+    assert "labs.creatinine_mg_dl" in paths and "age" in paths and len(paths) > 40
+    for path in paths:
+        found = problems(_at(path, value))
+        shown = "true" if value else "false"
+        assert len(found) == 1 and found[0].startswith(f"{path}: must be a"), (path, found)
+        assert found[0].endswith(f"number (got {shown})"), (path, found)
+
+
+def test_booleans_stay_booleans_and_numbers_numbers() -> None:
+    case = Case.model_validate({"id": "x", "pregnant": False, "age": 40, "labs": {"egfr": "58"}})
+    assert case.pregnant is False and case.age == 40 and case.labs is not None
+    assert case.labs.egfr == 58.0
+
+
+@pytest.mark.parametrize(
+    ("path", "items"),
+    [
+        ("scores.bilag_a", ["renal", "renal"]),
+        ("scores.bilag_b", ["renal", "ophthalmic", "renal"]),
+        ("overlap", ["ssc", "ssc"]),
+        ("organ_damage.irreversible", ["cataract", "cataract"]),
+        ("history.other_neuromuscular", ["cidp", "cidp"]),
+    ],
+)
+def test_a_code_list_naming_an_item_twice_is_refused(path: str, items: list[str]) -> None:
+    assert problems(_at(path, items)) == [f"{path}: lists '{items[-1]}' twice; name each item once"]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\u200b", "\u202e", "\u2028", "\ue000"])
+def test_an_id_with_a_control_or_bidi_character_is_refused(char: str) -> None:
+    [found] = problems({"id": f"ab{char}c"})
+    assert found == (
+        f"id: must be plain text: character 3 is U+{ord(char):04X}, a control, formatting or "
+        "bidirectional character"
+    )
+
+
+def test_an_id_may_hold_any_printable_text() -> None:
+    assert Case(id="Zürich-ß-東京-01 (v2)").id == "Zürich-ß-東京-01 (v2)"

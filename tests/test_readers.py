@@ -134,3 +134,64 @@ def test_a_json_case_survives_a_round_trip(tmp_path: Path) -> None:
     [record] = list(read_records(path))
     case = parse_case(record).case
     assert case is not None and case.therapies is not None and case.therapies[0].drug == "RTX"
+
+
+# --- one reader for the command line and the terminal UI ----------------------------------------
+
+BAD = REPO / "tests" / "bad_inputs"
+
+
+def test_open_case_reads_one_case_as_screen_does(tmp_path: Path) -> None:
+    from careligible.readers import open_case
+
+    path = tmp_path / "case.yaml"
+    path.write_text("id: oc-1\nage: -1\ndisease: mg\n")
+    opened = open_case(path)
+    assert opened.data == {"id": "oc-1", "age": -1, "disease": "mg"}
+    assert opened.parsed is not None
+    assert [str(p) for p in opened.problems] == [f"{path}:2: age: must be at least 0 (got -1)"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("duplicate-key.yaml", "4: duplicate key 'age'"),
+        ("latin1.yaml", "4: therapies[0].drug: not UTF-8 text"),
+        ("empty.yaml", "1: the file holds no case"),
+        ("wrong-types.yaml", "holds 8 cases; open a file holding one case"),
+    ],
+)
+def test_open_case_refuses_what_screen_refuses(name: str, expected: str) -> None:
+    from careligible.readers import open_case
+
+    with pytest.raises(InputError, match=f"^{BAD / name}:?"):
+        open_case(BAD / name)
+    try:
+        open_case(BAD / name)
+    except InputError as exc:
+        assert expected in str(exc)
+
+
+def test_the_tui_refuses_a_misspelt_field_screen_refuses(tmp_path: Path) -> None:
+    """The form would drop ``weigth_kg`` silently and a save would lose it."""
+    from careligible.tui.files import load_case_file
+
+    path = tmp_path / "case.yaml"
+    path.write_text("id: tu-1\ndisease: mg\nweigth_kg: 70\n")
+    with pytest.raises(InputError) as info:
+        load_case_file(path)
+    assert str(info.value).startswith(
+        f"{path}:3: weigth_kg: unknown field; did you mean 'weight_kg'?"
+    )
+    dup = tmp_path / "dup.json"
+    dup.write_text('{"id": "tu-2", "age": 40, "age": 41}')
+    with pytest.raises(InputError, match="duplicate key 'age'"):
+        load_case_file(dup)
+
+
+def test_the_tui_keeps_invalid_values_for_the_form_to_flag(tmp_path: Path) -> None:
+    from careligible.tui.files import load_case_file
+
+    path = tmp_path / "case.yaml"
+    path.write_text("id: tu-3\ndisease: mg\nage: -1\n")
+    assert load_case_file(path).values["age"] == "-1"

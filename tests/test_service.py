@@ -298,6 +298,27 @@ def test_screen_api_gives_an_invalid_case_its_error_record(server: Served, keys:
     assert post(server, "/screen", body, None).status_code == 401
 
 
+def test_screen_api_is_as_strict_as_screen(server: Served, keys: Keys) -> None:
+    """The body is read as a case file is: a key written twice and a boolean where a number
+    belongs are each that case's located error, never a last-wins or 0/1 reading."""
+    twice = httpx.post(
+        server.url + "/screen",
+        content=b'{"id": "dup-1", "disease": "sle", "age": 40, "age": 71}',
+        headers={
+            "Authorization": f"Bearer {signed(keys, server, '/screen')}",
+            "Content-Type": "application/json",
+        },
+        timeout=60,
+    )
+    assert twice.status_code == 422, twice.text
+    assert twice.json()["case_id"] == "dup-1"
+    assert "duplicate key 'age'" in twice.json()["error"]
+    body = {"id": "bool-1", "disease": "sle", "age": 40, "labs": {"creatinine_mg_dl": False}}
+    boolean = post(server, "/screen", body, signed(keys, server, "/screen"))
+    assert boolean.status_code == 422, boolean.text
+    assert "labs.creatinine_mg_dl" in boolean.json()["error"]
+
+
 def test_explain_trials_health_and_openapi(server: Served, keys: Keys) -> None:
     import yaml
 

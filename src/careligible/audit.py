@@ -3,8 +3,18 @@
 Each record names the tool and ruleset versions behind a screening, a SHA-256 of the case, the
 verdicts and the criteria that decided them, so that any verdict can later be traced and, when the
 case itself was recorded, reproduced. Every record carries the hash of the record before it
-(``prev``) and its own hash over its canonical JSON (``hash``): editing, deleting (except the
-last record) or reordering records breaks the chain at the first record touched.
+(``prev``) and its own hash over its canonical JSON (``hash``): editing, deleting or reordering
+records breaks the chain at the first record touched.
+
+A chain alone cannot show that its *last* records were removed (or the log emptied, or the last
+record edited and rehashed): what is left is still a valid chain. So the head of the log — the
+hash of its last record and the record count — is an anchor kept apart from the log: ``screen
+--audit-log`` prints it, and ``audit verify --expect-head`` fails unless the log still ends at
+exactly that record.
+
+A record is one line ending in ``\n``; nothing else ends a record (a U+2028 inside an id is
+text). A write cut short (a full disk, a crash) leaves a torn last line: nothing is appended
+after it until ``audit repair`` has cut the log back to its last whole record.
 
 Only the case id (a pseudonym) identifies a case; its file name is never recorded, and the case
 itself only on request (``include_case``).
@@ -170,8 +180,14 @@ def append_sealed(path: Path, record: Mapping[str, Any], what: str = "audit log"
 
 
 def open_audit_log(path: Path | None) -> AuditLog | None:
-    """The log behind ``--audit-log FILE``, or None when no log was asked for."""
-    return None if path is None else AuditLog(path)
+    """The log behind ``--audit-log FILE``, or None when no log was asked for.
+
+    A log ending in a torn record is refused here, before anything is screened.
+    """
+    if path is None:
+        return None
+    check_tail(path)
+    return AuditLog(path)
 
 
 @contextmanager
@@ -184,20 +200,25 @@ def _locked(handle: IO[bytes]) -> Iterator[None]:
 
 
 def _last_hash(handle: IO[bytes], path: Path) -> str | None:
-    """The hash of the log's last record, reading backwards so long logs stay cheap."""
+    """The hash of the log's last record, reading backwards so long logs stay cheap.
+
+    A last line that is not a whole record (no closing ``\n``, not JSON, no hash) is refused:
+    chaining after it would bury the damage in the middle of the log.
+    """
     line = _last_line(handle)
     if line is None:
         return None
-    try:
-        value = json.loads(line)["hash"]
-    except (ValueError, KeyError, TypeError):
-        value = None
-    if not isinstance(value, str):
-        raise AuditError(f"{path}: the last record is unreadable; run 'careligible audit verify'")
+    value = _whole_record_hash(line)
+    if value is None:
+        raise AuditError(
+            f"{path}: the last record is torn or unreadable, so nothing was appended; "
+            f"run 'careligible audit repair {path}' to cut the log back to its last whole record"
+        )
     return value
 
 
 def _last_line(handle: IO[bytes], chunk: int = 4096) -> bytes | None:
+    """The log's last line, with its ``\n`` when it has one; None for an empty log."""
     end = handle.seek(0, os.SEEK_END)
     if end == 0:
         return None
@@ -207,9 +228,106 @@ def _last_line(handle: IO[bytes], chunk: int = 4096) -> bytes | None:
         position = max(0, position - chunk)
         handle.seek(position)
         data = handle.read(end - position)
-        if data.rstrip(b"\n").rfind(b"\n") >= 0:
+        if data[:-1].rfind(b"\n") >= 0:
             break
-    return data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return data[data[:-1].rfind(b"\n") + 1 :]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The anchor of a log: how many records it holds and the hash of the last one."""
+
+    records: int
+    hash: str | None
+
+    def __str__(self) -> str:
+        return f"{self.records} record(s), head {self.hash or '(none: the log is empty)'}"
+
+
+def log_head(path: Path) -> Head:
+    """The head of the log at ``path`` (records counted by line), for the auditor to keep."""
+    try:
+        with path.open("rb") as handle, _locked(handle):
+            count = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+            return Head(count, _last_hash(handle, path))
+    except FileNotFoundError:
+        return Head(0, None)
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot read the audit log: {exc.strerror}") from None
+
+
+def check_tail(path: Path) -> None:
+    """Raise :class:`AuditError` when the log ends in a torn record (before any screening).
+
+    Only the end of the log is read, so a long log costs nothing here."""
+    try:
+        with path.open("rb") as handle, _locked(handle):
+            _last_hash(handle, path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot read the audit log: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What ``audit repair`` did: the whole records kept and the bytes of torn tail dropped."""
+
+    kept: int
+    dropped_bytes: int
+    dropped_lines: int
+    head: str | None
+
+
+def repair_log(path: Path) -> Repair:
+    """Cut the log back to its last whole record (a line ending ``\n`` whose hash holds).
+
+    Only a torn *tail* is dropped: records in the middle are never touched, so an edit or a
+    deletion there is still found by ``audit verify``.
+    """
+    try:
+        with path.open("r+b") as handle, _locked(handle):
+            data = handle.read()
+            keep = _whole_prefix(data)
+            if keep < len(data):
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot repair the audit log: {exc.strerror}") from None
+    kept_lines = data[:keep].split(b"\n")[:-1]
+    head = _parse_line(kept_lines[-1].decode("utf-8", "replace")) if kept_lines else None
+    tail = data[keep:]
+    return Repair(
+        kept=len(kept_lines),
+        dropped_bytes=len(tail),
+        dropped_lines=tail.count(b"\n") + (not tail.endswith(b"\n") and bool(tail)),
+        head=str(head["hash"]) if head else None,
+    )
+
+
+def _whole_prefix(data: bytes) -> int:
+    """The length of ``data`` up to the end of its last whole record."""
+    end = len(data)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if _whole_record_hash(data[start:end]) is not None:
+            return end
+        end = start
+    return 0
+
+
+def _whole_record_hash(line: bytes) -> str | None:
+    """The ``hash`` of a whole record: a line ending ``\n`` holding a JSON object with a hash.
+
+    Whether that hash is right is for ``audit verify`` to say: an edited record is evidence,
+    never "torn", so it neither blocks appending nor is cut off by ``audit repair``.
+    """
+    if not line.endswith(b"\n"):
+        return None
+    record = _parse_line(line.decode("utf-8", errors="replace"))
+    value = record.get("hash") if record is not None else None
+    return value if isinstance(value, str) else None
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -232,31 +350,60 @@ class Verification:
     not_reproduced: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rescreened: int = 0
+    head_mismatch: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.chain_break is None and not self.not_reproduced
+        return self.chain_break is None and self.head_mismatch is None and not self.not_reproduced
 
 
 def read_log(path: Path) -> list[LogLine]:
-    """Every non-empty line of a log, parsed; raises :class:`AuditError` if it cannot be read."""
+    """Every non-empty line of a log, parsed; raises :class:`AuditError` if it cannot be read.
+
+    Lines end at ``\n`` only: U+2028, U+0085 or a form feed inside a record are text. A last
+    line without its ``\n`` is torn, and is reported as not a record.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditError(f"{path}: cannot read the audit log: {exc}") from None
+    lines = text.split("\n")
+    last = len(lines) - 1  # after the final "\n": empty, or a torn record
     return [
-        LogLine(number, _parse_line(line))
-        for number, line in enumerate(text.splitlines(), start=1)
+        LogLine(number, None if index == last else _parse_line(line))
+        for index, line in enumerate(lines)
         if line.strip()
+        for number in (index + 1,)
     ]
 
 
 def _parse_line(line: str) -> dict[str, Any] | None:
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # a line nested thousands deep is not a record either
         return None
     return value if isinstance(value, dict) else None
+
+
+def head_mismatch(lines: list[LogLine], expected: str) -> str | None:
+    """Why the log does not end at the record whose hash is ``expected`` (None when it does)."""
+    records = [line for line in lines if line.record is not None]
+    hashes = [line.record.get("hash") for line in records if line.record is not None]
+    expected = expected.strip().lower()
+    if not records:
+        return f"the log holds no record, but its head was {expected} (it was emptied)"
+    if hashes[-1] == expected:
+        return None
+    if expected in hashes:
+        after = len(hashes) - 1 - hashes.index(expected)
+        return (
+            f"the expected head {expected} is line {records[hashes.index(expected)].number}, "
+            f"but {after} record(s) follow it"
+        )
+    return (
+        f"the log ends at {hashes[-1]}, not at the expected head {expected}: records after it "
+        "were deleted, or the last record was replaced"
+    )
 
 
 def chain_break(lines: Iterable[LogLine]) -> str | None:
@@ -301,9 +448,19 @@ def stale_status_warnings(catalog: Catalog, max_age_days: int, today: date) -> l
     return warnings
 
 
-def verify_log(lines: list[LogLine], screener: Screener | None) -> Verification:
-    """Check the chain and, with a screener, that every recorded case still gets its verdicts."""
+def verify_log(
+    lines: list[LogLine], screener: Screener | None, expect_head: str | None = None
+) -> Verification:
+    """Check the chain, its head against ``expect_head`` when given and, with a screener, that
+    every recorded case still gets its verdicts."""
     found = Verification(records=len(lines), chain_break=chain_break(lines))
+    if expect_head is not None:
+        found.head_mismatch = head_mismatch(lines, expect_head)
+    else:
+        found.notes.append(
+            "no --expect-head given: records deleted from the end, or an emptied log, "
+            "cannot be detected"
+        )
     records = [(line.number, line.record) for line in lines if line.record is not None]
     without_case = sum("case" not in record for _, record in records)
     if without_case:

@@ -11,10 +11,14 @@ unrecognised drug is a warning, not an error.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +27,46 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .errors import show
+from .safetext import unsafe_character
+
+T = TypeVar("T")
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be an id, or None. An id is shown in terminals, CSV cells, reports and
+    audit lines: a control, formatting or bidirectional character could hide, reorder or inject
+    text in any of them (see :mod:`careligible.safetext`)."""
+    found = unsafe_character(text)
+    if found is None:
+        return None
+    position, char = found
+    return (
+        f"must be plain text: character {position} is U+{ord(char):04X}, a control, "
+        "formatting or bidirectional character"
+    )
+
+
+def _plain(text: str) -> str:
+    problem = id_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+def _distinct(items: list[T]) -> list[T]:
+    """A list of codes names each one once: ``[renal, renal]`` is a slip, not two systems."""
+    seen: list[T] = []
+    for item in items:
+        if item in seen:
+            raise ValueError(f"lists {show(item)} twice; name each item once")
+        seen.append(item)
+    return items
+
+
+#: A list whose items must differ (systems, diseases, damage items).
+Distinct = AfterValidator(_distinct)
 
 Disease = Literal["sle", "iim", "ssc", "mg", "ms", "ra", "sjogren", "t1d", "nmosd", "aav", "other"]
 Serostatus = Literal["positive", "negative"]
@@ -59,7 +103,11 @@ SUBTYPES: dict[str, tuple[str, ...]] = {
     "ms": ("rrms", "spms", "ppms", "cis"),
 }
 
-CaseId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+CaseId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(_plain),
+]
 NonNegative = Annotated[float, Field(ge=0)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
@@ -72,6 +120,43 @@ class _Section(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``true``/``false`` (and YAML's ``yes``/``no``) are never numbers: pydantic would read
+        them as 1 and 0, so ``creatinine_mg_dl: false`` would pass "creatinine < 1.5"."""
+        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
+            return _NotANumber(value)  # refused by the number check, which names the value
+        return value
+
+
+class _NotANumber:
+    """A boolean where a number belongs; its repr is what the error message shows."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+
+@functools.cache
+def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that hold a number (an int or a float, not a bool)."""
+    return frozenset(
+        name for name, info in model.model_fields.items() if _is_number(info.annotation)
+    )
+
+
+def _is_number(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) is Annotated:
+        return _is_number(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_number(arg) for arg in typing.get_args(annotation))
+    return False
 
 
 class LupusNephritis(_Section):
@@ -136,8 +221,8 @@ class Scores(_Section):
     clinical_sledai: Annotated[int, Field(ge=0, le=105)] | None = Field(
         default=None, description="SLEDAI without the complement and anti-dsDNA items."
     )
-    bilag_a: list[BilagSystem] | None = None
-    bilag_b: list[BilagSystem] | None = None
+    bilag_a: Annotated[list[BilagSystem], Distinct] | None = None
+    bilag_b: Annotated[list[BilagSystem], Distinct] | None = None
     physician_global: Annotated[float, Field(ge=0, le=3)] | None = None
     mg_adl: Annotated[int, Field(ge=0, le=24)] | None = None
     qmg: Annotated[int, Field(ge=0, le=39)] | None = None
@@ -186,9 +271,10 @@ class OrganDamage(_Section):
     esrd: bool | None = None
     ild: bool | None = None
     pah: bool | None = None
-    irreversible: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = (
-        None
-    )
+    irreversible: (
+        Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=200)]], Distinct]
+        | None
+    ) = None
 
 
 class Therapy(_Section):
@@ -216,7 +302,7 @@ class History(_Section):
     thymectomy: bool | None = Field(default=None, description="false = never had a thymectomy.")
     thymectomy_months_ago: NonNegative | None = None
     anticoagulation_required: bool | None = None
-    other_neuromuscular: list[NeuromuscularDisorder] | None = None
+    other_neuromuscular: Annotated[list[NeuromuscularDisorder], Distinct] | None = None
     splenectomy: bool | None = None
     primary_immunodeficiency: bool | None = None
 
@@ -267,7 +353,7 @@ class Case(_Section):
     disease_duration_years: Annotated[float, Field(ge=0, le=120)] | None = None
     lupus_nephritis: LupusNephritis | None = None
     drug_induced: bool | None = None
-    overlap: list[Disease] | None = None
+    overlap: Annotated[list[Disease], Distinct] | None = None
 
     autoantibodies: Autoantibodies | None = None
     complement: Complement | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import stat
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .case import Disease
-from .conditions import Condition, FieldTest, ParseContext, parse_condition
+from .conditions import Condition, FieldTest, ParseContext, parse_when
 from .errors import Problem, RulesError, describe_validation_error
+from .readers.text import read_rule_bytes, read_rule_text
 from .registry.record import Site
 from .registry.snapshot import FOLDER, Snapshot, load_snapshots, snapshot_files
 from .vocabulary import Vocabulary, load_vocabulary
-from .yamlsource import LineMap, YamlSyntaxError, decode_utf8, load_with_lines
+from .yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
 Kind = Literal["inclusion", "exclusion"]
 Status = Literal[
@@ -280,7 +282,7 @@ def ruleset_version(directory: Path) -> str:
     for path in sorted(directory.rglob("*.yaml")) + snapshot_files(directory):
         digest.update(path.relative_to(directory).as_posix().encode())
         digest.update(b"\0")
-        digest.update(path.read_bytes())
+        digest.update(read_rule_bytes(path))
         digest.update(b"\0")
     return digest.hexdigest()[:16]
 
@@ -291,6 +293,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     problems: list[Problem] = []
     if not directory.is_dir():
         raise RulesError([Problem("rules directory not found", file=str(directory))])
+    _refuse_special_files(directory)
     vocabulary, vocab_problems = load_vocabulary(directory / "vocabulary" / "drugs.yaml")
     problems += vocab_problems
     definitions = _load_definitions(directory / "definitions.yaml", vocabulary, problems)
@@ -316,9 +319,27 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     return Catalog(trials, definitions, vocabulary, version, directory, considerations, drafts)
 
 
+def _refuse_special_files(directory: Path) -> None:
+    """Every ``*.yaml`` under the rules is read (for the ruleset version at least): a FIFO or a
+    device among them would block or never end, so each is a problem before anything is read."""
+    problems = []
+    for path in sorted(directory.rglob("*.yaml")):
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode) or path.is_dir()
+        except OSError as exc:
+            problems.append(Problem(f"cannot read: {exc.strerror or exc}", file=str(path)))
+            continue
+        if not regular:
+            problems.append(
+                Problem("not a regular file (a FIFO, socket or device)", file=str(path))
+            )
+    if problems:
+        raise RulesError(problems)
+
+
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
     try:
-        return load_with_lines(decode_utf8(path.read_bytes()))
+        return load_with_lines(read_rule_text(path))
     except OSError as exc:
         problems.append(Problem(f"cannot read: {exc.strerror or exc}", file=str(path)))
     except YamlSyntaxError as exc:
@@ -355,7 +376,7 @@ def _load_definitions(
     for name, definition in raw.definitions.items():
         if definition.source not in raw.sources:
             ctx.report(("definitions", name, "source"), f"unknown source '{definition.source}'")
-        condition = parse_condition(definition.when, ("definitions", name, "when"), ctx)
+        condition = parse_when(definition.when, ("definitions", name, "when"), ctx)
         if condition is not None:
             definitions[name] = condition
     problems += ctx.problems
@@ -385,7 +406,7 @@ def _load_considerations(
         if source is None:
             ctx.report((*where, "source"), f"unknown source '{item.source}'")
             continue
-        condition = parse_condition(item.when, (*where, "when"), ctx)
+        condition = parse_when(item.when, (*where, "when"), ctx)
         if condition is None:
             continue
         citation = f"{source.cite_as or source.what}, {item.section}"
@@ -488,7 +509,7 @@ def _criteria(
             continue
         condition = None
         if raw.when is not None:
-            condition = parse_condition(raw.when, (*path, "when"), ctx)
+            condition = parse_when(raw.when, (*path, "when"), ctx)
             if condition is None:
                 continue
         line = ctx.line_of(path)

@@ -15,6 +15,7 @@ only ever make a result unknown. This module only parses: the engine evaluates.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -214,6 +215,35 @@ class ParseContext:
         self.problems.append(Problem(message, dotted(path), self.file, self.line_of(path)))
 
 
+#: The most tests and groups one condition may hold, with every ``use:`` expanded. The largest
+#: shipped criterion holds 12; the rule engine stops responding (even to Ctrl-C) somewhere above
+#: 500, so a larger condition is refused before the engine sees it. Write a long list of
+#: alternatives as one test instead (``in: [...]``, ``count_at_least`` on a list).
+MAX_CONDITION_NODES = 200
+
+
+def parse_when(raw: Any, path: tuple[int | str, ...], ctx: ParseContext) -> Condition | None:
+    """Parse a criterion's, definition's or consideration's whole condition, and refuse one
+    larger than :data:`MAX_CONDITION_NODES` (counting stops there, so nested ``use:`` that
+    would expand exponentially is refused as quickly)."""
+    condition = parse_condition(raw, path, ctx)
+    if condition is None:
+        return None
+    if sum(1 for _ in itertools.islice(walk(condition), MAX_CONDITION_NODES + 1)) > (
+        MAX_CONDITION_NODES
+    ):
+        ctx.report(path, _too_large())
+        return None
+    return condition
+
+
+def _too_large() -> str:
+    return (
+        f"the condition holds more than {MAX_CONDITION_NODES} tests and groups (with 'use' "
+        "expanded), more than the rule engine can take; split it or test a list at once"
+    )
+
+
 def parse_condition(raw: Any, path: tuple[int | str, ...], ctx: ParseContext) -> Condition | None:
     """Parse one condition; on any problem, report it and return None."""
     if not isinstance(raw, dict):
@@ -290,6 +320,9 @@ def _parse_group(
         return None
     if not isinstance(items, list) or not items:
         ctx.report((*path, word), "must be a non-empty list of conditions")
+        return None
+    if len(items) > MAX_CONDITION_NODES:  # refused unread: parsing 10^6 items takes long
+        ctx.report((*path, word), _too_large())
         return None
     parsed = [parse_condition(item, (*path, word, i), ctx) for i, item in enumerate(items)]
     if any(p is None for p in parsed):

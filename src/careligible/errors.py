@@ -26,6 +26,7 @@ class Problem:
     file: str = ""
     line: int | None = None
     loc: tuple[int | str, ...] = ()  # the field as a path, to look up its line in a LineMap
+    code: str = ""  # what kind of problem, e.g. "extra_forbidden" for an unknown field
 
     def __str__(self) -> str:
         where = self.file
@@ -113,7 +114,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> l
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         field = dotted(_cut(part) if isinstance(part, str) else part for part in loc)
-        problems.append(Problem(field=field, message=_wording(err, loc, model), loc=loc))
+        message = _wording(err, loc, model)
+        problems.append(Problem(field=field, message=message, loc=loc, code=err["type"]))
     return problems
 
 

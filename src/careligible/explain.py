@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from .catalog import Catalog, Trial
 from .results import CaseResult, CriterionResult, TrialResult
+from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
 Format = Literal["text", "json", "markdown"]
@@ -218,7 +219,7 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     lines = [
         f"# Case {_md(explanation['case_id'])}",
         "",
-        f"Source `{explanation['source']}`, ruleset version `{explanation['ruleset_version']}`.",
+        f"Source {markdown_code(explanation['source'])}, ruleset version `{explanation['ruleset_version']}`.",
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
@@ -227,7 +228,8 @@ def render_markdown(explanation: dict[str, Any]) -> str:
         lines += ["", *_trial_markdown(trial)]
     lines += ["", "## Considerations", ""]
     lines += [
-        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} (source: {c['source']})"
+        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} "
+        f"(source: {markdown_source(c['source'])})"
         for c in explanation["considerations"]
     ] or ["None applied."]
     return "\n".join(lines)
@@ -251,12 +253,12 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {c['status']} ({_EFFECT[c['effect']]}) | **{c['id']}** ({c['kind']}): "
             f"{_md(c['text'])} | {facts} | `{c['rule']}`{_at(c['where'])} | "
-            f"{_md(c['rationale'])} | {_md(c['source'])} |"
+            f"{_md(c['rationale'])} | {markdown_source(c['source'])} |"
         )
     lines += ["", "To confirm at screening:", ""]
     lines += [
         f"- **{c['id']}** ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
-        f"{_md(c['text'])} (source: {c['source']})"
+        f"{_md(c['text'])} (source: {markdown_source(c['source'])})"
         for c in trial["to_confirm"]
     ] or ["- nothing"]
     lines += ["", f"Missing: {_md(', '.join(trial['missing']) or 'nothing')}."]
@@ -264,5 +266,5 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
 
 
 def _md(text: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a Markdown table cell: no HTML, links, emphasis or cell breaks."""
+    return markdown_text(text)

@@ -110,12 +110,13 @@ class Vocabulary:
 
 def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
     """Read and check the vocabulary file; problems name the file and line."""
-    from .yamlsource import YamlSyntaxError, decode_utf8, load_with_lines
+    from .readers.text import read_rule_text
+    from .yamlsource import YamlSyntaxError, load_with_lines
 
     problems: list[Problem] = []
     where = str(path)
     try:
-        data, lines = load_with_lines(decode_utf8(path.read_bytes()))
+        data, lines = load_with_lines(read_rule_text(path))
     except OSError as exc:
         return Vocabulary({}, [], {}), [Problem(f"cannot read: {exc.strerror or exc}", file=where)]
     except YamlSyntaxError as exc:

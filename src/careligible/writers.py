@@ -2,6 +2,11 @@
 
 Every writer takes results one at a time and writes them as they come, in input order, so a long
 batch streams. Machine formats write exactly one record per input record, errors included.
+
+Text from the input (ids, file names, drug names in warnings, error messages) is made safe for
+each reader (:mod:`careligible.safetext`): the table shows control and bidirectional characters
+as escapes, and a CSV cell that a spreadsheet would compute (``=``, ``+``, ``-``, ``@``) starts
+with ``'``. JSON and JSON Lines carry the text as it is, escaped by JSON itself.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .results import VERDICT_LABEL, VERDICTS, CaseResult, TrialResult
+from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
 
 DISCLAIMER = (
@@ -103,22 +109,19 @@ class CsvWriter(EncodingWriter):
     def encode(result: CaseResult) -> str:
         missing = sorted({m for t in result.by_verdict("needs_info") for m in t.missing})
         line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow(
-            [
-                result.case_id or "",
-                result.source,
-                result.error or "",
-                *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
-                ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
-                ";".join(missing),
-                " | ".join(result.warnings),
-                " | ".join(
-                    f"{t.nct_id}: {t.nearest_site.describe()}"
-                    for t in result.trials
-                    if t.nearest_site
-                ),
-            ]
-        )
+        cells = [
+            result.case_id or "",
+            result.source,
+            result.error or "",
+            *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
+            ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
+            ";".join(missing),
+            " | ".join(result.warnings),
+            " | ".join(
+                f"{t.nct_id}: {t.nearest_site.describe()}" for t in result.trials if t.nearest_site
+            ),
+        ]
+        csv.writer(line, lineterminator="\n").writerow([csv_cell(cell) for cell in cells])
         return line.getvalue()
 
 
@@ -158,11 +161,12 @@ class TableWriter:
 
     def write(self, result: CaseResult) -> None:
         self.count += 1
-        # Ids, paths and error messages come from the input: escaped, "[/x]" in them is text.
-        title = f"{escape(result.case_id or '(no id)')}  [dim]{escape(result.source)}[/dim]"
+        # Ids, paths and error messages come from the input: escaped, "[/x]" in them is text,
+        # and control sequences in them are shown, never sent to the terminal.
+        title = f"{_text(result.case_id or '(no id)')}  [dim]{_text(result.source)}[/dim]"
         if result.error:
             self.console.print(
-                f"[bold]{title}[/bold]\n  [red]error:[/red] {escape(result.error)}\n", markup=True
+                f"[bold]{title}[/bold]\n  [red]error:[/red] {_text(result.error)}\n", markup=True
             )
             return
         open_trials = [t for t in result.trials if t.verdict not in NOT_CANDIDATES]
@@ -179,12 +183,12 @@ class TableWriter:
         table.add_column("missing facts / to confirm", overflow="fold")
         for trial in open_trials:
             table.add_row(
-                trial.nct_id,
+                printable(trial.nct_id),
                 Text(VERDICT_LABEL[trial.verdict], style=_STYLE[trial.verdict]),
-                Text(trial.status_text, style="" if trial.status_current else "dim"),
+                Text(printable(trial.status_text), style="" if trial.status_current else "dim"),
                 f"{trial.checked}/{trial.total}",
-                trial.cohort_name,
-                _detail(trial),
+                printable(trial.cohort_name),
+                printable(_detail(trial)),
             )
         if open_trials:
             self.console.print(table)
@@ -192,14 +196,16 @@ class TableWriter:
         if unscreenable:
             names = "; ".join(f"{t.nct_id} ({t.status_text})" for t in unscreenable)
             self.console.print(
-                Text(f"  cannot screen (criteria not available): {names}", style="dim")
+                Text(printable(f"  cannot screen (criteria not available): {names}"), style="dim")
             )
         ineligible = result.by_verdict("ineligible")
         near = [t for t in ineligible if t.only_blocker]
         for trial in near:
             self.console.print(
                 Text(
-                    f"  {trial.nct_id} is ruled out by one criterion only: {trial.only_blocker}",
+                    printable(
+                        f"  {trial.nct_id} is ruled out by one criterion only: {trial.only_blocker}"
+                    ),
                     style="magenta",
                 )
             )
@@ -209,24 +215,30 @@ class TableWriter:
             f"{t.nct_id} ({', '.join(t.blocked_by)})" for t in others if t not in elsewhere
         ]
         if ruled_out:
-            self.console.print(Text(f"  ineligible: {'; '.join(ruled_out)}", style="dim"))
+            self.console.print(
+                Text(printable(f"  ineligible: {'; '.join(ruled_out)}"), style="dim")
+            )
         if elsewhere:
             self.console.print(
                 Text(f"  {len(elsewhere)} trial(s) enrol other diseases", style="dim")
             )
         if result.ask_next:
             asks = "; ".join(f"{a.fact} ({len(a.trials)} trial(s))" for a in result.ask_next)
-            self.console.print(Text(f"  ask next: {asks}", style="cyan"))
+            self.console.print(Text(printable(f"  ask next: {asks}"), style="cyan"))
         for warning in result.warnings:
-            self.console.print(Text(f"  warning: {warning}", style="yellow"))
+            self.console.print(Text(printable(f"  warning: {warning}"), style="yellow"))
         for item in result.considerations:
-            self.console.print(
-                Text(f"  consider ({item.axis}): {item.title}. {item.advice} [{item.source}]")
-            )
+            text = f"  consider ({item.axis}): {item.title}. {item.advice} [{item.source}]"
+            self.console.print(Text(printable(text)))
         self.console.print()
 
     def close(self) -> None:
         self.console.print(Text(DISCLAIMER, style="italic dim"))
+
+
+def _text(value: str) -> str:
+    """Input text inside Rich markup: inert as markup and as terminal control."""
+    return escape(printable(value))
 
 
 WRITERS: dict[str, Callable[[IO[str]], Writer]] = {

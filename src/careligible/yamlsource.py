@@ -67,21 +67,6 @@ class _Loader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def decode_utf8(raw: bytes) -> str:
-    """A rule or case file's text. A byte order mark is dropped; bytes that are not UTF-8 are a
-    located error, never guessed at (a Latin-1 "é" would otherwise become a different word)."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        raise YamlSyntaxError(
-            f"not UTF-8 text (byte {exc.start - line_start + 1} of the line is "
-            f"0x{raw[exc.start]:02x}); save the file as UTF-8",
-            raw.count(b"\n", 0, exc.start) + 1,
-        ) from None
-
-
 def load_with_lines(text: str) -> tuple[Any, LineMap]:
     """Parse one YAML document, returning its value and where each part of it stands."""
     try:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, NoReturn, cast
 import click
 
 from ..errors import CareligibleError
-from .common import ExitCode, load_rules, rules_option
+from ..safetext import printable
+from .common import ExitCode, load_rules, refused_record, rules_option
 
 if TYPE_CHECKING:
     from ..audit import Verification
@@ -64,13 +65,15 @@ def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path 
         for parsed in parsed_cases([case_file]):
             if parsed.case is None:
                 errors += 1
-                click.echo(f"careligible: {parsed.error}", err=True)
+                click.echo(refused_record(parsed), err=True)
                 continue
             result = screener.screen(parsed.case, parsed.source)
             explanations.append(case_explanation(result, catalog, trials))
     except CareligibleError as exc:
         _fail(exc)
-    click.echo(render(explanations, cast("Format", fmt)))
+    text = render(explanations, cast("Format", fmt))
+    # JSON escapes what it must; text and Markdown go to a terminal, so nothing in them acts.
+    click.echo(text if fmt == "json" else printable(text, keep="\n"))
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
@@ -84,11 +87,21 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--expect-head",
+    metavar="HEX",
+    default=None,
+    help="The head hash 'screen --audit-log' printed: fail unless LOG ends at that record.",
+)
 @rules_option
-def verify(log: Path, rules_dir: Path | None) -> None:
+def verify(log: Path, expect_head: str | None, rules_dir: Path | None) -> None:
     """Check LOG's hash chain and re-screen the recorded cases with the rules.
 
-    Exits 0 when the chain is intact and every recorded verdict reproduces, 1 otherwise.
+    Without --expect-head, records deleted from the end (or an emptied log) leave a valid
+    chain; keep the head that 'screen --audit-log' prints and pass it here.
+
+    Exits 0 when the chain is intact, ends at the expected head and every recorded verdict
+    reproduces, 1 otherwise.
     """
     from ..audit import read_log, verify_log
     from ..screening import Screener
@@ -97,7 +110,7 @@ def verify(log: Path, rules_dir: Path | None) -> None:
         lines = read_log(log)
         has_cases = any(line.record and "case" in line.record for line in lines)
         screener = Screener(load_rules(rules_dir)) if has_cases else None
-        found = verify_log(lines, screener)
+        found = verify_log(lines, screener, expect_head)
     except CareligibleError as exc:
         _fail(exc)
     for line in _verification_lines(found):
@@ -107,11 +120,37 @@ def verify(log: Path, rules_dir: Path | None) -> None:
     sys.exit(ExitCode.OK if found.ok else ExitCode.RECORD_ERRORS)
 
 
+@audit.command("repair")
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def repair(log: Path) -> None:
+    """Cut LOG back to its last whole record after a write was cut short (full disk, crash).
+
+    Only a torn tail is dropped, and what was dropped is reported; records before it are never
+    touched. Run 'audit verify' afterwards. Exits 0 (also when nothing needed cutting).
+    """
+    from ..audit import repair_log
+
+    try:
+        done = repair_log(log)
+    except CareligibleError as exc:
+        _fail(exc)
+    if done.dropped_bytes:
+        click.echo(
+            f"dropped the torn tail: {done.dropped_bytes} byte(s) on {done.dropped_lines} line(s) "
+            f"after line {done.kept}"
+        )
+    else:
+        click.echo("nothing to repair: the log ends with a whole record")
+    click.echo(f"kept {done.kept} record(s), head {done.head or '(none: the log is empty)'}")
+
+
 def _verification_lines(found: Verification) -> Iterator[str]:
     if found.chain_break:
         yield f"chain broken: {found.chain_break}"
     else:
         yield f"chain intact: {found.records} record(s)"
+    if found.head_mismatch:
+        yield f"head wrong: {found.head_mismatch}"
     yield from (f"not reproduced: {line}" for line in found.not_reproduced)
     if found.rescreened and not found.not_reproduced:
         yield f"reproduced: every verdict of {found.rescreened} re-screened case(s)"
@@ -145,7 +184,7 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
         for parsed in parsed_cases(cases):
             if parsed.case is None:
                 errors += 1
-                click.echo(f"careligible: {parsed.error}", err=True)
+                click.echo(refused_record(parsed), err=True)
                 continue
             screened += 1
             for change in verdict_changes(before, after, parsed.case, parsed.source):

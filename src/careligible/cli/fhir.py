@@ -20,7 +20,8 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from ..errors import CareligibleError, InputError, RulesError
-from .common import ExitCode, destination, refuse_rules
+from ..safetext import one_line
+from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
 
 if TYPE_CHECKING:
     from ..fhir import FhirMapping, ImportedCase
@@ -67,13 +68,18 @@ def import_fhir(
 
     day = reference_date.date() if reference_date else dt.date.today()
     try:
+        refuse_clash(output, protected_files(bundles), "the output")
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
+    try:
         vocabulary = default_vocabulary()
         mapping = load_mapping(vocabulary=vocabulary)
     except RulesError as exc:
         refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was imported")
     outcomes = list(_imported(bundles, day, mapping, vocabulary))
     try:
-        with destination(output) as out:
+        with destination(output, protected_files(bundles)) as out:
             _write_yaml(out, outcomes, day)
     except (OSError, CareligibleError) as exc:
         click.echo(f"careligible: cannot write the output: {exc}", err=True)
@@ -170,7 +176,7 @@ def _comments(outcome: _Outcome) -> Iterator[str]:
         for problem in outcome.problems:
             yield f"  {_one_line(problem)}"
         return
-    yield f"{_one_line(outcome.source)}: case '{imported.case_id}'"
+    yield f"{_one_line(outcome.source)}: case '{_one_line(imported.case_id)}'"
     if imported.notes:
         yield f"not mapped ({len(imported.notes)}):"
         for note in imported.notes:
@@ -178,9 +184,9 @@ def _comments(outcome: _Outcome) -> Iterator[str]:
     if imported.sources:
         yield "sources:"
         for field, source in imported.sources.items():
-            yield f"  {field}: {_one_line(source)}"
+            yield f"  {_one_line(field)}: {_one_line(source)}"
 
 
 def _one_line(text: str) -> str:
-    """Text from a bundle must not end the comment it is written into."""
-    return " ".join(text.split())
+    """Text from a bundle or its file name must not end the comment it is written into."""
+    return one_line(text)

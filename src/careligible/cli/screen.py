@@ -20,11 +20,19 @@ from typing import NoReturn
 
 import click
 
-from ..audit import open_audit_log
+from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
 from ..writers import WRITERS, make_writer
-from .common import ExitCode, destination, load_rules, rules_option
+from .common import (
+    ExitCode,
+    Protected,
+    destination,
+    load_rules,
+    protected_files,
+    refuse_clash,
+    rules_option,
+)
 
 
 @click.command()
@@ -98,7 +106,11 @@ def screen(
     except ValueError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     try:
+        refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
+        protected = protected_files(paths, audit_log_path, rules_dir)
+        refuse_clash(output, protected, "the output")
         screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
+        audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
@@ -108,13 +120,15 @@ def screen(
             screener=screener,
             fmt=fmt,
             jobs=jobs or default_jobs(),
-            audit_log=open_audit_log(audit_log_path),
+            audit_log=audit_log,
             include_case=include_case,
             area=area,
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             progress=lambda items: _with_progress(items, show_progress),
         )
-        errors = _run(batch, output)
+        errors = _run(batch, output, protected)
+    if audit_log_path is not None:
+        _print_head(audit_log_path)
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -122,6 +136,16 @@ def screen(
 
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so no temporary file is left behind."""
+
+
+def _print_head(path: Path) -> None:
+    """The anchor of the audit log, for the auditor to keep apart from it (``--expect-head``)."""
+    try:
+        head = log_head(path)
+    except CareligibleError as exc:
+        click.echo(f"careligible: {exc}", err=True)
+        return
+    click.echo(f"careligible: audit log {path}: {head}", err=True)
 
 
 _ENDING = (signal.SIGTERM, signal.SIGHUP)
@@ -144,13 +168,13 @@ def _signals_end_the_run() -> Iterator[None]:
             signal.signal(name, handler)
 
 
-def _run(batch: Batch, output: Path | None) -> int:
+def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     """Run the batch into ``output``; every way it can end but success exits with its status."""
     unchanged = "" if output is None else f"; {output} was left as it was"
     where = str(output or "standard output")
     finished = False
     try:
-        with destination(output) as out:
+        with destination(output, protected) as out:
             errors = run_batch(batch, make_writer(batch.fmt, out), where)
             finished = True
     except BrokenPipeError:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..case import Case
 from ..errors import Problem, RulesError, describe_validation_error, dotted
 from ..fields import put_path
+from ..readers.text import read_rule_text
 from ..vocabulary import Vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 
@@ -198,9 +199,9 @@ def load_mapping(path: Path | None = None, vocabulary: Vocabulary | None = None)
 def _load(path: Path, vocabulary: Vocabulary | None) -> FhirMapping:
     where = str(path)
     try:
-        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError([Problem(f"cannot read: {exc}", file=where)]) from None
+        data, lines = load_with_lines(read_rule_text(path))
+    except OSError as exc:
+        raise RulesError([Problem(f"cannot read: {exc.strerror or exc}", file=where)]) from None
     except YamlSyntaxError as exc:
         raise RulesError([Problem(str(exc), file=where, line=exc.line)]) from None
     try:

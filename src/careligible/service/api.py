@@ -40,10 +40,15 @@ _CASE_BODY = {
 
 
 async def json_body(request: Request) -> Any:
-    """The request body as JSON, or 400 naming the line and column where it breaks."""
+    """The request body as JSON, or 400 naming the line and column where it breaks.
+
+    Decoded as case files are (:func:`~careligible.readers.decode_json`), so a key written
+    twice is refused with the field named, never resolved silently to its last value."""
+    from ..readers import decode_json
+
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return decode_json(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise HTTPException(400, detail="the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

@@ -3,10 +3,8 @@ exported reports. No widgets."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -14,6 +12,7 @@ from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
 from ..fhir import BundleError, ImportedCase, import_bundle
+from ..readers import open_case
 from ..results import CaseResult
 from . import report
 from .form_model import values_from_case
@@ -46,39 +45,30 @@ class LoadedCase:
         return "\n".join(lines)
 
 
-def load_case_file(path: Path) -> LoadedCase:
-    """A case file (YAML, or JSON) -> form text. Invalid values are kept, for the form to flag.
+#: Problems the form cannot show for correction: the file must be fixed before it is opened.
+FORM_CANNOT_HOLD = frozenset({"extra_forbidden", "duplicate_key", "not_text"})
 
-    A FHIR Bundle (JSON) is imported as its patient's case; the file itself is never written to.
+
+def load_case_file(path: Path) -> LoadedCase:
+    """A case file (YAML, JSON, or a FHIR Bundle) -> form text, read as ``screen`` reads it.
+
+    Invalid values are kept, for the form to flag. A field the form cannot hold (a misspelt
+    ``weigth_kg``) is refused: the form would drop it silently and a save would lose it. A FHIR
+    Bundle is imported as its patient's case; the file itself is never written to.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    data: Any
-    if path.suffix.lower() == ".json":
+    opened = open_case(path)
+    if opened.is_bundle:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        except RecursionError:
-            raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise InputError(f"{path}: not valid YAML") from None
-    if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
-        try:
-            imported = import_bundle(data, fallback_id=path.stem[:128])
+            imported = import_bundle(opened.data, fallback_id=path.stem[:128])
         except BundleError as exc:
             raise InputError(f"{path}: {exc}") from None
         return LoadedCase(values_from_case(imported.data), imported)
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a case file must hold one case (a mapping of fields)")
-    return LoadedCase(values_from_case(data))
+    unknown = [str(p) for p in opened.problems if p.code in FORM_CANNOT_HOLD]
+    if unknown:
+        raise InputError(
+            "; ".join(unknown) + "; the form cannot hold these fields, correct them in the file"
+        )
+    return LoadedCase(values_from_case(opened.data))
 
 
 def read_case_values(path: Path) -> dict[str, str]:

@@ -1,0 +1,108 @@
+"""Validating a raw record against the case model; every problem names file, line and field."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..case import Case, id_problem
+from ..errors import Problem, describe_validation_error, dotted, show
+from .jsonfile import Duplicated
+from .records import ParsedCase, RawRecord
+from .text import path_where
+
+
+def parse_case(record: RawRecord) -> ParsedCase:
+    """Validate a raw record against the case model; problems name file, line and field."""
+    try:
+        return _parse_case(record)
+    except RecursionError:  # a deeply nested value, while validating or describing it
+        problem = Problem("nested too deeply", "", record.file, record.line)
+        return ParsedCase(record.source, None, None, (problem,))
+
+
+def _parse_case(record: RawRecord) -> ParsedCase:
+    if record.error is not None:
+        return ParsedCase(
+            record.source, None, None, (Problem(record.error, "", record.file, record.line),)
+        )
+    data = record.data
+    case_id = data.get("id") if isinstance(data, dict) else None
+    case_id = str(case_id) if isinstance(case_id, str | int) else None
+    if case_id is not None and (len(case_id) > 128 or id_problem(case_id)):
+        case_id = None  # not an id the model accepts; never echo it
+    problem = unreadable(record)
+    if problem is not None:
+        return ParsedCase(record.source, case_id, None, (problem,))
+    if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
+        return _parse_bundle(record)
+    if not isinstance(data, dict):
+        return ParsedCase(
+            record.source,
+            None,
+            None,
+            (Problem("a case must be a mapping of fields", "", record.file, record.line),),
+        )
+    try:
+        return ParsedCase(record.source, case_id, Case.model_validate(data))
+    except ValidationError as exc:
+        problems = []
+        for problem in describe_validation_error(exc, Case):
+            line = record.line
+            if record.lines is not None:
+                line = record.lines.line_of(problem.loc) or record.line
+            problems.append(
+                dataclasses.replace(problem, file=record.file, line=line, loc=problem.loc)
+            )
+        return ParsedCase(record.source, case_id, None, tuple(problems))
+
+
+def unreadable(record: RawRecord) -> Problem | None:
+    """Why the decoded ``record`` cannot be taken as it stands, or None; checked before a case
+    or a FHIR Bundle is read from it.
+
+    A lone surrogate (JSON ``"\\ud800"``) is not text: it cannot be written as UTF-8 and would
+    crash every output. A key written twice (:class:`Duplicated`) would lose one of two facts."""
+    surrogate = path_where(record.data, _has_surrogate)
+    if surrogate is not None:
+        return _not_text(record, surrogate)
+    twice = path_where(record.data, lambda value: isinstance(value, Duplicated))
+    if twice is not None:
+        return _duplicate_key(record, record.data, twice)
+    return None
+
+
+def _has_surrogate(value: Any) -> bool:
+    return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def _duplicate_key(record: RawRecord, data: Any, path: tuple[int | str, ...]) -> Problem:
+    mapping = data
+    for part in path:
+        mapping = mapping[part]
+    message = f"duplicate key {show(mapping.key)}"
+    return Problem(message, dotted(path), record.file, record.line, code="duplicate_key")
+
+
+def _not_text(record: RawRecord, path: tuple[int | str, ...]) -> Problem:
+    line = record.lines.line_of(path) if record.lines is not None else None
+    message = "holds a lone surrogate (an escape such as \\ud800), which is not text"
+    return Problem(message, dotted(path), record.file, line or record.line, code="not_text")
+
+
+def _parse_bundle(record: RawRecord) -> ParsedCase:
+    """A FHIR Bundle becomes its patient's case; what it could not map becomes warnings."""
+    from ..fhir import BundleError, import_bundle
+
+    try:
+        imported = import_bundle(record.data, fallback_id=Path(record.file).stem[:128])
+    except BundleError as exc:
+        problems = tuple(
+            Problem(p.message, p.field, record.file, record.line) for p in exc.problems
+        )
+        return ParsedCase(record.source, None, None, problems)
+    parsed = _parse_case(RawRecord(record.file, record.line, imported.data))
+    return dataclasses.replace(parsed, warnings=tuple(imported.warnings()))
