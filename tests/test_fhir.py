@@ -439,17 +439,8 @@ def test_no_medication_resources_leaves_therapies_unknown_not_empty() -> None:
     [
         ("not-json.json", "not-json.json:3: invalid JSON"),
         ("not-a-bundle.json", "resourceType: not a FHIR Bundle (resourceType is 'Patient')"),
-        (
-            "invalid-resource.json",
-            "entry[1].resource.valueQuantity.value: Observation/obs-no-status: "
-            "Decimal value string does not match spec regex",
-        ),
         ("no-patient.json", "entry: the bundle holds no Patient resource"),
         ("two-patients.json", "the bundle holds 2 Patient resources (entry[0], entry[1])"),
-        (
-            "unknown-resource-type.json",
-            "entry[1].resource.resourceType: 'Patientt' is not a FHIR R4 resource type",
-        ),
     ],
 )
 def test_malformed_bundles_name_the_file_and_the_place(name: str, expected: str) -> None:
@@ -470,8 +461,38 @@ def test_import_bundle_rejects_what_is_not_a_bundle() -> None:
     with pytest.raises(BundleError) as caught:
         import_bundle({"resourceType": "Bundle", "type": "collection", "entry": [7]})
     assert [(p.field, p.message) for p in caught.value.problems] == [
-        ("entry[0]", "must be an object")
+        ("entry[0]", "must be an object"),
+        ("entry", "the bundle holds no Patient resource"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "kept", "reason"),
+    [
+        (
+            "invalid-resource.json",
+            "pseudo-bad-01",
+            "Observation/obs-no-status: not valid FHIR R4, left out "
+            "(entry[1].resource.valueQuantity.value: "
+            "Decimal value string does not match spec regex.)",
+        ),
+        (
+            "unknown-resource-type.json",
+            "pseudo-c",
+            "Patientt/typo: not valid FHIR R4, left out "
+            "(entry[1].resource.resourceType: 'Patientt' is not a FHIR R4 resource type)",
+        ),
+    ],
+)
+def test_a_bad_entry_is_reported_and_the_rest_imported(name: str, kept: str, reason: str) -> None:
+    path = FIXTURES / "malformed" / name
+    imported = import_bundle(load(path), reference_date=DAY)
+    assert imported.case_id == kept
+    assert reason in [str(note) for note in imported.notes]
+    [record] = list(read_records(path))
+    parsed = parse_case(record)
+    assert parsed.case is not None and parsed.error is None
+    assert any("not valid FHIR R4" in w for w in parsed.warnings)
 
 
 # --- readers, screen and import-fhir -------------------------------------------------------------
@@ -584,3 +605,49 @@ def test_opening_a_bundle_in_the_tui_shows_unknown_outcomes(
 
     asyncio.run(scenario())
     assert path.read_text(encoding="utf-8") == SLE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("resource", "version"),
+    [
+        ({"resourceType": "MedicationOrder", "id": "m"}, "DSTU2"),
+        ({"resourceType": "ProcedureRequest", "id": "p"}, "STU3"),
+        (
+            {"resourceType": "Condition", "id": "c", "clinicalStatus": "active",
+             "subject": {"reference": "Patient/p"}},
+            "STU3",
+        ),
+        (
+            {"resourceType": "Observation", "id": "o", "patient": {"reference": "Patient/p"}},
+            "DSTU2",
+        ),
+    ],
+)  # fmt: skip
+def test_an_older_fhir_version_is_named_not_reported_field_by_field(
+    resource: dict[str, Any], version: str
+) -> None:
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}, {"resource": resource}],
+    }
+    with pytest.raises(BundleError) as caught:
+        import_bundle(data, reference_date=DAY)
+    [problem] = caught.value.problems
+    assert f"this is a FHIR {version} bundle, not R4" in problem.message
+    assert "convert it to FHIR R4 first" in problem.message
+
+
+def test_notes_of_one_kind_are_counted_on_one_line() -> None:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p"}}] + [
+        {"resource": {"resourceType": "Encounter", "id": f"e{i}", "status": "finished",
+                      "class": {"code": "AMB"}}}
+        for i in range(30)
+    ]  # fmt: skip
+    imported = import_bundle(
+        {"resourceType": "Bundle", "type": "collection", "entry": entries}, reference_date=DAY
+    )
+    assert len(imported.notes) == 30
+    assert imported.warnings()[1:] == [
+        "not mapped: not used by the case format (30): Encounter x30"
+    ]

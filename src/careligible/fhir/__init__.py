@@ -7,9 +7,9 @@ everywhere. Loading this package does not load ``fhir.resources``; validating a 
 
 from __future__ import annotations
 
-from .evidence import Note
 from .importer import ImportedCase, default_vocabulary, import_bundle
 from .mapping import FhirMapping, default_mapping_path, load_mapping
+from .notes import Note
 from .validate import BundleError
 
 __all__ = [

@@ -36,7 +36,7 @@ def read_condition(evidence: Evidence, resource: Resource, label: str) -> None:
         return
     rules = condition_rules(evidence, condition.code)
     if not rules:
-        evidence.note(label, evidence.unmatched(condition.code))
+        evidence.unmatched(label, condition.code)
         return
     status = status_code(condition.clinicalStatus)
     state = "active" if status in ACTIVE else "inactive" if status in INACTIVE else None

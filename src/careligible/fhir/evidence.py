@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .elements import codes, texts
 from .mapping import FhirMapping
+from .notes import Note
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -25,17 +26,6 @@ if TYPE_CHECKING:
 MALIGNANCY_ORDER = {"remote": 1, "within_5y": 2, "active": 3}
 
 Policy = Literal["agree", "latest", "worst"]
-
-
-@dataclass(frozen=True)
-class Note:
-    """A resource, or part of one, that did not make it into the case, and why."""
-
-    resource: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.resource}: {self.reason}"
 
 
 @dataclass
@@ -57,8 +47,11 @@ class Evidence:
     notes: list[Note] = field(default_factory=list)
     patient_refs: set[str] = field(default_factory=set)
 
-    def note(self, resource: str, reason: str) -> None:
-        self.notes.append(Note(resource, reason))
+    def note(
+        self, resource: str, reason: str, group: str | None = None, detail: str | None = None
+    ) -> None:
+        """Record what was left out; ``group``/``detail`` let notes of one kind be counted."""
+        self.notes.append(Note(resource, reason, group, detail))
 
     def add(self, path: str, value: Any, source: str, when: dt.date | None, policy: Policy) -> None:
         self.candidates[path].append(Candidate(value, source, when, policy))
@@ -73,15 +66,22 @@ class Evidence:
         self.note(label, "refers to another patient")
         return True
 
-    def unmatched(self, code: CodeableConcept | None) -> str:
+    def unmatched(self, label: str, code: CodeableConcept | None) -> None:
+        """Note a resource whose code the mapping does not know, grouped by its first code."""
         found = []
         for system, value in codes(code):
             alias = self.mapping.system_alias(system)
             found.append(f"{alias.upper() if alias else system or '?'} {value}")
-        if found:
-            return f"no mapping for {', '.join(found)}"
         written = texts(code)
-        return f"no mapping for '{written[0][:80]}'" if written else "no code"
+        if found:
+            reason = f"no mapping for {', '.join(found)}"
+            detail = f"{found[0]} {written[0][:60]}" if written else found[0]
+        elif written:
+            reason = f"no mapping for '{written[0][:80]}'"
+            detail = f"'{written[0][:60]}'"
+        else:
+            reason = detail = "no code"
+        self.note(label, reason, "no mapping for the code", detail)
 
     def resolve(self) -> tuple[dict[str, Any], dict[str, str]]:
         """One value per field: agreeing values, the latest result, or none when they conflict."""
@@ -98,9 +98,7 @@ class Evidence:
         return values, sources
 
 
-def choose(
-    path: str, candidates: list[Candidate], note: Callable[[str, str], None]
-) -> list[Candidate]:
+def choose(path: str, candidates: list[Candidate], note: Callable[..., None]) -> list[Candidate]:
     """The candidates that give the field its value; empty (with a note) when they conflict."""
     distinct = list(dict.fromkeys(repr(c.value) for c in candidates))
     if len(distinct) == 1:
@@ -116,6 +114,8 @@ def choose(
             note(
                 list_sources(older),
                 f"{path}: earlier result(s) superseded by {cite(top[0])}",
+                "earlier results superseded by a later one",
+                path,
             )
             return top
     listed = "; ".join(f"{c.value!r} from {cite(c)}" for c in candidates)

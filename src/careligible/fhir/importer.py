@@ -28,14 +28,14 @@ from ..vocabulary import Vocabulary
 from .conditions import read_condition
 from .dates import age_at, date_bounds
 from .elements import label as label_of
-from .evidence import Evidence, Note
+from .evidence import Evidence
 from .mapping import FhirMapping, load_mapping
 from .medications import Medications
+from .notes import Note, grouped
 from .observations import read_observation
-from .validate import BundleError, validate_bundle
+from .validate import BundleError, ValidBundle, validate_bundle
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.patient import Patient
     from fhir.resources.R4B.resource import Resource
 
@@ -61,7 +61,7 @@ class ImportedCase:
         )
         if self.data.get("therapies"):
             head += "; therapy outcomes are not in FHIR and stay unknown"
-        return [head, *(f"not mapped: {note}" for note in self.notes)]
+        return [head, *(f"not mapped: {line}" for line in grouped(self.notes))]
 
 
 def import_bundle(
@@ -106,19 +106,25 @@ class _Import:
         self.evidence = evidence
         self.medications = Medications(evidence)
 
-    def run(self, bundle: Bundle, fallback_id: str) -> ImportedCase:
+    def run(self, bundle: ValidBundle, fallback_id: str) -> ImportedCase:
         note = self.evidence.note
-        entries = [
-            (index, entry.fullUrl, entry.resource)
-            for index, entry in enumerate(bundle.entry or [])
-            if entry.resource is not None
-        ]
-        for index, entry in enumerate(bundle.entry or []):
-            if entry.resource is None:
-                note(f"entry {index}", "holds no resource")
+        entries = [(e.index, e.url, e.resource) for e in bundle.entries]
+        for index in bundle.empty:
+            note(f"entry {index}", "holds no resource")
+        for _index, label, problem in bundle.invalid:
+            note(
+                label,
+                f"not valid FHIR R4, left out ({problem.field}: {problem.message})",
+                "entries that are not valid FHIR R4, left out",
+                f"{label.split('/', 1)[0]} {problem.field.split('.', 2)[-1]}",
+            )
         patients = [(i, url, r) for i, url, r in entries if r.get_resource_type() == "Patient"]
+        invalid_patients = [p for _, label, p in bundle.invalid if _kind(label) == "Patient"]
+        if invalid_patients:
+            raise BundleError(invalid_patients)
         if not patients:
-            raise BundleError([Problem("the bundle holds no Patient resource", "entry")])
+            found = [p for _, _, p in bundle.invalid]
+            raise BundleError([*found, Problem("the bundle holds no Patient resource", "entry")])
         if len(patients) > 1:
             where = ", ".join(f"entry[{i}]" for i, _, _ in patients)
             raise BundleError(
@@ -155,10 +161,14 @@ class _Import:
             elif kind == "Medication":
                 deferred.append((url, resource, label))
             else:
-                note(label, f"{kind} is not used by the case format")
+                note(label, f"{kind} is not used by the case format", "not used by the case format")
         for url, resource, label in deferred:
             if not self.medications.is_used(resource, url):
-                note(label, "no MedicationStatement or MedicationRequest refers to it")
+                note(
+                    label,
+                    "no MedicationStatement or MedicationRequest refers to it",
+                    "Medication that no MedicationStatement or MedicationRequest refers to",
+                )
         case_id = patient.id or bundle.id or fallback_id
         return self.finish(str(case_id))
 
@@ -228,6 +238,11 @@ class _Import:
                     )
         if patient.deceasedBoolean or patient.deceasedDateTime:
             evidence.note(label, "the patient is recorded as deceased")
+
+
+def _kind(label: str) -> str:
+    """The resource type in an entry label such as ``Patient/p-1``."""
+    return label.split("/", 1)[0]
 
 
 def _source_of(sources: dict[str, str], loc: tuple[int | str, ...]) -> str:

@@ -151,6 +151,8 @@ class Medications:
                 label,
                 f"medication '{written[0][:80]}' is not in the drug vocabulary; "
                 "not added (enter it by hand if it matters)",
+                "medication not in the drug vocabulary, not added (enter it by hand if it matters)",
+                f"'{written[0][:60]}'",
             )
         else:
             listed = ", ".join(f"{s or '?'}|{c}" for s, c in codes(concept)) or "none"

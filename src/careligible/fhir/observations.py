@@ -29,7 +29,7 @@ def read_observation(evidence: Evidence, resource: Resource, label: str) -> None
         return
     rules = observation_rules(evidence, observation.code)
     if not rules:
-        evidence.note(label, evidence.unmatched(observation.code))
+        evidence.unmatched(label, observation.code)
         return
     if observation.status not in FINAL:
         evidence.note(label, f"status is '{observation.status}'; only final results are used")

@@ -1,22 +1,27 @@
-"""Is this a FHIR R4 Bundle? Checked by ``fhir.resources`` before anything is read.
+"""Is this a FHIR R4 Bundle, and which of its entries are valid? Checked by ``fhir.resources``.
 
-``fhir.resources`` (its R4B models, wire-compatible with R4 for the resources read here) gives
-one error per element; this module turns them into problems that name the entry and the field,
-in the project's words, and never quote the offending resource itself.
+Each entry is validated on its own, so one malformed Observation in a record of hundreds of
+entries is reported and left out while the rest is read; only a bundle that is not one (or is of
+another FHIR version) is refused whole. ``fhir.resources`` (its R4B models, wire-compatible with
+R4 for the resources read here) gives one error per element; this module turns them into
+problems that name the entry and the field, in the project's words, and never quotes the
+offending resource itself.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..errors import InputError, Problem, dotted
+from .versions import other_version
 
 if TYPE_CHECKING:
-    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.resource import Resource
 
 #: Validation problems listed for one bundle; the rest are counted.
 MAX_PROBLEMS = 20
@@ -30,21 +35,57 @@ class BundleError(InputError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
-def validate_bundle(data: Any) -> Bundle:
-    """The Bundle as ``fhir.resources`` models, or :class:`BundleError` naming entry and field."""
+@dataclass(frozen=True)
+class Entry:
+    """One valid entry: its place in the bundle, its fullUrl and the validated resource."""
+
+    index: int
+    url: str | None
+    resource: Resource
+
+
+@dataclass(frozen=True)
+class ValidBundle:
+    """The entries that passed validation, and a problem for each one that did not."""
+
+    id: str | None
+    entries: list[Entry] = field(default_factory=list)
+    invalid: list[tuple[int, str, Problem]] = field(default_factory=list)
+    empty: list[int] = field(default_factory=list)
+
+
+def validate_bundle(data: Any) -> ValidBundle:
+    """Each entry validated on its own: a bad Observation is reported, the other entries kept.
+
+    :class:`BundleError` when ``data`` is no R4 Bundle at all (another FHIR version included).
+    """
     if not isinstance(data, dict):
         raise BundleError([Problem("a FHIR Bundle must be a JSON object")])
     kind = data.get("resourceType")
     if kind != "Bundle":
         found = f"resourceType is {kind!r}" if kind is not None else "no resourceType"
         raise BundleError([Problem(f"not a FHIR Bundle ({found})", "resourceType")])
-    problems = list(_entry_shape_problems(data.get("entry")))
-    if problems:
-        raise BundleError(problems)
+    version = other_version(data)
+    if version is not None:
+        raise BundleError([Problem(version, "entry")])
+    entries = data.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise BundleError([Problem("must be a list of entries", "entry")])
+    _validate_shell(data)
+    bundle_id = data.get("id")
+    valid = ValidBundle(bundle_id if isinstance(bundle_id, str) else None)
+    for index, entry in enumerate(entries or []):
+        _validate_entry(valid, index, entry)
+    return valid
+
+
+def _validate_shell(data: dict[str, Any]) -> None:
+    """The Bundle's own elements (type, id, meta), without its entries."""
     from fhir.resources.R4B.bundle import Bundle
 
+    shell = {key: value for key, value in data.items() if key != "entry"}
     try:
-        return Bundle.model_validate(data)
+        Bundle.model_validate(shell)
     except ValidationError as exc:
         raise BundleError(_validation_problems(exc, data)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -53,31 +94,52 @@ def validate_bundle(data: Any) -> Bundle:
         raise BundleError([Problem(message)]) from None
 
 
-def _entry_shape_problems(entries: Any) -> Iterator[Problem]:
-    """Entries the FHIR library would reject with a crash rather than a message."""
-    if entries is None:
+def _validate_entry(valid: ValidBundle, index: int, entry: Any) -> None:
+    where = f"entry[{index}]"
+    problems = list(_entry_shape_problems(index, entry))
+    if not problems and entry.get("resource") is None:
+        valid.empty.append(index)
         return
-    if not isinstance(entries, list):
-        yield Problem("must be a list of entries", "entry")
+    label = (_resource_label(entry.get("resource")) if isinstance(entry, dict) else "") or where
+    if not problems:
+        resource = entry["resource"]
+        model = _model_class(resource["resourceType"])
+        try:
+            parsed = model.model_validate(resource)
+        except ValidationError as exc:
+            problems = _validation_problems(exc, resource, prefix=(*_ENTRY, index, "resource"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            problems = [Problem(f"not a valid resource ({type(exc).__name__})", where)]
+        else:
+            url = entry.get("fullUrl")
+            valid.entries.append(Entry(index, url if isinstance(url, str) else None, parsed))
+            return
+    for problem in problems:
+        valid.invalid.append((index, label, problem))
+
+
+_ENTRY = ("entry",)
+
+
+def _entry_shape_problems(index: int, entry: Any) -> Iterator[Problem]:
+    """What the FHIR library would reject with a crash rather than a message."""
+    where = f"entry[{index}]"
+    if not isinstance(entry, dict):
+        yield Problem("must be an object", where)
         return
-    for index, entry in enumerate(entries):
-        where = f"entry[{index}]"
-        if not isinstance(entry, dict):
-            yield Problem("must be an object", where)
-            continue
-        resource = entry.get("resource")
-        if resource is None:
-            continue
-        if not isinstance(resource, dict):
-            yield Problem("must be an object", f"{where}.resource")
-            continue
-        kind = resource.get("resourceType")
-        if not isinstance(kind, str) or not kind:
-            yield Problem("is required", f"{where}.resource.resourceType")
-        elif not _is_resource_type(kind):
-            yield Problem(
-                f"'{kind[:40]}' is not a FHIR R4 resource type", f"{where}.resource.resourceType"
-            )
+    resource = entry.get("resource")
+    if resource is None:
+        return
+    if not isinstance(resource, dict):
+        yield Problem("must be an object", f"{where}.resource")
+        return
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        yield Problem("is required", f"{where}.resource.resourceType")
+    elif not _is_resource_type(kind):
+        yield Problem(
+            f"'{kind[:40]}' is not a FHIR R4 resource type", f"{where}.resource.resourceType"
+        )
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,13 +154,21 @@ def _is_resource_type(name: str) -> bool:
     return isinstance(model, type) and issubclass(model, Resource)
 
 
-def _validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[Problem]:
+def _model_class(name: str) -> type[Resource]:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(name)  # type: ignore[return-value]
+
+
+def _validation_problems(
+    exc: ValidationError, data: dict[str, Any], prefix: tuple[int | str, ...] = ()
+) -> list[Problem]:
     errors = exc.errors(include_url=False)
     problems = []
     for err in errors[:MAX_PROBLEMS]:
         # 'root' is where pydantic validates a wrapped value, not a FHIR element
-        loc = tuple(p for p in err["loc"] if isinstance(p, int | str) and p != "root")
-        label = _entry_label(data, loc)
+        loc = (*prefix, *(p for p in err["loc"] if isinstance(p, int | str) and p != "root"))
+        label = "" if prefix else _entry_label(data, loc)
         message = _wording(err)
         problems.append(Problem(f"{label}: {message}" if label else message, dotted(loc)))
     if len(errors) > MAX_PROBLEMS:
@@ -114,9 +184,15 @@ def _entry_label(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
         resource = data["entry"][loc[1]]["resource"]
     except (KeyError, IndexError, TypeError):
         return ""
-    kind = str(resource.get("resourceType", "resource"))
+    return _resource_label(resource)
+
+
+def _resource_label(resource: Any) -> str:
+    if not isinstance(resource, dict):
+        return ""
+    kind = str(resource.get("resourceType", "resource"))[:40]
     rid = resource.get("id")
-    return f"{kind}/{rid}" if isinstance(rid, str) and rid else kind
+    return f"{kind}/{rid[:64]}" if isinstance(rid, str) and rid else kind
 
 
 def _wording(err: Any) -> str:
