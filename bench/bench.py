@@ -22,6 +22,8 @@ figures vary by a few percent from run to run:
     python bench/bench.py --cases 10000 --seed 1            # all diseases
     python bench/bench.py --cases 10000 --disease sle       # the disease with most cohorts
     python bench/bench.py --cases 10000 --scale 100000      # adds the 10k -> 100k memory check
+
+The HTTP service has its own load test, ``bench/serve_load.py`` (concurrent CDS Hooks calls).
 """
 
 from __future__ import annotations
@@ -42,10 +44,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the oracle lives with the tests it serves
 
-from careligible.batch import parsed_cases  # noqa: E402
+from careligible.batch import default_jobs, parsed_cases  # noqa: E402
 from careligible.case import Case  # noqa: E402
 from careligible.catalog import load_catalog  # noqa: E402
-from careligible.parallel import default_jobs  # noqa: E402
 from careligible.screening import Screener  # noqa: E402
 from oracle import default_rules, evaluate_catalog  # noqa: E402
 

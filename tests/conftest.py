@@ -39,6 +39,7 @@ phase: "Phase 1"
 sponsor: "Test sponsor"
 status: recruiting
 status_as_of: 2026-11-01
+criteria_complete: full
 sources:
   s1: {url: "https://example.org/trial", what: "test source", checked: 2026-11-24}
 cohorts:

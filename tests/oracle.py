@@ -29,7 +29,7 @@ from careligible.case import Case
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
 Status = Literal["met", "not_met", "unknown"]
-Verdict = Literal["eligible", "needs_info", "ineligible"]
+Verdict = Literal["eligible", "possibly_eligible", "needs_info", "cannot_screen", "ineligible"]
 Key = tuple[str, str, str]
 
 #: A Kleene truth value: True is met, False is not met, None is unknown.
@@ -95,7 +95,8 @@ class VocabularyDrug:
 
     key: str
     drug_class: str
-    selectors: frozenset[str]  # its key, its class and its class's groups
+    selectors: frozenset[str]  # its key, its agent, its class and its class's groups
+    agent: str = ""  # the ingredient counted: one for every glucocorticoid, one for salts/forms
 
 
 # --- loading the rules --------------------------------------------------------------------------
@@ -120,6 +121,8 @@ class OracleRules:
     drugs_by_name: dict[str, VocabularyDrug]
     drugs: dict[str, VocabularyDrug] = field(default_factory=dict)
     directory: Path = RULES_DIR
+    completeness: dict[str, str] = field(default_factory=dict)  # nct_id -> criteria_complete
+    confirm_defines: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short: Hypothesis prints it beside every falsifying example
         return f"OracleRules({self.directory}, {len(self.items)} items)"
@@ -146,10 +149,17 @@ def load_rules(directory: Path | None = None) -> OracleRules:
     }
     drugs: dict[str, VocabularyDrug] = {}
     by_name: dict[str, VocabularyDrug] = {}
+    one_agent = {
+        name for name, spec in (vocab.get("classes") or {}).items() if (spec or {}).get("one_agent")
+    }
     for key, spec in (vocab.get("drugs") or {}).items():
         drug_class = spec["class"]
+        agent = drug_class if drug_class in one_agent else spec.get("agent") or key
         drug = VocabularyDrug(
-            key, drug_class, frozenset({key, drug_class}) | class_groups[drug_class]
+            key,
+            drug_class,
+            frozenset({key, agent, drug_class}) | class_groups[drug_class],
+            agent,
         )
         drugs[key] = drug
         for name in [key, *(spec.get("aliases") or [])]:
@@ -163,9 +173,12 @@ def load_rules(directory: Path | None = None) -> OracleRules:
 
     items: list[RuleItem] = []
     cohorts: dict[str, dict[str, tuple[RuleItem, ...]]] = {}
+    completeness: dict[str, str] = {}
+    defining: dict[str, dict[str, bool]] = {}
     for path in sorted((root / "trials").glob("*.yaml")):
         trial = _read_yaml(path)
         nct = trial["nct_id"]
+        completeness[nct] = trial["criteria_complete"]
         general = trial.get("criteria") or []
         cohorts[nct] = {}
         for cohort in trial["cohorts"]:
@@ -178,7 +191,12 @@ def load_rules(directory: Path | None = None) -> OracleRules:
                     {"field": "disease", "in": cohort["diseases"]},
                 )
             ]
-            for raw_criterion in [*general, *(cohort.get("criteria") or [])]:
+            raws = [*general, *(cohort.get("criteria") or [])]
+            # Whether an item only to confirm defines the population: then at best "possibly".
+            defining.setdefault(nct, {})[cid] = trial["criteria_complete"] == "partial" or any(
+                c.get("when") is None and c.get("defines_population") for c in raws
+            )
+            for raw_criterion in raws:
                 when = raw_criterion.get("when")
                 if when is None:
                     continue  # an item to confirm at screening: never evaluated
@@ -192,7 +210,9 @@ def load_rules(directory: Path | None = None) -> OracleRules:
         for item in raw.get("considerations") or []:
             items.append(RuleItem((*CONSIDERATIONS, item["id"]), "consideration", item["when"]))
 
-    return OracleRules(tuple(items), cohorts, definitions, by_name, drugs, root)
+    return OracleRules(
+        tuple(items), cohorts, definitions, by_name, drugs, root, completeness, defining
+    )
 
 
 @cache
@@ -213,6 +233,15 @@ class CaseView:
     def value(self, path: str) -> Any:
         if path == "therapies.recorded":
             return self.therapies is not None  # derived, never unknown
+        found = self._recorded(path)
+        if found is None and path in ("pregnant", "breastfeeding") and self.data["sex"] == "male":
+            return False  # cannot apply to a man: decided, not asked
+        no_nephritis = (self.data.get("lupus_nephritis") or {}).get("present") is False
+        if found is None and no_nephritis:
+            return {"lupus_nephritis.class": "none", "lupus_nephritis.active": False}.get(path)
+        return found
+
+    def _recorded(self, path: str) -> Any:
         node: Any = self.data
         for part in path.split("."):
             if not isinstance(node, Mapping) or node.get(part) is None:
@@ -274,12 +303,26 @@ def _outcome_filter(spec: Mapping[str, Any], therapy: Mapping[str, Any]) -> Trut
     return False
 
 
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def _months(spec: Mapping[str, Any], name: str) -> float | None:
+    """A bound written in months or in weeks (``name`` is its stem), as months."""
+    if spec.get(f"{name}_months") is not None:
+        return float(spec[f"{name}_months"])
+    if spec.get(f"{name}_weeks") is not None:
+        return float(spec[f"{name}_weeks"]) * 7 / DAYS_PER_MONTH
+    return None
+
+
 def _duration_filter(spec: Mapping[str, Any], therapy: Mapping[str, Any]) -> Truth:
-    minimum = spec.get("min_months")
-    if minimum is None:
+    at_least, more_than = _months(spec, "min"), _months(spec, "more_than")
+    if at_least is None and more_than is None:
         return True
     months = therapy.get("months")
-    return None if months is None else bool(months >= minimum)
+    if months is None:
+        return None
+    return bool(months >= at_least) if at_least is not None else bool(months > more_than)
 
 
 def _recency_filter(spec: Mapping[str, Any], therapy: Mapping[str, Any]) -> Truth:
@@ -287,7 +330,7 @@ def _recency_filter(spec: Mapping[str, Any], therapy: Mapping[str, Any]) -> Trut
 
     A treatment whose outcome is ``ongoing`` and whose stop is unrecorded is still being taken.
     """
-    window = spec.get("stopped_within_months")
+    window = _months(spec, "stopped_within")
     if window is None:
         return True
     stopped = therapy.get("stopped_months_ago")
@@ -319,9 +362,10 @@ def therapy_count_truth(cond: Mapping[str, Any], view: CaseView, rules: OracleRu
                 _recency_filter(spec, therapy),
             ]
         )
+        by_class = spec.get("count") == "classes"
         treatment = next(
-            (f"group{index}" for index, group in enumerate(groups) if drug.key in group),
-            f"drug:{drug.key}",
+            (f"group{index}" for index, group in enumerate(groups) if drug.selectors & set(group)),
+            f"class:{drug.drug_class}" if by_class else f"agent:{drug.agent}",
         )
         per_treatment[treatment] = kleene_any([per_treatment.get(treatment, False), qualifies])
     surely = sum(1 for truth in per_treatment.values() if truth is True)
@@ -339,6 +383,13 @@ def truth_of(cond: Any, view: CaseView, rules: OracleRules) -> Truth:
         raise ValueError(f"oracle: a condition must be a mapping: {cond!r}")
     if "use" in cond:
         return truth_of(rules.definitions[cond["use"]], view, rules)
+    if "decide" in cond:  # one-sided: met if, else not met if, else unknown
+        sides = cond["decide"]
+        if "met_if" in sides and truth_of(sides["met_if"], view, rules) is True:
+            return True
+        if "not_met_if" in sides and truth_of(sides["not_met_if"], view, rules) is True:
+            return False
+        return None
     if "all" in cond:
         return kleene_all(truth_of(part, view, rules) for part in cond["all"])
     if "any" in cond:
@@ -369,19 +420,33 @@ def evaluate_catalog(
 
 # --- verdicts, for checking the engine's aggregation --------------------------------------------
 
-_RANK: dict[Verdict, int] = {"eligible": 0, "needs_info": 1, "ineligible": 2}
+_RANK: dict[Verdict, int] = {
+    "eligible": 0,
+    "possibly_eligible": 1,
+    "needs_info": 2,
+    "cannot_screen": 3,
+    "ineligible": 4,
+}
 
 
-def cohort_verdict(items: Sequence[RuleItem], statuses: Mapping[Key, Status]) -> Verdict:
-    """Ineligible when an inclusion fails or an exclusion holds; eligible when every inclusion
-    holds and every exclusion is known not to; otherwise information is missing."""
+def cohort_verdict(
+    items: Sequence[RuleItem],
+    statuses: Mapping[Key, Status],
+    complete: str = "full",
+    confirm_defines: bool = False,
+) -> Verdict:
+    """Ineligible when an inclusion fails or an exclusion holds; cannot screen when the catalog
+    has no criteria text; needs information while a computable criterion is unknown; possibly
+    eligible while a population-defining item is only to confirm; else eligible."""
     blocking = {"inclusion": "not_met", "exclusion": "met"}
     settled = {"inclusion": "met", "exclusion": "not_met"}
     if any(statuses[item.key] == blocking[item.kind] for item in items):
         return "ineligible"
-    if all(statuses[item.key] == settled[item.kind] for item in items):
-        return "eligible"
-    return "needs_info"
+    if complete == "none":
+        return "cannot_screen"
+    if not all(statuses[item.key] == settled[item.kind] for item in items):
+        return "needs_info"
+    return "possibly_eligible" if confirm_defines else "eligible"
 
 
 def trial_verdicts(
@@ -391,7 +456,12 @@ def trial_verdicts(
     rules = rules or default_rules()
     return {
         nct: min(
-            (cohort_verdict(items, statuses) for items in cohorts.values()),
+            (
+                cohort_verdict(
+                    items, statuses, rules.completeness[nct], rules.confirm_defines[nct][cid]
+                )
+                for cid, items in cohorts.items()
+            ),
             key=_RANK.__getitem__,
         )
         for nct, cohorts in rules.cohorts.items()
@@ -417,6 +487,9 @@ def _conditions(cond: Any, rules: OracleRules) -> Iterator[Mapping[str, Any]]:
             yield from _conditions(part, rules)
     elif "not" in cond:
         yield from _conditions(cond["not"], rules)
+    elif "decide" in cond:
+        for side in cond["decide"].values():
+            yield from _conditions(side, rules)
     else:
         yield cond
 
@@ -447,12 +520,11 @@ def thresholds(rules: OracleRules | None = None) -> dict[str, set[float]]:
             if "therapies" in leaf:
                 spec = leaf["therapies"]
                 found.setdefault("therapies.count", set()).add(leaf["at_least"])
-                if spec.get("min_months") is not None:
-                    found.setdefault("therapies.months", set()).add(spec["min_months"])
-                if spec.get("stopped_within_months") is not None:
-                    found.setdefault("therapies.stopped_months_ago", set()).add(
-                        spec["stopped_within_months"]
-                    )
+                for stem in ("min", "more_than"):
+                    if (months := _months(spec, stem)) is not None:
+                        found.setdefault("therapies.months", set()).add(months)
+                if (window := _months(spec, "stopped_within")) is not None:
+                    found.setdefault("therapies.stopped_months_ago", set()).add(window)
                 continue
             for op, value in leaf.items():
                 if op == "field":

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from careligible.case import Case
 from careligible.catalog import Catalog, Criterion, load_catalog
 from careligible.conditions import FieldTest
+from careligible.facts import CANNOT_APPLY
 from careligible.fields import case_fields
 from careligible.screening import Screener
 
@@ -47,17 +48,41 @@ def test_every_cohort_has_an_eligible_fixture_case(catalog: Catalog) -> None:
 
 
 @pytest.mark.parametrize(("nct", "cohort", "path"), fixture_cases(), ids=lambda v: str(v)[-40:])
-def test_fixture_is_eligible_for_its_cohort(
-    screener: Screener, nct: str, cohort: str, path: Path
+def test_fixture_is_eligible_for_its_cohort_once_the_site_confirms(
+    screener: Screener, catalog: Catalog, nct: str, cohort: str, path: Path
 ) -> None:
-    case = Case.model_validate(yaml.safe_load(path.read_text()))
-    result = screener.cohort_results(case, nct)[cohort]
+    """Every computable criterion allows the fixture in; it is *eligible* only once the site has
+    confirmed what defines the population, *possibly eligible* before, and a trial the catalog
+    cannot screen stays so whatever is confirmed."""
+    data = yaml.safe_load(path.read_text())
+    result = screener.cohort_results(Case.model_validate(data), nct)[cohort]
     undecided = [
         (c.id, c.status)
         for c in result.criteria
         if c.status != ("met" if c.kind == "inclusion" else "not_met")
     ]
-    assert result.verdict == "eligible", undecided
+    assert not undecided
+    defining = [item for item in result.to_confirm if item.defines_population]
+    complete = catalog.trial(nct).meta.criteria_complete  # type: ignore[union-attr]
+    if complete == "none":
+        assert result.verdict == "cannot_screen"
+        return
+    assert result.verdict == ("possibly_eligible" if defining else "eligible")
+    answers = [
+        {
+            "trial": nct,
+            "cohort": cohort,
+            "criterion": item.id,
+            "answer": "met" if item.kind == "inclusion" else "not_met",
+            "by": "trial coordinator",
+            "on": "2026-11-30",
+        }
+        for item in defining
+    ]
+    confirmed = Case.model_validate({**data, "as_of": "2026-12-01", "confirmations": answers})
+    after = screener.cohort_results(confirmed, nct)[cohort]
+    assert after.verdict == "eligible"
+    assert {c.id for c in after.criteria if c.confirmed} == {item.id for item in defining}
 
 
 def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -209,4 +234,7 @@ def test_compound_criterion_is_unknown_when_its_facts_are_missing(
     data = base
     for field in criterion.fields():
         data = _set(data, field, None)
+        for deciding, _, follows in CANNOT_APPLY:  # the fact that would decide it, too
+            if field in follows:
+                data = _set(data, deciding, None)
     assert _status(screener, data, nct, cohort, criterion_id) == "unknown"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -25,12 +24,10 @@ RTX_INTOLERANT = {"therapies": [{"drug": "rituximab", "outcome": "intolerance", 
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "b_cell_driven_disease": ({"disease": "ssc"}, {"disease": "mg"}),
     "neurological_autoimmunity": ({"disease": "ms"}, {"disease": "sle"}),
-    "t_cell_driven_caveat": ({"disease": "t1d"}, {"disease": "sle"}),
-    "plasma_cell_source": (
-        {"disease": "sle", **RTX_FAILED},
-        {"disease": "sle", "labs": {"cd19_b_cells_detectable": True}},
-    ),
-    "no_trial_in_table": ({"disease": "sjogren"}, {"disease": "iim"}),
+    "t_cell_driven_caveat": ({"disease": "t1d"}, {"disease": "ms"}),
+    "plasma_cell_source": ({"disease": "mg"}, {"age": 40, **RTX_FAILED}),
+    "no_trial_in_table": ({"disease": "sjogren"}, {"disease": "ra"}),
+    "ra_most_severe_only": ({"disease": "ra"}, {"disease": "sle"}),
     "mab_refractory": ({"disease": "sle", **RTX_FAILED}, {"disease": "sle", **RTX_INTOLERANT}),
     "mab_intolerance_only": (
         {"disease": "sle", **RTX_INTOLERANT},
@@ -38,8 +35,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "therapy_history_unknown": ({"disease": "sle"}, {"disease": "sle", "therapies": []}),
     "irreversible_damage": (
-        {"organ_damage": {"irreversible": ["pulmonary_fibrosis"]}},
-        {"organ_damage": {"irreversible": []}},
+        {"organ_damage": {"sdi": 2}},
+        {"organ_damage": {"irreversible": [], "sdi": 0, "ild": False, "pah": False}},
     ),
     "active_lupus_nephritis": (
         {"disease": "sle", "lupus_nephritis": {"active": True}},
@@ -103,13 +100,11 @@ def test_ties_are_broken_by_fit_with_the_considerations() -> None:
     assert [t.nct_id for t in ranked] == ["ELIG", "BCMA", "CD19"]
 
 
-def test_bcma_constructs_rank_first_when_plasma_cells_are_suspected(screener: Screener) -> None:
-    case = Case.model_validate({"id": "k-2", "disease": "sle", **RTX_FAILED})
-    ranked = [t for t in screener.screen(case).trials if t.verdict == "needs_info"]
-    targets = {t.nct_id: screener.catalog.trial(t.nct_id).meta.targets for t in ranked}  # type: ignore[union-attr]
-    for before, after in itertools.pairwise(ranked):
-        if (before.verdict, len(before.missing)) == (after.verdict, len(after.missing)):
-            assert "BCMA" in targets[before.nct_id] or "BCMA" not in targets[after.nct_id]
+def test_the_plasma_cell_caveat_reorders_no_trials(screener: Screener) -> None:
+    """The caveat is about where a disease's autoantibodies come from, not a reading of the
+    patient's antibody failure, so it prefers no construct."""
+    (rule,) = [c for c in screener.catalog.considerations if c.id == "plasma_cell_source"]
+    assert rule.prefer is None
 
 
 def test_ask_next_puts_the_most_decisive_fact_first() -> None:
@@ -139,12 +134,17 @@ def test_trials_command_lists_the_catalog_with_status() -> None:
     result = CliRunner().invoke(main, ["trials", "--format", "json"])
     rows = json.loads(result.stdout)
     assert len(rows) == 18 and [r["row"] for r in rows[:17]] == list(range(1, 18))
-    assert all(r["status"] and r["status_as_of"] for r in rows)
+    assert all(r["status"] for r in rows)
+    # A status no source dates has no date: never the day an undated copy was read.
+    undated = {r["nct_id"] for r in rows if not r.get("status_as_of")}
+    assert {"NCT06138132", "NCT05859997", "NCT06153095"} <= undated
 
 
 def test_rules_show_prints_text_condition_rationale_and_source() -> None:
     result = CliRunner().invoke(main, ["rules", "show", "NCT06193889/qmg_ge_11"])
     assert "condition: scores.qmg ≥ 11" in result.stdout and "rationale:" in result.stdout
-    assert "source: https://clinicaltrials.gov/study/NCT06193889" in result.stdout
+    # The source cited is the copy whose text was read, which names the registry record it copies.
+    assert "source: https://github.com/qisichen74-wq/neuroimmune-cart-hub/" in result.stdout
+    assert "https://clinicaltrials.gov/study/NCT06193889" in result.stdout
     missing = CliRunner().invoke(main, ["rules", "show", "NCT06193889/nope"])
     assert missing.exit_code == 1

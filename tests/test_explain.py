@@ -28,7 +28,8 @@ def test_text_names_the_deciding_facts_with_their_values() -> None:
     assert "fact scores.qmg = 14" in result.output
     assert "rule NCT06193889/gmg/qmg_ge_11 at trials/NCT06193889.yaml:" in result.output
     assert "why: Enough measurable weakness" in result.output
-    assert "https://clinicaltrials.gov/study/NCT06193889" in result.output
+    # The registry record as read: a verbatim copy of it, not the live page.
+    assert "https://github.com/qisichen74-wq/neuroimmune-cart-hub/" in result.output
     assert "to confirm at screening:" in result.output
     assert "stable_background_immunotherapy" in result.output
     assert "considerations:" in result.output

@@ -518,7 +518,10 @@ def test_screen_accepts_a_bundle(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.OK, result.output
     [record] = json.loads(result.stdout)
     assert record["case_id"] == "pseudo-sle-01" and record["error"] is None
-    assert {t["nct_id"] for t in record["trials"] if t["verdict"] == "eligible"} >= {"NCT06121297"}
+    # NCT06121297 enrols lupus nephritis but no eligibility text of it was available.
+    verdicts = {t["nct_id"]: t["verdict"] for t in record["trials"]}
+    assert verdicts["NCT06121297"] == "cannot_screen"
+    assert "eligible" not in verdicts.values()
 
 
 def test_import_fhir_writes_cases_with_notes_and_one_place_per_bundle(tmp_path: Path) -> None:
@@ -566,7 +569,7 @@ def test_round_trip_bundle_to_case_to_verdicts(tmp_path: Path, screener: Screene
     result = screener.screen(case, record.source)
     by_id = {t.nct_id: t for t in result.trials}
     nephritis = by_id["NCT06121297"]
-    assert (nephritis.verdict, nephritis.cohort) == ("eligible", "lupus_nephritis")
+    assert (nephritis.verdict, nephritis.cohort) == ("cannot_screen", "lupus_nephritis")
     active = next(c for c in nephritis.criteria if c.id == "active_lupus_nephritis")
     assert (active.status, active.facts) == ("met", {"lupus_nephritis.active": True})
     cd19 = by_id["NCT03030976"]  # creatinine from 132.6 umol/L is 1.5 mg/dL: not below 1.5

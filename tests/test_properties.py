@@ -173,10 +173,20 @@ def verdict_problems(
                 f"{trial.nct_id}: verdict {trial.verdict}, oracle {expected.get(trial.nct_id)}; "
                 f"case: {describe_case(case)}"
             )
-        if cohort_items and trial.verdict != cohort_verdict(cohort_items, oracle):
+        own = (
+            cohort_verdict(
+                cohort_items,
+                oracle,
+                rules.completeness[trial.nct_id],
+                rules.confirm_defines[trial.nct_id][trial.cohort],
+            )
+            if cohort_items
+            else None
+        )
+        if own is not None and trial.verdict != own:
             problems.append(
                 f"{where}: shown with verdict {trial.verdict}, but this cohort's criteria give "
-                f"{cohort_verdict(cohort_items, oracle)}; case: {describe_case(case)}"
+                f"{own}; case: {describe_case(case)}"
             )
         for criterion in trial.criteria:
             key = (trial.nct_id, trial.cohort, criterion.id)
@@ -201,6 +211,19 @@ def verdict_problems(
                 f"{where}: eligible with blocking {blocking}, unknown {unknown}, "
                 f"{skipped} not evaluated; case: {describe_case(case)}"
             )
+        if trial.verdict == "eligible":
+            open_defining = [i.id for i in trial.to_confirm if i.defines_population]
+            unsettled = [
+                c.id
+                for c in trial.criteria
+                if c.defines_population
+                and c.status != ("met" if c.kind == "inclusion" else "not_met")
+            ]
+            if open_defining or unsettled or trial.criteria_complete != "full":
+                problems.append(
+                    f"{where}: eligible while population-defining items are not decided "
+                    f"({open_defining + unsettled}, criteria {trial.criteria_complete})"
+                )
         if trial.verdict == "ineligible" and not blocking:
             problems.append(f"{where}: ineligible with no blocking criterion")
         if trial.verdict == "needs_info" and (blocking or not unknown):
@@ -241,7 +264,9 @@ def test_the_generators_hit_the_rules_thresholds() -> None:
     assert {17, 18, 19} <= set(boundaries("age"))
     assert {2.5, 3.0, 3.5, 5.5, 6.0} <= set(boundaries("scores.edss"))
     assert {2.0, 3.0, 6.0} <= set(boundaries("therapies.months"))
-    assert 3.0 in boundaries("therapies.stopped_months_ago")
+    # KYSA-6's 12-week anti-CD20 washout, in months of 365.25 / 12 days.
+    twelve_weeks = 12 * 7 / (365.25 / 12)
+    assert any(abs(b - twelve_weeks) < 1e-9 for b in boundaries("therapies.stopped_months_ago"))
 
 
 def test_bulk_cases_satisfy_every_property(screener: Screener, oracle_rules: OracleRules) -> None:

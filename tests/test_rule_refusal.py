@@ -29,7 +29,7 @@ RULES = default_rules_dir()
 CASE = Path(__file__).resolve().parents[1] / "cases" / "myasthenia-gravis.yaml"
 TRIAL = "NCT06193889"  # KYSA-6: the lines below are its anchors
 QMG = "{field: scores.qmg, at_least: 11}"
-ANTI_CD20 = "classes: [anti_cd20_mab, anti_cd19_mab], stopped_within_months: 3}"
+ANTI_CD20 = "classes: [anti_cd20_mab, anti_cd19_mab], stopped_within_weeks: 12}"
 
 
 def _criterion_index(criterion_id: str) -> int:
@@ -235,13 +235,13 @@ BREAKS = [
     ),
     Break(
         "therapy-months-is-text",
-        replace(ANTI_CD20, ANTI_CD20.replace("months: 3", "months: three")),
-        f"{T}.stopped_within_months: must be a number of months from 0 to 1200 (got 'three')",
+        replace(ANTI_CD20, ANTI_CD20.replace("weeks: 12", "weeks: twelve")),
+        f"{T}.stopped_within_weeks: must be a number of weeks from 0 to 5200 (got 'twelve')",
     ),
     Break(
         "therapy-stopped-within-zero-months",
-        replace(ANTI_CD20, ANTI_CD20.replace("months: 3", "months: 0")),
-        f"{T}.stopped_within_months: must be above 0 (nothing stops within 0)",
+        replace(ANTI_CD20, ANTI_CD20.replace("weeks: 12", "weeks: 0")),
+        f"{T}.stopped_within_weeks: must be above 0 (nothing stops within 0)",
     ),
     Break(
         "unknown-drug-class",

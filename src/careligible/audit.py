@@ -101,6 +101,21 @@ def build_record(
         ],
         "fired": {t.nct_id: fired_rules(t) for t in result.trials},
     }
+    confirmed = [
+        {
+            "nct_id": t.nct_id,
+            "cohort": t.cohort,
+            "criterion": c.id,
+            "answer": c.status,
+            "by": c.confirmed.by,
+            "on": c.confirmed.on,
+        }
+        for t in result.trials
+        for c in t.criteria
+        if c.confirmed is not None
+    ]
+    if confirmed:  # what a site vouched for, beside what was computed
+        record["confirmations"] = confirmed
     if include_case and case is not None:
         record["case"] = case_data(case)
     return record
@@ -133,19 +148,25 @@ class AuditLog:
         include_case: bool = False,
     ) -> dict[str, Any]:
         """Record one screened case; return the record as written."""
-        record = build_record(result, case, catalog, include_case)
-        try:
-            with self.path.open("a+b") as handle, _locked(handle):
-                sealed = seal(record, _last_hash(handle, self.path))
-                handle.seek(0, os.SEEK_END)
-                handle.write(canonical_json(sealed).encode("utf-8") + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise AuditError(
-                f"{self.path}: cannot append to the audit log: {exc.strerror}"
-            ) from None
-        return sealed
+        return append_sealed(self.path, build_record(result, case, catalog, include_case))
+
+
+def append_sealed(path: Path, record: Mapping[str, Any], what: str = "audit log") -> dict[str, Any]:
+    """Chain ``record`` to the last record of the log at ``path`` and append it, under a lock.
+
+    Any append-only log of this shape (decision records, screen-failure feedback) goes through
+    here, so all of them can be checked by :func:`chain_break`.
+    """
+    try:
+        with path.open("a+b") as handle, _locked(handle):
+            sealed = seal(record, _last_hash(handle, path))
+            handle.seek(0, os.SEEK_END)
+            handle.write(canonical_json(sealed).encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot append to the {what}: {exc.strerror}") from None
+    return sealed
 
 
 def open_audit_log(path: Path | None) -> AuditLog | None:
@@ -264,6 +285,12 @@ def stale_status_warnings(catalog: Catalog, max_age_days: int, today: date) -> l
     """
     warnings = []
     for trial in catalog.trials:
+        if trial.meta.status_as_of is None:
+            warnings.append(
+                f"{trial.file}: status_as_of: {trial.nct_id} status '{trial.meta.status}' has no "
+                "dated source; it ranks as unknown until the registry is re-checked"
+            )
+            continue
         age = (today - trial.meta.status_as_of).days
         if age > max_age_days:
             warnings.append(

@@ -11,6 +11,7 @@ unrecognised drug is a warning, not an error.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 Disease = Literal["sle", "iim", "ssc", "mg", "ms", "ra", "sjogren", "t1d", "nmosd", "aav", "other"]
@@ -73,6 +75,10 @@ class _Section(BaseModel):
 
 
 class LupusNephritis(_Section):
+    present: bool | None = Field(
+        default=None,
+        description="false = no lupus nephritis: its class and activity are then decided, not asked.",
+    )
     class_: NephritisClass | None = Field(default=None, alias="class")
     biopsy_months_ago: NonNegative | None = None
     active: bool | None = None
@@ -80,6 +86,13 @@ class LupusNephritis(_Section):
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
+
+    @model_validator(mode="after")
+    def _absent_has_no_details(self) -> LupusNephritis:
+        """A case that says it has no nephritis cannot also give its class or activity."""
+        if self.present is False and (self.class_ is not None or self.active):
+            raise ValueError("present is false, so class and active cannot be given")
+        return self
 
 
 class Autoantibodies(_Section):
@@ -216,6 +229,24 @@ class Infections(_Section):
     active_serious: bool | None = None
 
 
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+class Confirmation(_Section):
+    """A site's answer to an item the case format cannot express (a criterion to confirm).
+
+    ``by`` is a role ("trial coordinator", "investigator"), never a person's name: the record is
+    kept beside the verdict and in the audit log.
+    """
+
+    trial: Annotated[str, StringConstraints(pattern=r"^NCT\d{8}$")]
+    criterion: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$")]
+    cohort: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$")] | None = None
+    answer: Literal["met", "not_met"]
+    by: Role
+    on: date
+
+
 class Case(_Section):
     """One patient profile. Only ``id`` is required; every absent fact is unknown."""
 
@@ -247,6 +278,24 @@ class Case(_Section):
     therapies: list[Therapy] | None = None
     history: History | None = None
     infections: Infections | None = None
+
+    as_of: date | None = Field(
+        default=None,
+        description="The date the facts are as of (default: the day of screening).",
+    )
+    confirmations: list[Confirmation] | None = None
+
+    @model_validator(mode="after")
+    def _confirmed_before_facts_date(self) -> Case:
+        """A confirmation dated after the facts it confirms would vouch for a future record."""
+        limit = self.as_of or date.today()
+        for index, item in enumerate(self.confirmations or []):
+            if item.on > limit:
+                raise ValueError(
+                    f"confirmations[{index}].on: {item.on.isoformat()} is after the case's date "
+                    f"({limit.isoformat()})"
+                )
+        return self
 
     @field_validator("subtype")
     @classmethod

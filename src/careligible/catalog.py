@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .case import Disease
 from .conditions import Condition, FieldTest, ParseContext, parse_condition
 from .errors import Problem, RulesError, describe_validation_error
+from .registry.record import Site
+from .registry.snapshot import FOLDER, Snapshot, load_snapshots, snapshot_files
 from .vocabulary import Vocabulary, load_vocabulary
 from .yamlsource import LineMap, YamlSyntaxError, decode_utf8, load_with_lines
 
@@ -40,6 +42,11 @@ Status = Literal[
     "suspended",
     "unknown",
 ]
+
+
+Completeness = Literal["full", "partial", "none"]
+"""``full``: the registry's (or protocol's) eligibility text was read whole; ``partial``: only key
+criteria or a truncated copy; ``none``: nothing beyond the title, conditions, age or sex."""
 
 
 class _Strict(BaseModel):
@@ -67,12 +74,15 @@ class RawCriterion(_Strict):
     rationale: str = Field(min_length=1)
     source: str
     note: str | None = None
+    defines_population: bool = False
+    """Set on a criterion that defines who the trial is for (subtype, refractoriness, activity,
+    organ involvement): while it is only to confirm, the verdict is at best possibly_eligible."""
 
 
 class RawCohort(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
     name: str
-    diseases: list[Disease] = Field(min_length=1)
+    diseases: list[Disease]  # at least one, except in a draft (checked in _load_trial)
     source: str
     criteria: list[RawCriterion] = Field(default_factory=list)
 
@@ -93,13 +103,16 @@ class RawTrial(_Strict):
     acronym: str | None = None
     product: str
     targets: list[str] = Field(min_length=1)
-    cell_source: Literal["autologous", "allogeneic"]
+    cell_source: Literal["autologous", "allogeneic", "unknown"]
     modality: str
     lymphodepletion: str
     phase: str
     sponsor: str
     status: Status
-    status_as_of: date
+    status_as_of: date | None = None
+    """The date the source gives for the status; None when no dated source shows it."""
+    criteria_complete: Completeness
+    """How much of the trial's eligibility text the catalog holds (see :data:`Completeness`)."""
     countries: list[str] = Field(default_factory=list)
     table1: Table1Row | None = None
     differences: list[str] = Field(default_factory=list)
@@ -107,6 +120,8 @@ class RawTrial(_Strict):
     sources: dict[str, Source] = Field(min_length=1)
     criteria: list[RawCriterion] = Field(default_factory=list)
     cohorts: list[RawCohort] = Field(min_length=1)
+    draft: bool = False
+    """A file drafted from a registry record: checked, but left out of screening."""
 
 
 class RawDefinition(_Strict):
@@ -174,6 +189,7 @@ class Criterion:
     source: Source
     note: str | None = None
     where: str = ""  # file:line of the rule, for messages
+    defines_population: bool = False
 
     @property
     def to_confirm(self) -> bool:
@@ -199,6 +215,23 @@ class Trial:
     meta: RawTrial
     cohorts: tuple[Cohort, ...]
     file: str
+    sites: tuple[Site, ...] = ()
+    """Where the trial runs, from its registry snapshot (none without one)."""
+    snapshot: Snapshot | None = field(default=None, compare=False)
+    """The registry snapshot laid over the rule file, which a listing cites."""
+    written: RawTrial | None = field(default=None, compare=False)
+    """The metadata as the rule file writes it, when a snapshot replaced some of it."""
+
+    @property
+    def as_written(self) -> RawTrial:
+        return self.written or self.meta
+
+    @property
+    def record_citation(self) -> str:
+        """What the trial's status and sites rest on: its snapshot, else the file's first source."""
+        if self.snapshot is not None:
+            return self.snapshot.cite()
+        return next(iter(self.meta.sources.values())).cite()
 
     @property
     def nct_id(self) -> str:
@@ -225,6 +258,8 @@ class Catalog:
     version: str
     directory: Path
     considerations: list[ConsiderationRule] = field(default_factory=list)
+    drafts: list[Trial] = field(default_factory=list)
+    """Draft trial files: loaded and checked, never screened."""
 
     def trial(self, nct_id: str) -> Trial | None:
         return next((t for t in self.trials if t.nct_id == nct_id.upper()), None)
@@ -239,9 +274,10 @@ def default_rules_dir() -> Path:
 
 
 def ruleset_version(directory: Path) -> str:
-    """A content hash over every rule file, so a verdict can name the exact catalog behind it."""
+    """A content hash over every rule file and registry snapshot, so a verdict can name the exact
+    catalog behind it (and a re-screen with the same version gives the same result)."""
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*.yaml")):
+    for path in sorted(directory.rglob("*.yaml")) + snapshot_files(directory):
         digest.update(path.relative_to(directory).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
@@ -266,13 +302,18 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             trials.append(trial)
     if not trials and not problems:
         problems.append(Problem("no trial files found", file=str(directory / "trials")))
+    from .registry.overlay import apply_snapshots
+
+    trials = apply_snapshots(trials, load_snapshots(directory / FOLDER, problems))
+    drafts = [t for t in trials if t.meta.draft]
+    trials = [t for t in trials if not t.meta.draft]
     considerations = _load_considerations(
         directory / "considerations.yaml", vocabulary, definitions, problems
     )
     if problems:
         raise RulesError(problems)
     version = ruleset_version(directory)
-    return Catalog(trials, definitions, vocabulary, version, directory, considerations)
+    return Catalog(trials, definitions, vocabulary, version, directory, considerations, drafts)
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
@@ -409,6 +450,8 @@ def _load_trial(
     cohorts = []
     for index, cohort in enumerate(raw.cohorts):
         where = ("cohorts", index)
+        if not cohort.diseases and not raw.draft:
+            ctx.report((*where, "diseases"), "must name at least one disease")
         if cohort.source not in raw.sources:
             ctx.report((*where, "source"), f"unknown source '{cohort.source}'")
             continue
@@ -459,6 +502,7 @@ def _criteria(
                 sources[raw.source],
                 raw.note,
                 where=f"{ctx.file}:{line}" if line else ctx.file,
+                defines_population=raw.defines_population,
             )
         )
     return out

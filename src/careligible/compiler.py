@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conditions import AllOf, AnyOf, Condition, FieldTest, Not, TherapyCount, walk
+from .conditions import AllOf, AnyOf, Condition, Decide, FieldTest, Not, TherapyCount, walk
 
 Expr = dict[str, Any]
+
+#: An expression no case matches: the side a one-sided decision leaves out. No fact carries
+#: this attribute.
+NEVER: Expr = {"careligible_never": 1}
 
 
 def fact_key(path: str) -> str:
@@ -47,6 +51,14 @@ def compile_condition(condition: Condition) -> tuple[Expr, Expr]:
     if isinstance(condition, Not):
         met, not_met = compile_condition(condition.item)
         return not_met, met
+    if isinstance(condition, Decide):
+        # Both may match (a case whose facts contradict the one-sided bound); the engine then
+        # lets "met" win, as the definition of a one-sided decision says. A side left out
+        # never matches.
+        return tuple(  # type: ignore[return-value]
+            NEVER if side is None else compile_condition(side)[0]
+            for side in (condition.met_if, condition.not_met_if)
+        )
     parts = [compile_condition(item) for item in condition.items]
     mets = [p[0] for p in parts]
     not_mets = [p[1] for p in parts]

@@ -40,6 +40,15 @@ Operator = Literal[
 ]
 OPERATORS: tuple[str, ...] = get_args(Operator)
 OUTCOMES = ("inadequate_response", "intolerance", "response", "ongoing", "unknown")
+CountUnit = Literal["agents", "classes"]
+
+#: Days in the average month: weeks in rules are compared with months in cases through it.
+MONTH_DAYS = 365.25 / 12
+
+
+def weeks_to_months(weeks: float) -> float:
+    return weeks * 7 / MONTH_DAYS
+
 
 #: Which operators each kind of field accepts.
 _ALLOWED: dict[str, tuple[str, ...]] = {
@@ -75,8 +84,17 @@ class TherapySpec:
     names: tuple[str, ...]
     outcomes: tuple[str, ...] = ()
     min_months: float | None = None
+    """The shortest qualifying duration, in months (a week is 7/MONTH_DAYS of a month)."""
     stopped_within_months: float | None = None
     count_as_one: tuple[tuple[str, ...], ...] = ()
+    count: CountUnit = "agents"
+    """``agents``: distinct active ingredients ("two therapies"); ``classes``: distinct drug
+    classes ("two types of therapy")."""
+    duration_strict: bool = False
+    """True for "more than N": the duration must exceed ``min_months``, not merely reach it."""
+    duration_text: str = ""
+    recency_text: str = ""
+    """The bounds as the rule wrote them ("12 weeks"), for explaining."""
 
     @cached_property
     def key(self) -> str:
@@ -89,6 +107,8 @@ class TherapySpec:
                 self.min_months,
                 self.stopped_within_months,
                 self.count_as_one,
+                self.count,
+                self.duration_strict,
             ]
         )
         return "tx_" + hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -97,10 +117,14 @@ class TherapySpec:
         parts = [" / ".join(n.replace("_", " ") for n in self.names)]
         if self.outcomes:
             parts.append("outcome " + " or ".join(o.replace("_", " ") for o in self.outcomes))
+        if self.count == "classes":
+            parts.append("counted by drug class")
         if self.min_months is not None:
-            parts.append(f"at least {self.min_months:g} months")
+            bound = "more than" if self.duration_strict else "at least"
+            parts.append(f"{bound} {self.duration_text or f'{self.min_months:g} months'}")
         if self.stopped_within_months is not None:
-            parts.append(f"taken within the last {self.stopped_within_months:g} months")
+            window = self.recency_text or f"{self.stopped_within_months:g} months"
+            parts.append(f"taken within the last {window}")
         return ", ".join(parts)
 
 
@@ -139,7 +163,24 @@ class Not:
         yield from self.item.fields()
 
 
-Condition = FieldTest | TherapyCount | AllOf | AnyOf | Not
+@dataclass(frozen=True)
+class Decide:
+    """A one-sided decision: met when ``met_if`` is met, else not met when ``not_met_if`` is met,
+    else unknown. For criteria a source bounds on one side only (two instruments that measure the
+    same thing, a count whose qualifying items no source names); allowed only at the top of a
+    criterion's ``when``."""
+
+    met_if: Condition | None
+    not_met_if: Condition | None
+    """Either side may be left out where a source supports only the other."""
+
+    def fields(self) -> Iterator[str]:
+        for side in (self.met_if, self.not_met_if):
+            if side is not None:
+                yield from side.fields()
+
+
+Condition = FieldTest | TherapyCount | AllOf | AnyOf | Not | Decide
 
 
 def walk(condition: Condition) -> Iterator[Condition]:
@@ -150,6 +191,10 @@ def walk(condition: Condition) -> Iterator[Condition]:
             yield from walk(item)
     elif isinstance(condition, Not):
         yield from walk(condition.item)
+    elif isinstance(condition, Decide):
+        for side in (condition.met_if, condition.not_met_if):
+            if side is not None:
+                yield from walk(side)
 
 
 @dataclass
@@ -176,6 +221,8 @@ def parse_condition(raw: Any, path: tuple[int | str, ...], ctx: ParseContext) ->
         return None
     if "use" in raw:
         return _parse_use(raw, path, ctx)
+    if "decide" in raw:
+        return _parse_decide(raw, path, ctx)
     for word, cls in (("all", AllOf), ("any", AnyOf)):
         if word in raw:
             return _parse_group(raw, word, cls, path, ctx)
@@ -191,6 +238,28 @@ def parse_condition(raw: Any, path: tuple[int | str, ...], ctx: ParseContext) ->
         return _parse_field_test(raw, path, ctx)
     ctx.report(path, "a condition needs one of: field, therapies, all, any, not, use")
     return None
+
+
+def _parse_decide(
+    raw: dict[str, Any], path: tuple[int | str, ...], ctx: ParseContext
+) -> Condition | None:
+    body = raw["decide"]
+    sides = {"met_if", "not_met_if"}
+    if len(raw) != 1 or not isinstance(body, dict) or not body or not set(body) <= sides:
+        ctx.report(
+            path, "'decide' takes met_if and/or not_met_if (one at least) and nothing beside it"
+        )
+        return None
+    if path[-1] != "when":
+        ctx.report(path, "'decide' may only stand at the top of a criterion's when")
+        return None
+    parsed = {side: parse_condition(body[side], (*path, "decide", side), ctx) for side in body}
+    if any(p is None for p in parsed.values()):
+        return None
+    if any(isinstance(n, Decide) for p in parsed.values() if p for n in walk(p)):
+        ctx.report(path, "'decide' cannot hold another 'decide'")
+        return None
+    return Decide(parsed.get("met_if"), parsed.get("not_met_if"))
 
 
 def _parse_use(
@@ -224,6 +293,9 @@ def _parse_group(
         return None
     parsed = [parse_condition(item, (*path, word, i), ctx) for i, item in enumerate(items)]
     if any(p is None for p in parsed):
+        return None
+    if (repeat := _first_repeat(parsed)) is not None:
+        ctx.report((*path, word, repeat), "repeats an earlier item of the list")
         return None
     return cls(tuple(p for p in parsed if p is not None))
 
@@ -292,6 +364,9 @@ def _check_value(
     if op == "in" and (not isinstance(value, list) or not value):
         ctx.report(path, "must be a non-empty list")
         return None
+    if op == "in" and (repeat := _first_repeat(values)) is not None:
+        ctx.report(path, f"'{values[repeat]}' is listed twice")
+        return None
     for v in values:
         if spec.kind == "number" and not number(v):
             ctx.report(path, f"'{v}' is not a number")
@@ -304,13 +379,34 @@ def _check_value(
     return tuple(values) if op == "in" else value
 
 
+def _first_repeat(items: list[Any]) -> int | None:
+    """The index of the first item equal to an earlier one: a list never counts a thing twice."""
+    for index, item in enumerate(items):
+        if item in items[:index]:
+            return index
+    return None
+
+
+#: Duration keys: (months per unit, strict). At most one per count.
+_DURATIONS = {
+    "min_months": (1.0, False),
+    "more_than_months": (1.0, True),
+    "min_weeks": (weeks_to_months(1), False),
+    "more_than_weeks": (weeks_to_months(1), True),
+}
+_RECENCY = {"stopped_within_months": 1.0, "stopped_within_weeks": weeks_to_months(1)}
+
+Bound = tuple[float, bool, str]
+"""A therapy bound: in months, whether strict, and as the rule wrote it ("12 weeks")."""
+
 _THERAPY_KEYS = (
     "drugs",
     "classes",
     "outcome",
-    "min_months",
-    "stopped_within_months",
+    *_DURATIONS,
+    *_RECENCY,
     "count_as_one",
+    "count",
 )
 
 
@@ -346,18 +442,12 @@ def _parse_therapy_count(
         if not isinstance(body.get(key) or [], list):
             ctx.report((*tpath, key), f"must be a list, such as [{_EXAMPLE[key]}]")
             return None
-    for key in ("min_months", "stopped_within_months"):
-        value = body.get(key)
-        if value is not None and (
-            not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1200
-        ):
-            ctx.report(
-                (*tpath, key), f"must be a number of months from 0 to 1200 (got {show(value)})"
-            )
-            return None
-    if body.get("stopped_within_months") == 0:
-        # "stopped less than 0 months ago" holds for no treatment: the count could never be met.
-        ctx.report((*tpath, "stopped_within_months"), "must be above 0 (nothing stops within 0)")
+    bounds = _parse_bounds(body, tpath, ctx)
+    if bounds is None:
+        return None
+    count_unit = body.get("count", "agents")
+    if count_unit not in ("agents", "classes"):
+        ctx.report((*tpath, "count"), "must be agents or classes")
         return None
     for group in body.get("count_as_one") or []:
         if not isinstance(group, list) or not all(ctx.vocabulary.knows(str(n)) for n in group):
@@ -367,6 +457,9 @@ def _parse_therapy_count(
             )
             return None
     names = [*(body.get("drugs") or []), *(body.get("classes") or [])]
+    if (repeat := _first_repeat(names)) is not None:
+        ctx.report(tpath, f"'{names[repeat]}' is named twice")
+        return None
     if not names:
         ctx.report(tpath, "name at least one drug or class (drugs: [...] or classes: [...])")
         return None
@@ -384,14 +477,51 @@ def _parse_therapy_count(
             )
             return None
     groups = tuple(tuple(g) for g in body.get("count_as_one") or [])
+    duration, recency = bounds
     spec = TherapySpec(
         names=tuple(names),
         outcomes=tuple(outcomes),
-        min_months=body.get("min_months"),
-        stopped_within_months=body.get("stopped_within_months"),
+        min_months=duration[0] if duration else None,
+        stopped_within_months=recency[0] if recency else None,
         count_as_one=groups,
+        count=count_unit,
+        duration_strict=duration[1] if duration else False,
+        duration_text=duration[2] if duration else "",
+        recency_text=recency[2] if recency else "",
     )
     return TherapyCount(spec, count)
+
+
+def _parse_bounds(
+    body: dict[str, Any], tpath: tuple[int | str, ...], ctx: ParseContext
+) -> tuple[Bound | None, Bound | None] | None:
+    """The duration and recency bounds of a therapy count, in months, each given at most once."""
+    found: list[Bound | None] = []
+    for table in (_DURATIONS, _RECENCY):
+        keys = [k for k in table if k in body]
+        if len(keys) > 1:
+            ctx.report(tpath, f"give one of {', '.join(keys)}, not several")
+            return None
+        if not keys:
+            found.append(None)
+            continue
+        key = keys[0]
+        value = body[key]
+        unit = "weeks" if key.endswith("weeks") else "months"
+        limit = 1200 if unit == "months" else 5200
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= limit:
+            ctx.report(
+                (*tpath, key), f"must be a number of {unit} from 0 to {limit} (got {show(value)})"
+            )
+            return None
+        if key in _RECENCY and value == 0:
+            # "stopped less than 0 months ago" holds for no treatment: the count could never be met.
+            ctx.report((*tpath, key), "must be above 0 (nothing stops within 0)")
+            return None
+        scale = _DURATIONS[key][0] if key in _DURATIONS else _RECENCY[key]
+        strict = _DURATIONS[key][1] if key in _DURATIONS else True
+        found.append((value * scale, strict, f"{value:g} {unit}"))
+    return found[0], found[1]
 
 
 _SYMBOLS = {
@@ -421,6 +551,13 @@ def describe(condition: Condition) -> str:
         return f"at least {condition.at_least} prior therapies: {condition.spec.describe()}"
     if isinstance(condition, Not):
         return f"not ({describe(condition.item)})"
+    if isinstance(condition, Decide):
+        sides = [
+            f"{label} {describe(side)}"
+            for label, side in (("met if", condition.met_if), ("not met if", condition.not_met_if))
+            if side is not None
+        ]
+        return "; ".join([*sides, "else unknown"])
     joiner = " and " if isinstance(condition, AllOf) else " or "
     return joiner.join(
         f"({describe(i)})" if isinstance(i, AllOf | AnyOf) else describe(i) for i in condition.items

@@ -47,7 +47,7 @@ from .compiler import (
     flag_key,
     tally_keys,
 )
-from .conditions import Condition, FieldTest, TherapyCount, TherapySpec, walk
+from .conditions import Condition, Decide, FieldTest, TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
 
@@ -98,6 +98,7 @@ class _Ruleset:
     slots: list[tuple[CriterionKey, ...]] = field(default_factory=list)
     rules: list[_Rule] = field(default_factory=list)
     met_only: set[int] = field(default_factory=set)  # slots reported only when met
+    met_wins: set[int] = field(default_factory=set)  # one-sided decisions: met beats not met
 
     def slot(self, keys: tuple[CriterionKey, ...]) -> int:
         self.slots.append(keys)
@@ -108,6 +109,8 @@ class _Ruleset:
         index = self.slot(keys)
         met, not_met = compile_condition(condition)
         self.rules += [_Rule(met, ((index, "met"),)), _Rule(not_met, ((index, "not_met"),))]
+        if isinstance(condition, Decide):
+            self.met_wins.add(index)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class _Compiled:
     reads: frozenset[str]  # the fact attributes its rules test
     met_only: frozenset[int]
     gate: int | None
+    met_wins: frozenset[int] = frozenset()
 
 
 class RuleEngine:
@@ -245,7 +249,11 @@ class RuleEngine:
         out: dict[int, Status] = {}
         for rule in self._fired:
             for index, status in ruleset.meaning[rule]:
-                if out.setdefault(index, status) != status:
+                if out.setdefault(index, status) == status:
+                    continue
+                if index in ruleset.met_wins:
+                    out[index] = "met"
+                else:
                     raise EngineError(f"slot {index} of ruleset {name} was both met and not met")
         return out
 
@@ -266,6 +274,7 @@ def _freeze(ruleset: _Ruleset) -> _Compiled:
         reads,
         frozenset(ruleset.met_only),
         ruleset.gate,
+        frozenset(ruleset.met_wins),
     )
 
 
@@ -349,7 +358,9 @@ def _shared(
     """Criteria with the same condition, compiled once: (condition, the criteria it decides)."""
     shared: dict[str, tuple[Condition, list[CriterionKey]]] = {}
     for key, condition in items:
-        signature = json.dumps(compile_condition(condition), sort_keys=True)
+        signature = json.dumps(
+            [isinstance(condition, Decide), compile_condition(condition)], sort_keys=True
+        )
         shared.setdefault(signature, (condition, []))[1].append(key)
     return [(cond, tuple(keys)) for cond, keys in shared.values()]
 

@@ -22,9 +22,10 @@ from .results import CaseResult, CriterionResult, TrialResult
 from .verdicts import is_blocking, is_settled
 
 Format = Literal["text", "json", "markdown"]
-FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
 
 _EFFECT = {"blocks": "rules the case out", "allows": "allows the case in", "open": "undecided"}
+_COMPLETE = {"full": "all", "partial": "only part", "none": "none"}
+_DEFINES = ", defines the population: the verdict waits for it"
 
 
 def effect(result: CriterionResult) -> str:
@@ -76,6 +77,7 @@ def criterion_explanation(
         "rationale": result.rationale,
         "source": result.source,
         "where": rule_place(catalog, trial, result.id),
+        "confirmed": result.confirmed.model_dump() if result.confirmed else None,
     }
 
 
@@ -86,7 +88,10 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "title": trial.meta.title if trial else "",
         "acronym": trial.meta.acronym if trial else None,
         "status": trial.meta.status if trial else None,
-        "status_as_of": trial.meta.status_as_of.isoformat() if trial else None,
+        "status_as_of": (
+            trial.meta.status_as_of.isoformat() if trial and trial.meta.status_as_of else None
+        ),
+        "record": trial.record_citation if trial else None,
         "verdict": result.verdict,
         "cohort": result.cohort,
         "cohort_name": result.cohort_name,
@@ -94,7 +99,11 @@ def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
         "criteria": [
             criterion_explanation(catalog, trial, result.cohort, c) for c in result.criteria
         ],
-        "to_confirm": [c.model_dump() for c in result.to_confirm],
+        "to_confirm": [c.model_dump() for c in result.to_confirm_first],
+        "checked": result.checked,
+        "total": result.total,
+        "criteria_complete": result.criteria_complete,
+        "status_current": result.status_current,
         "missing": list(result.missing),
         "not_evaluated": result.not_evaluated,
         "not_evaluated_note": result.not_evaluated_note,
@@ -148,7 +157,10 @@ def _trial_text(trial: dict[str, Any]) -> list[str]:
     lines = [
         f"{trial['nct_id']}{name}: {trial['verdict'].upper()} "
         f"(cohort {trial['cohort']}: {trial['cohort_name']})",
-        f"  trial status {trial['status']} as of {trial['status_as_of']}",
+        f"  trial status {trial['status']} as of {trial['status_as_of'] or 'no dated source'}"
+        + ("" if trial["status_current"] else " (not current: ranked as unknown)"),
+        f"  checked {trial['checked']} of {trial['total']} criteria; "
+        f"the catalog holds {_COMPLETE[trial['criteria_complete']]} of the trial's criteria",
     ]
     if trial["blocked_by"]:
         lines.append(f"  ruled out by: {', '.join(trial['blocked_by'])}")
@@ -159,7 +171,8 @@ def _trial_text(trial: dict[str, Any]) -> list[str]:
         lines.append(f"  {trial['not_evaluated_note']}")
     lines.append("  to confirm at screening:" if trial["to_confirm"] else "  nothing to confirm")
     lines += [
-        f"    - {c['id']} ({c['kind']}): {c['text']} [source: {c['source']}]"
+        f"    - {c['id']} ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
+        f"{c['text']} [source: {c['source']}]"
         for c in trial["to_confirm"]
     ]
     missing = ", ".join(trial["missing"]) or "nothing"
@@ -173,6 +186,9 @@ def _criterion_text(criterion: dict[str, Any]) -> list[str]:
         f"{_EFFECT[criterion['effect']]}): {criterion['text']}"
     ]
     lines += [f"        fact {path} = {show_value(v)}" for path, v in criterion["facts"].items()]
+    if criterion["confirmed"]:
+        who = criterion["confirmed"]
+        lines.append(f"        confirmed at screening by {who['by']} on {who['on']}")
     lines.append(f"        rule {criterion['rule']}" + _at(criterion["where"]))
     lines.append(f"        why: {criterion['rationale']}")
     lines.append(f"        source: {criterion['source']}")
@@ -223,7 +239,9 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         f"## {trial['nct_id']}{name}: {trial['verdict']}",
         "",
         f"Cohort `{trial['cohort']}`: {_md(trial['cohort_name'])}. "
-        f"Trial status {trial['status']} as of {trial['status_as_of']}.",
+        f"Trial status {trial['status']} as of {trial['status_as_of'] or 'no dated source'}. "
+        f"Checked {trial['checked']} of {trial['total']} criteria; the catalog holds "
+        f"{_COMPLETE[trial['criteria_complete']]} of the trial's criteria.",
         "",
         "| Status | Criterion | Facts read | Rule | Why | Source |",
         "|---|---|---|---|---|---|",
@@ -237,7 +255,8 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         )
     lines += ["", "To confirm at screening:", ""]
     lines += [
-        f"- **{c['id']}** ({c['kind']}): {_md(c['text'])} (source: {c['source']})"
+        f"- **{c['id']}** ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
+        f"{_md(c['text'])} (source: {c['source']})"
         for c in trial["to_confirm"]
     ] or ["- nothing"]
     lines += ["", f"Missing: {_md(', '.join(trial['missing']) or 'nothing')}."]

@@ -36,7 +36,6 @@ class CaseFacts:
     values: dict[str, Any]
     lists: dict[str, tuple[str, ...]]
     tallies: dict[str, TherapyTally]
-    therapies_known: bool
     warnings: list[str] = field(default_factory=list)
 
     def value_of(self, path: str) -> Any:
@@ -48,6 +47,11 @@ class CaseFacts:
         return self.values.get(path)
 
 
+#: Parts of a case that are not facts rules read: who it is, what is counted apart, and the
+#: site's confirmations and date, which screening applies itself.
+_NOT_FACTS = ("id", "therapies", "confirmations", "as_of")
+
+
 def flatten(case: Case) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
     """Scalar facts by dotted path, and list facts apart; absent facts are simply not there."""
     values: dict[str, Any] = {}
@@ -56,7 +60,7 @@ def flatten(case: Case) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
     def visit(prefix: str, data: dict[str, Any]) -> None:
         for key, value in data.items():
             path = f"{prefix}{key}"
-            if value is None or path in ("id", "therapies"):
+            if value is None or path in _NOT_FACTS:
                 continue
             if isinstance(value, dict):
                 visit(f"{path}.", value)
@@ -67,7 +71,30 @@ def flatten(case: Case) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
 
     visit("", case.model_dump(by_alias=True, exclude_none=True))
     values["therapies.recorded"] = case.therapies is not None  # always known: listed or not
+    values.update(_cannot_apply(values))
     return values, lists
+
+
+#: Facts another fact decides when it rules them out: (deciding path, its value, what follows).
+#: A man is neither pregnant nor breastfeeding; a case with no lupus nephritis has no nephritis
+#: class and no active nephritis (``none`` matches no class a rule may name). A criterion on such
+#: a fact is then decided, never asked for.
+CANNOT_APPLY: tuple[tuple[str, Any, dict[str, Any]], ...] = (
+    ("sex", "male", {"pregnant": False, "breastfeeding": False}),
+    (
+        "lupus_nephritis.present",
+        False,
+        {"lupus_nephritis.class": "none", "lupus_nephritis.active": False},
+    ),
+)
+
+
+def _cannot_apply(values: dict[str, Any]) -> dict[str, Any]:
+    derived: dict[str, Any] = {}
+    for path, value, follows in CANNOT_APPLY:
+        if values.get(path) is value or values.get(path) == value:
+            derived |= {k: v for k, v in follows.items() if values.get(k) is None}
+    return derived
 
 
 def resolve_therapies(
@@ -100,7 +127,7 @@ def tally(spec: TherapySpec, therapies: Iterable[tuple[Therapy, Drug | None]]) -
             _duration_grade(spec, therapy),
             _recency_grade(spec, therapy),
         )
-        unit = _unit(spec, drug.key)
+        unit = _unit(spec, drug)
         best[unit] = max(best.get(unit, NO), grade)
     return TherapyTally(
         definite=sum(1 for g in best.values() if g == YES),
@@ -110,11 +137,13 @@ def tally(spec: TherapySpec, therapies: Iterable[tuple[Therapy, Drug | None]]) -
     )
 
 
-def _unit(spec: TherapySpec, key: str) -> str:
+def _unit(spec: TherapySpec, drug: Drug) -> str:
+    """What one counted therapy is: an agent (salts and forms as one, every systemic
+    glucocorticoid as one), or a drug class where the protocol counts "types" of therapy."""
     for group in spec.count_as_one:
-        if key in group:
+        if drug.belongs_to_any(group):
             return " or ".join(group)
-    return key
+    return drug.drug_class if spec.count == "classes" else drug.agent
 
 
 def _outcome_grade(spec: TherapySpec, therapy: Therapy) -> int:
@@ -131,6 +160,8 @@ def _duration_grade(spec: TherapySpec, therapy: Therapy) -> int:
         return YES
     if therapy.months is None:
         return MAYBE
+    if spec.duration_strict:
+        return YES if therapy.months > spec.min_months else NO
     return YES if therapy.months >= spec.min_months else NO
 
 
@@ -156,4 +187,4 @@ def case_facts(case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec])
     tallies = (
         {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs} if known else {}
     )
-    return CaseFacts(values, lists, tallies, known, warnings)
+    return CaseFacts(values, lists, tallies, warnings)

@@ -24,9 +24,10 @@ def trial_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 "table1_phase": t1.phase if t1 else None,
                 "sponsor": meta.sponsor,
                 "status": meta.status,
-                "status_as_of": meta.status_as_of.isoformat(),
+                "status_as_of": meta.status_as_of.isoformat() if meta.status_as_of else None,
                 "cell_source": meta.cell_source,
                 "product": meta.product,
+                "record": trial.record_citation,
             }
         )
     return sorted(rows, key=lambda r: (r["row"] is None, r["row"] or 0, r["nct_id"]))
@@ -53,6 +54,7 @@ def _show_trial(trial: Trial) -> str:
         f"lymphodepletion: {meta.lymphodepletion}",
         f"phase: {meta.phase}; sponsor: {meta.sponsor}",
         f"status: {meta.status.replace('_', ' ')} (as of {meta.status_as_of})",
+        f"registry record: {trial.record_citation}",
         f"rule file: {trial.file}",
     ]
     lines += [f"differs from Table 1: {d}" for d in meta.differences]

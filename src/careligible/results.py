@@ -12,11 +12,45 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Status = Literal["met", "not_met", "unknown"]
-Verdict = Literal["eligible", "needs_info", "ineligible"]
+Verdict = Literal["eligible", "possibly_eligible", "needs_info", "cannot_screen", "ineligible"]
+"""A trial's verdict for a case, from the most to the least favourable:
+
+* ``eligible``: every criterion the catalog can compute is met (inclusions) or known not to apply
+  (exclusions), and every criterion that defines the trial's population was computed or confirmed;
+* ``possibly_eligible``: the same, but a population-defining criterion (or the part of the
+  criteria the catalog lacks) is only listed to confirm;
+* ``needs_info``: nothing rules the case out, but facts a criterion needs are missing;
+* ``cannot_screen``: nothing rules the case out, but the catalog holds too little of the trial's
+  criteria to screen it (its eligibility text was not available);
+* ``ineligible``: a criterion rules the case out.
+"""
+VERDICTS: tuple[Verdict, ...] = (
+    "eligible",
+    "possibly_eligible",
+    "needs_info",
+    "cannot_screen",
+    "ineligible",
+)
+
+#: How each verdict reads to a clinician, in every output.
+VERDICT_LABEL: dict[str, str] = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly eligible: confirm",
+    "needs_info": "needs information",
+    "cannot_screen": "cannot screen: criteria not available",
+    "ineligible": "ineligible",
+}
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class Confirmed(_Out):
+    """Who confirmed an item the case format cannot express, and when: a role, never a name."""
+
+    by: str
+    on: str
 
 
 class CriterionResult(_Out):
@@ -27,6 +61,9 @@ class CriterionResult(_Out):
     facts: dict[str, Any]
     source: str
     rationale: str
+    confirmed: Confirmed | None = None
+    """Set when the status is a site's confirmation of an item to confirm, not computed."""
+    defines_population: bool = False
 
 
 class ConfirmItem(_Out):
@@ -36,6 +73,24 @@ class ConfirmItem(_Out):
     kind: Literal["inclusion", "exclusion"]
     text: str
     source: str
+    defines_population: bool = False
+    """True when the item defines who the trial is for: until confirmed, the verdict is at best
+    possibly_eligible."""
+
+
+class NearestSite(_Out):
+    """The trial's nearest recruiting site in the area asked for (``screen --near/--country``)."""
+
+    facility: str
+    city: str
+    country: str
+    distance_km: float | None = None
+    """Geodesic distance from ``--near``; None when only a country was asked for."""
+
+    def describe(self) -> str:
+        """``Facility, City, Country (12.3 km)`` as the table and CSV outputs show it."""
+        place = ", ".join(p for p in (self.facility, self.city, self.country) if p)
+        return place + (f" ({self.distance_km:g} km)" if self.distance_km is not None else "")
 
 
 class TrialResult(_Out):
@@ -43,6 +98,18 @@ class TrialResult(_Out):
     verdict: Verdict
     cohort: str
     cohort_name: str
+    status: str = "unknown"
+    """The trial's recruitment status as the catalog's source gives it."""
+    status_as_of: str | None = None
+    """The source's date for that status (ISO), or None when no dated source shows it."""
+    status_current: bool = False
+    """False when the status is undated or older than 12 months at the case's date: it then
+    ranks as unknown."""
+    criteria_complete: str = "full"
+    checked: int = 0
+    """Criteria decided for this case (computed, or confirmed by the site)."""
+    total: int = 0
+    """Criteria of the cohort, computable and to confirm alike."""
     missing: list[str]
     to_confirm: list[ConfirmItem]
     criteria: list[CriterionResult]
@@ -51,6 +118,20 @@ class TrialResult(_Out):
     """Set when exactly one criterion rules the case out: the text of that criterion."""
     not_evaluated: int = 0
     """Criteria left unevaluated because the cohort does not enrol the case's disease."""
+    nearest_site: NearestSite | None = None
+    """Set when screening was narrowed to an area: where the patient could go for this trial."""
+
+    @property
+    def status_text(self) -> str:
+        """The status with its source date, as every output shows it."""
+        seen = self.status_as_of or "undated"
+        stale = "" if self.status_current else ", not current"
+        return f"{self.status.replace('_', ' ')} ({seen}{stale})"
+
+    @property
+    def to_confirm_first(self) -> list[ConfirmItem]:
+        """Items to confirm, those that define the trial's population first."""
+        return sorted(self.to_confirm, key=lambda item: not item.defines_population)
 
     @property
     def not_evaluated_note(self) -> str | None:

@@ -8,9 +8,10 @@ formats or of the user interface.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from .case import Case
+from .case import Case, Confirmation
 from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine, Status
@@ -18,6 +19,7 @@ from .facts import CaseFacts, case_facts
 from .results import (
     AskNext,
     CaseResult,
+    Confirmed,
     ConfirmItem,
     Consideration,
     CriterionResult,
@@ -51,7 +53,7 @@ class Screener:
         }
         self._advice = {rule.id: _Reading.of(rule.condition) for rule in catalog.considerations}
         # A cohort the gate closed gives the same result for every case of the same disease.
-        self._closed: dict[tuple[str, str, Any], TrialResult] = {}
+        self._closed: dict[tuple[str, str, Any, bool], TrialResult] = {}
 
     def facts(self, case: Case) -> CaseFacts:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
@@ -59,7 +61,11 @@ class Screener:
     def screen(self, case: Case, source: str = "") -> CaseResult:
         facts = self.facts(case)
         statuses = self.engine.evaluate(facts, gate=self.disease_gate)
-        trials = [self._trial_result(trial, facts, statuses) for trial in self.catalog.trials]
+        context = _Context.of(case)
+        trials = [
+            self._trial_result(trial, facts, statuses, context) for trial in self.catalog.trials
+        ]
+        warnings = facts.warnings + self._unmatched_confirmations(case)
         fired = [
             rule
             for rule in self.catalog.considerations
@@ -69,11 +75,29 @@ class Screener:
         return CaseResult(
             case_id=case.id,
             source=source,
-            warnings=facts.warnings,
+            warnings=warnings,
             trials=ranked,
             considerations=[_consideration(rule, self._advice[rule.id], facts) for rule in fired],
             ask_next=[AskNext(fact=f, trials=t) for f, t in ask_next(ranked)],
         )
+
+    def _unmatched_confirmations(self, case: Case) -> list[str]:
+        """A confirmation that names no item to confirm changes nothing: say so, never ignore it."""
+        out = []
+        for index, item in enumerate(case.confirmations or []):
+            plans = [
+                plan
+                for (nct, cohort), plan in self._cohorts.items()
+                if nct == item.trial and item.cohort in (None, cohort)
+            ]
+            if not any(c.id == item.criterion for plan in plans for c in plan.confirm):
+                out.append(
+                    f"confirmations[{index}]: {item.trial} has no item to confirm "
+                    f"'{item.criterion}'"
+                    + (f" in cohort '{item.cohort}'" if item.cohort else "")
+                    + "; it was not applied"
+                )
+        return out
 
     def _fit(self, nct_id: str, fired: list[ConsiderationRule]) -> int:
         """How many fired considerations favour this trial's construct."""
@@ -98,34 +122,84 @@ class Screener:
             raise KeyError(nct_id)
         facts = self.facts(case)
         statuses = self.engine.evaluate(facts, gate=self.disease_gate)
-        return {c.id: self._cohort_result(trial, c, facts, statuses) for c in trial.cohorts}
+        context = _Context.of(case)
+        return {
+            c.id: self._cohort_result(trial, c, facts, statuses, context) for c in trial.cohorts
+        }
 
     def _trial_result(
-        self, trial: Trial, facts: CaseFacts, statuses: dict[CriterionKey, Status]
+        self,
+        trial: Trial,
+        facts: CaseFacts,
+        statuses: dict[CriterionKey, Status],
+        context: _Context,
     ) -> TrialResult:
-        cohorts = [self._cohort_result(trial, cohort, facts, statuses) for cohort in trial.cohorts]
+        cohorts = [
+            self._cohort_result(trial, cohort, facts, statuses, context) for cohort in trial.cohorts
+        ]
         return best_cohort(cohorts)
 
     def _cohort_result(
-        self, trial: Trial, cohort: Cohort, facts: CaseFacts, statuses: dict[CriterionKey, Status]
+        self,
+        trial: Trial,
+        cohort: Cohort,
+        facts: CaseFacts,
+        statuses: dict[CriterionKey, Status],
+        context: _Context,
     ) -> TrialResult:
         plan = self._cohorts[(trial.nct_id, cohort.id)]
         if plan.closed(statuses):
-            key = (trial.nct_id, cohort.id, facts.value_of(DISEASE))
+            current = _status_current(trial, context.as_of)
+            key = (trial.nct_id, cohort.id, facts.value_of(DISEASE), current)
             if key not in self._closed:
-                self._closed[key] = plan.result(facts, statuses)
+                self._closed[key] = plan.result(facts, statuses, context)
             return self._closed[key]
-        return plan.result(facts, statuses)
+        return plan.result(facts, statuses, context)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What screening reads from a case beside its facts: its date and the site's confirmations."""
+
+    as_of: date
+    confirmations: tuple[Confirmation, ...]
+
+    @classmethod
+    def of(cls, case: Case) -> _Context:
+        return cls(case.as_of or date.today(), tuple(case.confirmations or ()))
+
+    def confirmation(self, nct_id: str, cohort: str, criterion: str) -> Confirmation | None:
+        """The latest confirmation of one item (a cohort-specific one wins over a general one)."""
+        found = [
+            c
+            for c in self.confirmations
+            if c.trial == nct_id and c.criterion == criterion and c.cohort in (None, cohort)
+        ]
+        found.sort(key=lambda c: (c.cohort is not None, c.on))
+        return found[-1] if found else None
+
+
+#: A status older than this, at the case's date, ranks as unknown.
+STATUS_MAX_AGE_DAYS = 365
+
+
+def _status_current(trial: Trial, as_of: date) -> bool:
+    seen = trial.meta.status_as_of
+    return seen is not None and 0 <= (as_of - seen).days <= STATUS_MAX_AGE_DAYS
 
 
 @dataclass(frozen=True)
 class _CohortPlan:
     """A cohort's computable criteria with their plans, and its items to confirm."""
 
-    nct_id: str
+    trial: Trial
     cohort: Cohort
     computable: tuple[tuple[CriterionKey, Criterion, _Plan], ...]
     confirm: tuple[ConfirmItem, ...]
+
+    @property
+    def nct_id(self) -> str:
+        return self.trial.nct_id
 
     @classmethod
     def of(cls, trial: Trial, cohort: Cohort) -> _CohortPlan:
@@ -135,13 +209,15 @@ class _CohortPlan:
             if c.condition is not None
         )
         confirm = tuple(_confirm_item(c) for c in cohort.criteria if c.condition is None)
-        return cls(trial.nct_id, cohort, computable, confirm)
+        return cls(trial, cohort, computable, (*confirm, *_catalog_gaps(trial)))
 
     def closed(self, statuses: dict[CriterionKey, Status]) -> bool:
         """True when the disease gate left this cohort's other criteria unevaluated."""
         return any(key not in statuses for key, _, _ in self.computable)
 
-    def result(self, facts: CaseFacts, statuses: dict[CriterionKey, Status]) -> TrialResult:
+    def result(
+        self, facts: CaseFacts, statuses: dict[CriterionKey, Status], context: _Context
+    ) -> TrialResult:
         decided = [
             plan.result(criterion, statuses[key], facts)
             for key, criterion, plan in self.computable
@@ -152,13 +228,26 @@ class _CohortPlan:
         if skipped:  # the cohort does not enrol this disease: nothing is left to confirm
             skipped += len(confirm)
             confirm = []
+        confirmed = [r for item in confirm if (r := self._confirmed(item, context)) is not None]
+        decided += confirmed
+        done = {r.id for r in confirmed}
+        confirm = [item for item in confirm if item.id not in done]
         blockers = [c for c in decided if is_blocking(c)]
+        meta = self.trial.meta
+        verdict = cohort_verdict(decided, confirm, meta.criteria_complete)
         return TrialResult(
             nct_id=self.nct_id,
-            verdict=cohort_verdict(decided),
+            verdict=verdict,
             cohort=self.cohort.id,
             cohort_name=self.cohort.name,
-            missing=missing_facts(decided),
+            status=meta.status,
+            status_as_of=meta.status_as_of.isoformat() if meta.status_as_of else None,
+            status_current=_status_current(self.trial, context.as_of),
+            criteria_complete=meta.criteria_complete,
+            checked=sum(1 for c in decided if c.status != "unknown"),
+            total=len(self.computable) + len(self.confirm),
+            # A ruled-out trial asks for nothing: no missing fact could let the case in.
+            missing=[] if verdict == "ineligible" else missing_facts(decided),
             to_confirm=confirm,
             criteria=decided,
             blocked_by=[c.id for c in blockers],
@@ -167,6 +256,59 @@ class _CohortPlan:
             ),
             not_evaluated=skipped,
         )
+
+    def _confirmed(self, item: ConfirmItem, context: _Context) -> CriterionResult | None:
+        """An item to confirm that the site has answered, as a decided criterion."""
+        found = context.confirmation(self.nct_id, self.cohort.id, item.id)
+        if found is None or item.id == CRITERIA_NOT_AVAILABLE:
+            return None
+        return CriterionResult(
+            id=item.id,
+            kind=item.kind,
+            status=found.answer,
+            text=item.text,
+            facts={},
+            source=item.source,
+            rationale="Answered at screening by the site; not computed from the case's facts.",
+            confirmed=Confirmed(by=found.by, on=found.on.isoformat()),
+            defines_population=item.defines_population,
+        )
+
+
+#: The items every cohort of a trial gets when the catalog holds only part of its criteria, or none.
+REST_OF_CRITERIA = "rest_of_criteria"
+CRITERIA_NOT_AVAILABLE = "criteria_not_available"
+
+
+#: What a trial file's ``criteria_complete`` leaves to confirm: (item id, its text).
+_GAPS = {
+    "partial": (
+        REST_OF_CRITERIA,
+        "The rest of the protocol's criteria (the catalog holds only part of them).",
+    ),
+    "none": (
+        CRITERIA_NOT_AVAILABLE,
+        "The trial's eligibility criteria (no eligibility text was available).",
+    ),
+}
+
+
+def _catalog_gaps(trial: Trial) -> tuple[ConfirmItem, ...]:
+    """What the catalog lacks of a trial, as items to confirm: never read as passed.
+
+    A partially encoded trial can reach *eligible* only once a site confirms the criteria the
+    catalog does not hold; one with no eligibility text stays *cannot screen*.
+    """
+    gap = _GAPS.get(trial.meta.criteria_complete)
+    if gap is None:
+        return ()
+    source = next(iter(trial.meta.sources.values())).cite()
+    item_id, text = gap
+    return (
+        ConfirmItem(
+            id=item_id, kind="inclusion", text=text, source=source, defines_population=True
+        ),
+    )
 
 
 def _consideration(rule: ConsiderationRule, reading: _Reading, facts: CaseFacts) -> Consideration:
@@ -183,14 +325,12 @@ def _consideration(rule: ConsiderationRule, reading: _Reading, facts: CaseFacts)
 
 def _confirm_item(criterion: Criterion) -> ConfirmItem:
     return ConfirmItem(
-        id=criterion.id, kind=criterion.kind, text=criterion.text, source=criterion.source.cite()
+        id=criterion.id,
+        kind=criterion.kind,
+        text=criterion.text,
+        source=criterion.source.cite(),
+        defines_population=criterion.defines_population,
     )
-
-
-def read_facts(criterion: Criterion, facts: CaseFacts) -> dict[str, Any]:
-    """The facts a criterion read and their values (None = unknown), for explaining it."""
-    assert criterion.condition is not None
-    return _Reading.of(criterion.condition).read(facts)
 
 
 @dataclass(frozen=True)
@@ -245,4 +385,5 @@ class _Plan:
             facts=self.reading.read(facts),
             source=self.source,
             rationale=criterion.rationale,
+            defines_population=criterion.defines_population,
         )

@@ -1,18 +1,33 @@
-"""From criterion statuses to cohort and trial verdicts.
+"""From criterion statuses to cohort and trial verdicts, and the order trials are shown in.
 
-A cohort is *eligible* only when every computable inclusion is met and every computable exclusion is
-known not to apply; *ineligible* as soon as one inclusion is not met or one exclusion is met; and
-*needs information* otherwise. An exclusion whose facts are missing therefore holds a case at
-needs_info: missing data is never read as "no". Items to confirm at screening never block.
+A cohort is *ineligible* as soon as one inclusion is not met or one exclusion is met; *cannot
+screen* when nothing rules the case out but the catalog lacks the trial's criteria; *needs
+information* while a computable criterion is unknown (an exclusion whose facts are missing holds a
+case there: missing data is never read as "no"); *possibly eligible* when everything computable
+allows the case in but a population-defining item is only to confirm; and *eligible* only when
+nothing of that kind is left. Other items to confirm at screening never block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .results import CriterionResult, TrialResult, Verdict
+from .results import VERDICTS, ConfirmItem, CriterionResult, TrialResult, Verdict
 
-_RANK: dict[Verdict, int] = {"eligible": 0, "needs_info": 1, "ineligible": 2}
+_RANK: dict[Verdict, int] = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
+
+#: Verdicts that make a trial no candidate: always ranked last.
+NOT_CANDIDATES: frozenset[Verdict] = frozenset({"ineligible", "cannot_screen"})
+
+#: How recruitment status orders candidates: recruiting first, closed trials last.
+_STATUS_RANK = {
+    "recruiting": 0,
+    "not_yet_recruiting": 1,
+    "enrolling_by_invitation": 1,
+    "active_not_recruiting": 2,
+    "unknown": 2,
+}
+_CLOSED = 3
 
 
 def is_blocking(result: CriterionResult) -> bool:
@@ -29,26 +44,56 @@ def is_settled(result: CriterionResult) -> bool:
     )
 
 
-def cohort_verdict(criteria: Sequence[CriterionResult]) -> Verdict:
+def cohort_verdict(
+    criteria: Sequence[CriterionResult],
+    to_confirm: Sequence[ConfirmItem] = (),
+    criteria_complete: str = "full",
+) -> Verdict:
+    """The verdict of one cohort, by the precedence the module docstring gives."""
     if any(is_blocking(c) for c in criteria):
         return "ineligible"
-    if all(is_settled(c) for c in criteria):
-        return "eligible"
-    return "needs_info"
+    if criteria_complete == "none":
+        return "cannot_screen"
+    if not all(is_settled(c) for c in criteria):
+        return "needs_info"
+    if any(item.defines_population for item in to_confirm):
+        return "possibly_eligible"
+    return "eligible"
+
+
+def status_rank(result: TrialResult) -> int:
+    """0 for a recruiting trial, up to 3 for a closed one; a stale or undated status is unknown."""
+    status = result.status if result.status_current else "unknown"
+    return _STATUS_RANK.get(status, _CLOSED)
+
+
+def share_checked(result: TrialResult) -> float:
+    """The part of the cohort's criteria decided for this case."""
+    return result.checked / result.total if result.total else 0.0
 
 
 def missing_facts(criteria: Sequence[CriterionResult]) -> list[str]:
-    """The unknown facts of the undecided criteria, in criterion order, each once."""
+    """What to find out for the undecided criteria, in criterion order, each once: their unknown
+    facts, or, for a criterion whose recorded facts are all known yet decide nothing (a
+    one-sided ``decide:``, a time window the case format cannot hold), the criterion itself
+    as a question for the site, so that *needs information* always says what is needed."""
     out: dict[str, None] = {}
     for criterion in criteria:
         if criterion.status == "unknown":
+            asked = len(out)
             for path, value in criterion.facts.items():
                 if value is None:
                     out[path] = None
                 elif isinstance(value, dict) and value.get("uncertain"):
                     drugs = ", ".join(value["uncertain"])
                     out[f"therapies: outcome, duration or timing of {drugs}"] = None
+            if len(out) == asked and not any(v is None for v in criterion.facts.values()):
+                out[f"{criterion.id}: {UNDECIDED}"] = None
     return list(out)
+
+
+#: How a criterion the recorded facts cannot decide is asked about.
+UNDECIDED = "the recorded facts do not decide it; for the site to judge"
 
 
 def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
@@ -64,12 +109,24 @@ def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
 def rank_trials(
     results: Sequence[TrialResult], fit: Callable[[str], int] = lambda nct: 0
 ) -> list[TrialResult]:
-    """Eligible first, then needs_info by fewest missing facts, then ineligible.
+    """Candidates first, ineligible and cannot-screen trials last; among candidates recruiting
+    trials first (a status older than 12 months counts as unknown), then by verdict, then by the
+    share of criteria checked, then by fewest missing facts.
 
     Within a tie, trials that fit more of the case's considerations (``fit``, by NCT id) come
     first; the catalog order decides the rest.
     """
-    return sorted(results, key=lambda r: (_RANK[r.verdict], len(r.missing), -fit(r.nct_id)))
+    return sorted(
+        results,
+        key=lambda r: (
+            r.verdict in NOT_CANDIDATES,
+            status_rank(r),
+            _RANK[r.verdict],
+            -share_checked(r),
+            len(r.missing),
+            -fit(r.nct_id),
+        ),
+    )
 
 
 def ask_next(results: Sequence[TrialResult], limit: int = 5) -> list[tuple[str, list[str]]]:

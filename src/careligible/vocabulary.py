@@ -17,32 +17,32 @@ from typing import Any
 
 from .errors import Problem, dotted
 
-#: Broader groups a class may belong to; rules may name these like classes.
-GROUPS = frozenset(
-    {
-        "b_cell_targeting",
-        "biologic",
-        "immunosuppressant",
-        "conventional_immunosuppressant",
-        "ms_high_efficacy_dmt",
-        "ms_dmt",
-        "ig_or_plasma_exchange",
-        "glucocorticoid",
-    }
-)
+#: The groups whose classes a count must never mix with others': glucocorticoids count as one
+#: therapy, and immunoglobulin or plasma exchange are rescue therapy, so an umbrella group holding
+#: them beside immunosuppressants would let one course of prednisone or IVIG pass as a failed drug.
+APART = ("glucocorticoid", "ig_or_plasma_exchange")
+
+#: A biosimilar's four-letter suffix (``rituximab-abbs``, ``infliximab-dyyb``), after normalising.
+_BIOSIMILAR = re.compile(r"^(?P<base>.+) [a-z]{4}$")
 
 
 @dataclass(frozen=True)
 class Drug:
-    """A recognised drug: its generic key, its class and the groups of that class."""
+    """A recognised drug: its key, its class and the groups of that class, and its agent.
+
+    The *agent* is the active ingredient a protocol counts: salts and forms share one
+    (mycophenolate mofetil and mycophenolic acid), and every systemic glucocorticoid is one.
+    """
 
     key: str
     drug_class: str
     groups: frozenset[str]
+    agent: str = ""
+    atc: str | None = None
 
-    def belongs_to(self, name: str) -> bool:
-        """True when ``name`` is this drug, its class or one of its groups."""
-        return name in self.names
+    def __post_init__(self) -> None:
+        if not self.agent:
+            object.__setattr__(self, "agent", self.key)
 
     def belongs_to_any(self, names: Iterable[str]) -> bool:
         return not self.names.isdisjoint(names)
@@ -50,7 +50,7 @@ class Drug:
     @cached_property
     def names(self) -> frozenset[str]:
         """Every name a rule may count this drug by: itself, its class and its groups."""
-        return frozenset({self.key, self.drug_class, *self.groups})
+        return frozenset({self.key, self.agent, self.drug_class, *self.groups})
 
 
 def normalise(name: str) -> str:
@@ -66,14 +66,20 @@ class Vocabulary:
         classes: dict[str, tuple[str, frozenset[str]]],
         drugs: list[Drug],
         aliases: dict[str, str],
+        groups: dict[str, str] | None = None,
     ) -> None:
         self.classes = classes
+        self.groups = groups or {}
         self.drugs = {d.key: d for d in drugs}
         self._by_name = {normalise(d.key): d.key for d in drugs}
         self._by_name.update({normalise(a): key for a, key in aliases.items()})
 
     def lookup(self, name: str) -> Drug | None:
-        key = self._by_name.get(normalise(name))
+        """The drug a name means; a biosimilar's suffix (``rituximab-abbs``) names its reference."""
+        norm = normalise(name)
+        key = self._by_name.get(norm)
+        if key is None and (suffixed := _BIOSIMILAR.match(norm)):
+            key = self._by_name.get(suffixed["base"])
         return self.drugs[key] if key else None
 
     def suggest(self, name: str) -> str | None:
@@ -90,10 +96,16 @@ class Vocabulary:
 
     def knows(self, name: str) -> bool:
         """True for a drug key, class key or group: the names a rule may count by."""
-        return name in self.drugs or name in self.classes or name in GROUPS
+        return name in self.drugs or name in self.classes or name in self.groups
 
     def known_terms(self) -> list[str]:
-        return sorted({*self.drugs, *self.classes, *GROUPS})
+        return sorted({*self.drugs, *self.classes, *self.groups})
+
+    def classes_of(self, name: str) -> frozenset[str]:
+        """The classes a rule's name (a class or a group) covers."""
+        if name in self.classes:
+            return frozenset({name})
+        return frozenset(c for c, (_, groups) in self.classes.items() if name in groups)
 
 
 def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
@@ -133,10 +145,12 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
             problems.append(Problem(message, dotted(path), where, lines.line_of(path)))
         return out
 
+    known_groups = {str(k): str((v or {}).get("label", k)) for k, v in entries("groups").items()}
     classes: dict[str, tuple[str, frozenset[str]]] = {}
+    one_agent: set[str] = set()  # classes whose drugs all count as one agent
     for key, spec in entries("classes").items():
         groups = frozenset(str(g) for g in spec.get("groups") or [])
-        for group in groups - GROUPS:
+        for group in groups - known_groups.keys():
             problems.append(
                 Problem(
                     f"unknown group '{group}'",
@@ -146,6 +160,8 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
                 )
             )
         classes[key] = (str(spec.get("label", key)), groups)
+        if spec.get("one_agent"):
+            one_agent.add(str(key))
 
     drugs: list[Drug] = []
     aliases: dict[str, str] = {}
@@ -162,7 +178,18 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
                 )
             )
             continue
-        drugs.append(Drug(key, drug_class, classes[drug_class][1]))
+        atc = spec.get("atc")
+        if atc is not None and not (isinstance(atc, str) and _ATC.match(atc)):
+            problems.append(
+                Problem(
+                    f"'{atc}' is not an ATC code (like L04AA06)",
+                    f"drugs.{key}.atc",
+                    where,
+                    lines.line_of(("drugs", key, "atc")),
+                )
+            )
+        agent = drug_class if drug_class in one_agent else str(spec.get("agent") or key)
+        drugs.append(Drug(key, drug_class, classes[drug_class][1], agent, atc))
         for alias in [key, *(spec.get("aliases") or [])]:
             norm = normalise(str(alias))
             if seen.get(norm, key) != key:
@@ -177,7 +204,37 @@ def load_vocabulary(path: Path) -> tuple[Vocabulary, list[Problem]]:
             seen[norm] = key
             if alias != key:
                 aliases[str(alias)] = key
-    return Vocabulary(classes, drugs, aliases), problems
+    problems += _mixed_groups(known_groups, classes, where, lines.line_of)
+    return Vocabulary(classes, drugs, aliases, known_groups), problems
+
+
+_ATC = re.compile(r"^[A-Z]\d\d[A-Z][A-Z]\d\d$")
+
+
+def _mixed_groups(
+    groups: dict[str, str],
+    classes: dict[str, tuple[str, frozenset[str]]],
+    where: str,
+    line_of: Any,
+) -> list[Problem]:
+    """Refuse an umbrella group that mixes glucocorticoids, rescue therapy and other classes."""
+    out = []
+    for group in groups:
+        if group in APART:
+            continue
+        members = [c for c, (_, gs) in classes.items() if group in gs]
+        kinds = {next((a for a in APART if a in classes[c][1]), "other") for c in members}
+        if len(kinds) > 1:
+            out.append(
+                Problem(
+                    f"group '{group}' mixes {', '.join(sorted(kinds))} classes; glucocorticoids "
+                    "and immunoglobulin or plasma exchange must be counted apart",
+                    f"groups.{group}",
+                    where,
+                    line_of(("groups", group)),
+                )
+            )
+    return out
 
 
 def _shape_problem(spec: Any) -> tuple[str, str] | None:

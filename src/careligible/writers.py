@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .results import CaseResult
+from .results import VERDICT_LABEL, VERDICTS, CaseResult, TrialResult
+from .verdicts import NOT_CANDIDATES
 
 DISCLAIMER = (
     "Decision support only: verdicts come from published eligibility criteria and the "
@@ -81,17 +82,17 @@ class JsonWriter(EncodingWriter):
 
 
 class CsvWriter(EncodingWriter):
-    """One row per case: the trials by verdict, what is missing, and any error."""
+    """One row per case: the trials by verdict, their statuses, what is missing, and any error."""
 
     COLUMNS = (
         "case_id",
         "source",
         "error",
-        "eligible",
-        "needs_info",
-        "ineligible",
+        *VERDICTS,
+        "status",
         "missing",
         "warnings",
+        "nearest_sites",
     )
 
     def __init__(self, out: IO[str]) -> None:
@@ -107,18 +108,45 @@ class CsvWriter(EncodingWriter):
                 result.case_id or "",
                 result.source,
                 result.error or "",
-                ";".join(t.nct_id for t in result.by_verdict("eligible")),
-                ";".join(t.nct_id for t in result.by_verdict("needs_info")),
-                ";".join(t.nct_id for t in result.by_verdict("ineligible")),
+                *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
+                ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
                 ";".join(missing),
                 " | ".join(result.warnings),
+                " | ".join(
+                    f"{t.nct_id}: {t.nearest_site.describe()}"
+                    for t in result.trials
+                    if t.nearest_site
+                ),
             ]
         )
         return line.getvalue()
 
 
-_STYLE = {"eligible": "bold green", "needs_info": "yellow", "ineligible": "red"}
-_LABEL = {"eligible": "eligible", "needs_info": "needs information", "ineligible": "ineligible"}
+_STYLE = {
+    "eligible": "bold green",
+    "possibly_eligible": "green",
+    "needs_info": "yellow",
+    "cannot_screen": "dim",
+    "ineligible": "red",
+}
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _detail(trial: TrialResult) -> str:
+    """What stands between a candidate trial and a referral."""
+    if trial.verdict == "needs_info":
+        return ", ".join(trial.missing)
+    defining = [_short(item.text) for item in trial.to_confirm if item.defines_population]
+    rest = len(trial.to_confirm) - len(defining)
+    parts = [f"confirm: {' / '.join(defining)}"] if defining else []
+    if rest:
+        parts.append(f"{rest} other item(s) to confirm at screening")
+    if trial.nearest_site is not None:
+        parts.append(f"nearest recruiting site: {trial.nearest_site.describe()}")
+    return "; ".join(parts)
 
 
 class TableWriter:
@@ -137,30 +165,35 @@ class TableWriter:
                 f"[bold]{title}[/bold]\n  [red]error:[/red] {escape(result.error)}\n", markup=True
             )
             return
-        open_trials = [t for t in result.trials if t.verdict != "ineligible"]
+        open_trials = [t for t in result.trials if t.verdict not in NOT_CANDIDATES]
         if not open_trials:
             self.console.print(
                 f"[bold]{title}[/bold]\n  no trial is open to this case", markup=True
             )
         table = Table(title=title, title_justify="left", expand=False, show_lines=False)
         table.add_column("trial", no_wrap=True)
-        table.add_column("verdict", no_wrap=True)
+        table.add_column("verdict")
+        table.add_column("status")
+        table.add_column("checked", no_wrap=True)
         table.add_column("cohort")
         table.add_column("missing facts / to confirm", overflow="fold")
         for trial in open_trials:
-            detail = (
-                ", ".join(trial.missing)
-                if trial.verdict == "needs_info"
-                else (f"{len(trial.to_confirm)} item(s) to confirm at screening")
-            )
             table.add_row(
                 trial.nct_id,
-                Text(_LABEL[trial.verdict], style=_STYLE[trial.verdict]),
+                Text(VERDICT_LABEL[trial.verdict], style=_STYLE[trial.verdict]),
+                Text(trial.status_text, style="" if trial.status_current else "dim"),
+                f"{trial.checked}/{trial.total}",
                 trial.cohort_name,
-                detail,
+                _detail(trial),
             )
         if open_trials:
             self.console.print(table)
+        unscreenable = result.by_verdict("cannot_screen")
+        if unscreenable:
+            names = "; ".join(f"{t.nct_id} ({t.status_text})" for t in unscreenable)
+            self.console.print(
+                Text(f"  cannot screen (criteria not available): {names}", style="dim")
+            )
         ineligible = result.by_verdict("ineligible")
         near = [t for t in ineligible if t.only_blocker]
         for trial in near:

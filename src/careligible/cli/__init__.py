@@ -11,8 +11,10 @@ import click
 from .audit import audit, explain
 from .common import ExitCode
 from .fhir import import_fhir
+from .registry import registry, rules_draft
 from .rules import rules, trials
 from .screen import screen, tui
+from .serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +26,8 @@ def main() -> None:
     """
 
 
-for _command in (screen, tui, rules, trials, explain, audit, import_fhir):
+for _command in (screen, tui, rules, trials, explain, audit, import_fhir, registry, serve):
     main.add_command(_command)
+rules.add_command(rules_draft)
 
 __all__ = ["ExitCode", "main"]

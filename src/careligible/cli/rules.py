@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..audit import stale_status_warnings
-from ..catalog import default_rules_dir, load_catalog
+from ..catalog import Catalog, default_rules_dir, load_catalog
 from ..errors import CareligibleError, RulesError
 from .audit import rules_diff
 from .common import ExitCode, load_rules, refuse_rules, rules_option
@@ -113,12 +113,33 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
             refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
     for warning in stale_status_warnings(catalog, max_status_age, datetime.date.today()):
         click.echo(f"warning: {warning}", err=True)
+    for warning in _drift_warnings(catalog):
+        click.echo(f"warning: {warning}", err=True)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
     checked = ", FHIR mapping" if mapping.exists() else ""
+    drafts = f", {len(catalog.drafts)} draft(s) left out of screening" if catalog.drafts else ""
     click.echo(
-        f"ok: {len(catalog.trials)} trials, {criteria} criteria{checked}, "
+        f"ok: {len(catalog.trials)} trials, {criteria} criteria{checked}{drafts}, "
         f"ruleset version {catalog.version}"
     )
+
+
+def _drift_warnings(catalog: Catalog) -> list[str]:
+    """One line per trial whose registry snapshot says something its rule file does not."""
+    from ..registry.diseases import load_condition_map
+    from ..registry.drift import check_catalog
+
+    try:
+        conditions = load_condition_map(catalog.directory)
+    except RulesError as exc:
+        refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
+    return [
+        f"{d.file}: {d.nct_id} differs from its registry snapshot "
+        f"({', '.join(d.topics())}); "
+        "see 'careligible registry check'"
+        for d in check_catalog([*catalog.trials, *catalog.drafts], conditions)
+        if d.drifted
+    ]
 
 
 rules.add_command(rules_diff)

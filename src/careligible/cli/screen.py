@@ -1,23 +1,29 @@
 """``careligible screen``: every input record in, one result record out, in input order.
 
 Output goes to stdout (or ``--output``, written to a temporary file and renamed into place, so an
-interrupted run never leaves a file that looks complete); every error is one line on stderr.
+interrupted run never leaves a file that looks complete); every error is one line on stderr. The
+loop itself is :func:`careligible.batch.run_batch`; this module maps each way a run can end to
+its status in :class:`~careligible.cli.common.ExitCode`. SIGTERM and SIGHUP unwind the run like
+Ctrl-C does, so the temporary file is removed and no worker is left behind.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from ..audit import AuditLog, open_audit_log
-from ..batch import parsed_cases
-from ..catalog import Catalog
+from ..audit import open_audit_log
+from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
-from ..parallel import Screened, default_jobs, screen_stream
-from ..writers import ENCODERS, WRITERS, EncodingWriter, make_writer
+from ..writers import WRITERS, make_writer
 from .common import ExitCode, destination, load_rules, rules_option
 
 
@@ -64,6 +70,11 @@ from .common import ExitCode, destination, load_rules, rules_option
     default=None,
     help="Worker processes for large batches (default: every core). Output keeps input order.",
 )
+@click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
+@click.option(
+    "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
+)
+@click.option("--within", type=click.FloatRange(min=0), metavar="KM", help="With --near.")
 @rules_option
 def screen(
     paths: tuple[Path, ...],
@@ -73,57 +84,119 @@ def screen(
     audit_log_path: Path | None,
     include_case: bool,
     jobs: int | None,
+    country: str | None,
+    near: str | None,
+    within: float | None,
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    from ..registry.sites import parse_area
     from ..screening import Screener
 
     try:
+        area = parse_area(country, near, within)
+    except ValueError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
+    try:
         screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
     except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
-    errors = 0
-    try:
-        with destination(output) as out:
-            writer = make_writer(fmt, out)
-            audit_log = open_audit_log(audit_log_path)
-            encode = ENCODERS.get(fmt)
-            outcomes = screen_stream(
-                parsed_cases(paths),
-                lambda: screener,
-                rules_dir,
-                jobs or default_jobs(),
-                encode,
-                keep_results=audit_log is not None,
-            )
-            for item in _with_progress(outcomes, show_progress):
-                errors += item.failed
-                if item.text is not None:
-                    assert isinstance(writer, EncodingWriter)
-                    writer.write_encoded(item.text)
-                else:
-                    assert item.result is not None
-                    writer.write(item.result)
-                if audit_log is not None:
-                    _record(audit_log, item, screener.catalog, include_case)
-            writer.close()
-    except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+    with _signals_end_the_run():
+        batch = Batch(
+            paths=paths,
+            screener=screener,
+            fmt=fmt,
+            jobs=jobs or default_jobs(),
+            audit_log=open_audit_log(audit_log_path),
+            include_case=include_case,
+            area=area,
+            on_event=lambda line: click.echo(f"careligible: {line}", err=True),
+            progress=lambda items: _with_progress(items, show_progress),
+        )
+        errors = _run(batch, output)
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
-def _record(audit_log: AuditLog, item: Screened, catalog: Catalog, include_case: bool) -> None:
-    """Append a screened (non-error) case to the audit log."""
-    if item.parsed.case is not None and item.result is not None and not item.failed:
-        audit_log.append(item.result, item.parsed.case, catalog, include_case)
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so no temporary file is left behind."""
 
 
-def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
+_ENDING = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGHUP into :class:`Terminated`; ignore more while cleaning up."""
+
+    def stop(signum: int, frame: object) -> None:
+        for name in _ENDING:
+            signal.signal(name, signal.SIG_IGN)
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = {name: signal.signal(name, stop) for name in _ENDING}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+
+
+def _run(batch: Batch, output: Path | None) -> int:
+    """Run the batch into ``output``; every way it can end but success exits with its status."""
+    unchanged = "" if output is None else f"; {output} was left as it was"
+    where = str(output or "standard output")
+    finished = False
+    try:
+        with destination(output) as out:
+            errors = run_batch(batch, make_writer(batch.fmt, out), where)
+            finished = True
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(ExitCode.BROKEN_PIPE)
+    except OutputFailed as exc:
+        _fail(ExitCode.OUTPUT_FAILED, f"{exc}{unchanged}")
+    except WorkersLost as exc:
+        _fail(ExitCode.WORKERS_LOST, f"workers lost: {exc}{unchanged}")
+    except CareligibleError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
+    except OSError as exc:
+        if not finished:  # not from writing: a fault of ours
+            _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+        # Once the batch has finished, only the hand-over of the complete file is left.
+        _fail(ExitCode.OUTPUT_FAILED, f"{where}: cannot write ({exc.strerror or exc}){unchanged}")
+    except KeyboardInterrupt:
+        _fail(ExitCode.INTERRUPTED, f"interrupted{unchanged}")
+    except Terminated as exc:
+        _fail(ExitCode.TERMINATED, f"stopped by {exc}{unchanged}")
+    except Exception as exc:  # a bug: one line that says where, not a traceback
+        _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+    return errors
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
+    click.echo(f"careligible: {message}", err=True)
+    sys.exit(code)
+
+
+def _where(exc: BaseException) -> str:
+    """An exception's type and the line of careligible (or else the last line) that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}careligible{os.sep}" in f.filename] or frames
+    place = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    return f"{type(exc).__name__}{place}"
+
+
+def _quiet_stdout() -> None:
+    """The reader of standard output left: point it at /dev/null so exiting cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
     if not enabled:
         yield from results
         return

@@ -11,10 +11,11 @@ from collections import Counter
 from typing import Any
 
 from ..catalog import Catalog
+from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CriterionResult, TrialResult
 from ..writers import DISCLAIMER
 
-VERDICT_LABEL = {"eligible": "Eligible", "needs_info": "Needs info", "ineligible": "Ineligible"}
+VERDICT_LABEL = {verdict: label.capitalize() for verdict, label in CORE_VERDICT_LABEL.items()}
 STATUS_LABEL = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
 
 
@@ -57,7 +58,8 @@ def trial_meta(catalog: Catalog, nct_id: str) -> tuple[str, str, str, str, str]:
     if trial is None:
         return ("", "", "", "", "")
     meta = trial.meta
-    status = f"{meta.status.replace('_', ' ')} (as of {meta.status_as_of.isoformat()})"
+    seen = meta.status_as_of.isoformat() if meta.status_as_of else "no dated source"
+    status = f"{meta.status.replace('_', ' ')} (as of {seen})"
     return (meta.title, "/".join(meta.targets), meta.phase, meta.sponsor, status)
 
 

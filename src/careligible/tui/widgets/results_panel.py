@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ...results import CaseResult, TrialResult
+from ...results import VERDICTS, CaseResult, TrialResult
 from ..report import VERDICT_LABEL
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
 
@@ -59,7 +59,7 @@ class ResultsPanel(Vertical):
 
     def _summary(self, result: CaseResult) -> Text:
         text = Text()
-        for verdict in ("eligible", "needs_info", "ineligible"):
+        for verdict in VERDICTS:
             n = len(result.by_verdict(verdict))
             text.append(f"{n} {VERDICT_LABEL[verdict].lower()}", style=VERDICT_STYLE[verdict])
             text.append("  ")

@@ -14,7 +14,13 @@ from ..report import STATUS_LABEL, VERDICT_LABEL, show_facts
 
 STATUS_STYLE = {"met": "green", "not_met": "bold red", "unknown": "yellow"}
 STATUS_MARK = {"met": "✓", "not_met": "✗", "unknown": "?"}
-VERDICT_STYLE = {"eligible": "bold green", "needs_info": "bold yellow", "ineligible": "bold red"}
+VERDICT_STYLE = {
+    "eligible": "bold green",
+    "possibly_eligible": "green",
+    "needs_info": "bold yellow",
+    "cannot_screen": "dim",
+    "ineligible": "bold red",
+}
 
 
 @dataclass(frozen=True)
