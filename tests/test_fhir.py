@@ -654,3 +654,44 @@ def test_notes_of_one_kind_are_counted_on_one_line() -> None:
     assert imported.warnings()[1:] == [
         "not mapped: not used by the case format (30): Encounter x30"
     ]
+
+
+def _order(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "mr-text",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pseudo-inline"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": "2026-06-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "agent"),
+    [
+        ("10 ML rituximab 10 MG/ML Injection", "rituximab"),
+        ("24 HR tacrolimus 1 MG Extended Release Oral Tablet", "tacrolimus"),
+        ("rituximab 10 MG/ML Injection [Rituxan]", "rituximab"),
+        ("100 MG rituximab-abbs 10 MG/ML Injection", "rituximab"),
+        ("Prograf 1 MG Oral Capsule", "tacrolimus"),
+    ],
+)
+def test_the_drug_is_found_inside_an_rxnorm_style_name(text: str, agent: str) -> None:
+    case = import_bundle(bundle(_order(text)), reference_date=DAY)
+    [therapy] = case.data["therapies"]
+    assert therapy["drug"] == agent
+
+
+def test_a_drug_name_the_vocabulary_lacks_is_reported_not_guessed() -> None:
+    case = import_bundle(
+        bundle(_order("Acetaminophen 160 MG/ML Oral Suspension")), reference_date=DAY
+    )
+    assert "therapies" not in case.data
+    assert any("not in the drug vocabulary" in line for line in case.warnings())
+
+
+def test_blood_creatinine_as_synthea_codes_it() -> None:
+    case = import_bundle(bundle(observation("38483-4", 1.1, "mg/dL")), reference_date=DAY)
+    assert case.data["labs"]["creatinine_mg_dl"] == 1.1

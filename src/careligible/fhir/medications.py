@@ -160,12 +160,20 @@ class Medications:
         return None
 
     def drug_by_text(self, text: str) -> Drug | None:
-        """The longest run of leading words the vocabulary knows: 'Prednisone 5 MG' -> prednisone."""
-        words = normalise_text(text).split()[:12]
-        for end in range(len(words), 0, -1):
-            found = self.evidence.vocabulary.lookup(" ".join(words[:end]))
-            if found is not None:
-                return found
+        """The longest run of words the vocabulary knows, wherever it stands in the name.
+
+        RxNorm clinical-drug names put a quantity first ('10 ML rituximab 10 MG/ML Injection',
+        '24 HR tacrolimus 1 MG Extended Release Oral Tablet') and branded ones end with the brand
+        in brackets, so the drug is looked for at every position; the vocabulary itself resolves
+        brand names and biosimilar suffixes.
+        """
+        words = normalise_text(text).split()[:24]
+        lookup = self.evidence.vocabulary.lookup
+        for length in range(min(len(words), 6), 0, -1):
+            for start in range(len(words) - length + 1):
+                found = lookup(" ".join(words[start : start + length]))
+                if found is not None:
+                    return found
         return None
 
     def medication(self, ref: str | None, owner: Resource) -> Medication | None:
