@@ -695,3 +695,55 @@ def test_a_drug_name_the_vocabulary_lacks_is_reported_not_guessed() -> None:
 def test_blood_creatinine_as_synthea_codes_it() -> None:
     case = import_bundle(bundle(observation("38483-4", 1.1, "mg/dL")), reference_date=DAY)
     assert case.data["labs"]["creatinine_mg_dl"] == 1.1
+
+
+def _coded(system: str, code: str, status: str = "active") -> dict[str, Any]:
+    resource = condition("x", status)
+    resource["code"] = {"coding": [{"system": system, "code": code}]}
+    return resource
+
+
+SCT = "http://snomed.info/sct"
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        (SCT, "254837009"),
+        (SCT, "254637007"),
+        (SCT, "109838007"),
+        ("http://terminology.hl7.org/CodeSystem/icd-o-3", "8500/3"),
+        ("http://hl7.org/fhir/sid/icd-10", "C50.9"),
+        ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C50.4"),
+    ],
+)
+def test_an_active_specific_cancer_is_an_active_malignancy(system: str, code: str) -> None:
+    case = import_bundle(bundle(_coded(system, code)), reference_date=DAY)
+    assert case.data["history"]["malignancy"] == "active"
+
+
+def test_a_benign_or_in_situ_morphology_is_not_a_malignancy() -> None:
+    icdo3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+    for code in ("8500/2", "8140/0"):
+        case = import_bundle(bundle(_coded(icdo3, code)), reference_date=DAY)
+        assert "history" not in case.data
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        (SCT, "239887007"),
+        ("http://hl7.org/fhir/sid/icd-10", "M32.9"),
+        ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "M32.1+"),
+        ("http://hl7.org/fhir/sid/icd-9-cm", "710.0"),
+    ],
+)
+def test_sle_in_other_code_systems_and_descendants(system: str, code: str) -> None:
+    case = import_bundle(bundle(_coded(system, code)), reference_date=DAY)
+    assert case.data["disease"] == "sle"
+
+
+def test_the_lupus_parent_code_asks_to_confirm_the_disease_never_sets_one() -> None:
+    case = import_bundle(bundle(_coded(SCT, "200936003")), reference_date=DAY)
+    assert "disease" not in case.data
+    assert any("disease to confirm" in line for line in case.warnings())
