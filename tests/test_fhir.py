@@ -747,3 +747,28 @@ def test_the_lupus_parent_code_asks_to_confirm_the_disease_never_sets_one() -> N
     case = import_bundle(bundle(_coded(SCT, "200936003")), reference_date=DAY)
     assert "disease" not in case.data
     assert any("disease to confirm" in line for line in case.warnings())
+
+
+@pytest.mark.parametrize(
+    ("day", "used"),
+    [
+        ("2026-11-24", True),  # the reference date itself
+        ("2025-11-24", True),  # exactly 12 months before
+        ("2025-11-23", False),  # stale
+        ("2026-11-25", False),  # after the reference date
+    ],
+)
+def test_labs_count_only_within_the_window_up_to_the_reference_date(day: str, used: bool) -> None:
+    result = observation("62238-1", 55, "mL/min/{1.73_m2}", effectiveDateTime=day)
+    case = import_bundle(bundle(result), reference_date=DAY)
+    assert ("labs" in case.data) is used
+    if not used:
+        [note] = [str(n) for n in case.notes if n.resource == "Observation/obs-62238-1"]
+        assert ("stale" in note) is (day < "2026")
+        assert "not used" in note
+
+
+def test_the_window_is_configurable() -> None:
+    result = observation("62238-1", 55, "mL/min/{1.73_m2}", effectiveDateTime="2024-12-01")
+    case = import_bundle(bundle(result), reference_date=DAY, max_age_months=24)
+    assert case.data["labs"]["egfr"] == 55

@@ -7,6 +7,7 @@ computed only from a date precise enough for it (a month at most).
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -76,3 +77,11 @@ def union_days(spans: list[tuple[dt.date, dt.date]]) -> int:
     if current is not None:
         total += (current[1] - current[0]).days
     return total
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day when it is shorter)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))

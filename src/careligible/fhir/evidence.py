@@ -43,6 +43,8 @@ class Evidence:
     mapping: FhirMapping
     vocabulary: Vocabulary
     reference: dt.date
+    #: Labs and scores older than this many months before the reference date are stale.
+    max_age_months: int = 12
     candidates: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
     notes: list[Note] = field(default_factory=list)
     patient_refs: set[str] = field(default_factory=set)

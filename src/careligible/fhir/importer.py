@@ -71,8 +71,12 @@ def import_bundle(
     mapping: FhirMapping | None = None,
     vocabulary: Vocabulary | None = None,
     fallback_id: str = "fhir-import",
+    max_age_months: int = 12,
 ) -> ImportedCase:
     """Map a decoded FHIR Bundle to a case, as of ``reference_date`` (default: today).
+
+    Labs and scores count only from ``max_age_months`` before the reference date up to it; older
+    or later results are reported, not used.
 
     Raises :class:`BundleError` when ``data`` is not a valid Bundle holding exactly one Patient.
     The case id is the Patient's id (a pseudonymous logical id), else the Bundle's, else
@@ -83,6 +87,7 @@ def import_bundle(
         mapping or load_mapping(),
         vocabulary or default_vocabulary(),
         reference_date or dt.date.today(),
+        max_age_months,
     )
     return _Import(evidence).run(bundle, fallback_id)
 

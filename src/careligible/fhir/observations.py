@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from .dates import date_bounds
+from .dates import date_bounds, months_before
 from .elements import Refused, codes, number, texts, unit_of
 from .evidence import Evidence
 from .mapping import ObservationRule, normalise_code, normalise_text, normalise_unit
@@ -35,6 +35,8 @@ def read_observation(evidence: Evidence, resource: Resource, label: str) -> None
         evidence.note(label, f"status is '{observation.status}'; only final results are used")
         return
     when = observation_date(observation)
+    if not _current(evidence, when, label):
+        return
     for rule in rules:
         try:
             value = read_value(evidence, rule, observation)
@@ -42,6 +44,33 @@ def read_observation(evidence: Evidence, resource: Resource, label: str) -> None
             evidence.note(label, f"{rule.name}: {refused}")
             continue
         evidence.add(rule.field, value, label, when, "latest")
+
+
+def _current(evidence: Evidence, when: dt.date | None, label: str) -> bool:
+    """Is a result of ``when`` evidence as of the reference date? Notes why not.
+
+    A result dated after the reference date did not exist then; one older than the window
+    (``max_age_months``, 12 by default) no longer says what the patient's value is.
+    """
+    if when is None:
+        return True
+    if when > evidence.reference:
+        evidence.note(
+            label,
+            f"dated {when.isoformat()}, after the reference date; not used",
+            "results dated after the reference date, not used",
+        )
+        return False
+    cutoff = months_before(evidence.reference, evidence.max_age_months)
+    if when < cutoff:
+        evidence.note(
+            label,
+            f"dated {when.isoformat()}, more than {evidence.max_age_months} months before the "
+            "reference date; stale, not used",
+            f"results older than {evidence.max_age_months} months (stale), not used",
+        )
+        return False
+    return True
 
 
 def observation_rules(evidence: Evidence, code: CodeableConcept | None) -> list[ObservationRule]:
