@@ -439,17 +439,8 @@ def test_no_medication_resources_leaves_therapies_unknown_not_empty() -> None:
     [
         ("not-json.json", "not-json.json:3: invalid JSON"),
         ("not-a-bundle.json", "resourceType: not a FHIR Bundle (resourceType is 'Patient')"),
-        (
-            "invalid-resource.json",
-            "entry[1].resource.valueQuantity.value: Observation/obs-no-status: "
-            "Decimal value string does not match spec regex",
-        ),
         ("no-patient.json", "entry: the bundle holds no Patient resource"),
         ("two-patients.json", "the bundle holds 2 Patient resources (entry[0], entry[1])"),
-        (
-            "unknown-resource-type.json",
-            "entry[1].resource.resourceType: 'Patientt' is not a FHIR R4 resource type",
-        ),
     ],
 )
 def test_malformed_bundles_name_the_file_and_the_place(name: str, expected: str) -> None:
@@ -470,8 +461,38 @@ def test_import_bundle_rejects_what_is_not_a_bundle() -> None:
     with pytest.raises(BundleError) as caught:
         import_bundle({"resourceType": "Bundle", "type": "collection", "entry": [7]})
     assert [(p.field, p.message) for p in caught.value.problems] == [
-        ("entry[0]", "must be an object")
+        ("entry[0]", "must be an object"),
+        ("entry", "the bundle holds no Patient resource"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "kept", "reason"),
+    [
+        (
+            "invalid-resource.json",
+            "pseudo-bad-01",
+            "Observation/obs-no-status: not valid FHIR R4, left out "
+            "(entry[1].resource.valueQuantity.value: "
+            "Decimal value string does not match spec regex.)",
+        ),
+        (
+            "unknown-resource-type.json",
+            "pseudo-c",
+            "Patientt/typo: not valid FHIR R4, left out "
+            "(entry[1].resource.resourceType: 'Patientt' is not a FHIR R4 resource type)",
+        ),
+    ],
+)
+def test_a_bad_entry_is_reported_and_the_rest_imported(name: str, kept: str, reason: str) -> None:
+    path = FIXTURES / "malformed" / name
+    imported = import_bundle(load(path), reference_date=DAY)
+    assert imported.case_id == kept
+    assert reason in [str(note) for note in imported.notes]
+    [record] = list(read_records(path))
+    parsed = parse_case(record)
+    assert parsed.case is not None and parsed.error is None
+    assert any("not valid FHIR R4" in w for w in parsed.warnings)
 
 
 # --- readers, screen and import-fhir -------------------------------------------------------------
@@ -587,3 +608,167 @@ def test_opening_a_bundle_in_the_tui_shows_unknown_outcomes(
 
     asyncio.run(scenario())
     assert path.read_text(encoding="utf-8") == SLE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("resource", "version"),
+    [
+        ({"resourceType": "MedicationOrder", "id": "m"}, "DSTU2"),
+        ({"resourceType": "ProcedureRequest", "id": "p"}, "STU3"),
+        (
+            {"resourceType": "Condition", "id": "c", "clinicalStatus": "active",
+             "subject": {"reference": "Patient/p"}},
+            "STU3",
+        ),
+        (
+            {"resourceType": "Observation", "id": "o", "patient": {"reference": "Patient/p"}},
+            "DSTU2",
+        ),
+    ],
+)  # fmt: skip
+def test_an_older_fhir_version_is_named_not_reported_field_by_field(
+    resource: dict[str, Any], version: str
+) -> None:
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}, {"resource": resource}],
+    }
+    with pytest.raises(BundleError) as caught:
+        import_bundle(data, reference_date=DAY)
+    [problem] = caught.value.problems
+    assert f"this is a FHIR {version} bundle, not R4" in problem.message
+    assert "convert it to FHIR R4 first" in problem.message
+
+
+def test_notes_of_one_kind_are_counted_on_one_line() -> None:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p"}}] + [
+        {"resource": {"resourceType": "Encounter", "id": f"e{i}", "status": "finished",
+                      "class": {"code": "AMB"}}}
+        for i in range(30)
+    ]  # fmt: skip
+    imported = import_bundle(
+        {"resourceType": "Bundle", "type": "collection", "entry": entries}, reference_date=DAY
+    )
+    assert len(imported.notes) == 30
+    assert imported.warnings()[1:] == [
+        "not mapped: not used by the case format (30): Encounter x30"
+    ]
+
+
+def _order(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "mr-text",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pseudo-inline"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": "2026-06-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "agent"),
+    [
+        ("10 ML rituximab 10 MG/ML Injection", "rituximab"),
+        ("24 HR tacrolimus 1 MG Extended Release Oral Tablet", "tacrolimus"),
+        ("rituximab 10 MG/ML Injection [Rituxan]", "rituximab"),
+        ("100 MG rituximab-abbs 10 MG/ML Injection", "rituximab"),
+        ("Prograf 1 MG Oral Capsule", "tacrolimus"),
+    ],
+)
+def test_the_drug_is_found_inside_an_rxnorm_style_name(text: str, agent: str) -> None:
+    case = import_bundle(bundle(_order(text)), reference_date=DAY)
+    [therapy] = case.data["therapies"]
+    assert therapy["drug"] == agent
+
+
+def test_a_drug_name_the_vocabulary_lacks_is_reported_not_guessed() -> None:
+    case = import_bundle(
+        bundle(_order("Acetaminophen 160 MG/ML Oral Suspension")), reference_date=DAY
+    )
+    assert "therapies" not in case.data
+    assert any("not in the drug vocabulary" in line for line in case.warnings())
+
+
+def test_blood_creatinine_as_synthea_codes_it() -> None:
+    case = import_bundle(bundle(observation("38483-4", 1.1, "mg/dL")), reference_date=DAY)
+    assert case.data["labs"]["creatinine_mg_dl"] == 1.1
+
+
+def _coded(system: str, code: str, status: str = "active") -> dict[str, Any]:
+    resource = condition("x", status)
+    resource["code"] = {"coding": [{"system": system, "code": code}]}
+    return resource
+
+
+SCT = "http://snomed.info/sct"
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        (SCT, "254837009"),
+        (SCT, "254637007"),
+        (SCT, "109838007"),
+        ("http://terminology.hl7.org/CodeSystem/icd-o-3", "8500/3"),
+        ("http://hl7.org/fhir/sid/icd-10", "C50.9"),
+        ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C50.4"),
+    ],
+)
+def test_an_active_specific_cancer_is_an_active_malignancy(system: str, code: str) -> None:
+    case = import_bundle(bundle(_coded(system, code)), reference_date=DAY)
+    assert case.data["history"]["malignancy"] == "active"
+
+
+def test_a_benign_or_in_situ_morphology_is_not_a_malignancy() -> None:
+    icdo3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+    for code in ("8500/2", "8140/0"):
+        case = import_bundle(bundle(_coded(icdo3, code)), reference_date=DAY)
+        assert "history" not in case.data
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        (SCT, "239887007"),
+        ("http://hl7.org/fhir/sid/icd-10", "M32.9"),
+        ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "M32.1+"),
+        ("http://hl7.org/fhir/sid/icd-9-cm", "710.0"),
+    ],
+)
+def test_sle_in_other_code_systems_and_descendants(system: str, code: str) -> None:
+    case = import_bundle(bundle(_coded(system, code)), reference_date=DAY)
+    assert case.data["disease"] == "sle"
+
+
+def test_the_lupus_parent_code_asks_to_confirm_the_disease_never_sets_one() -> None:
+    case = import_bundle(bundle(_coded(SCT, "200936003")), reference_date=DAY)
+    assert "disease" not in case.data
+    assert any("disease to confirm" in line for line in case.warnings())
+
+
+@pytest.mark.parametrize(
+    ("day", "used"),
+    [
+        ("2026-11-24", True),  # the reference date itself
+        ("2025-11-24", True),  # exactly 12 months before
+        ("2025-11-23", False),  # stale
+        ("2026-11-25", False),  # after the reference date
+    ],
+)
+def test_labs_count_only_within_the_window_up_to_the_reference_date(day: str, used: bool) -> None:
+    result = observation("62238-1", 55, "mL/min/{1.73_m2}", effectiveDateTime=day)
+    case = import_bundle(bundle(result), reference_date=DAY)
+    assert ("labs" in case.data) is used
+    if not used:
+        [note] = [str(n) for n in case.notes if n.resource == "Observation/obs-62238-1"]
+        assert ("stale" in note) is (day < "2026")
+        assert "not used" in note
+
+
+def test_the_window_is_configurable() -> None:
+    result = observation("62238-1", 55, "mL/min/{1.73_m2}", effectiveDateTime="2024-12-01")
+    case = import_bundle(bundle(result), reference_date=DAY, max_age_months=24)
+    assert case.data["labs"]["egfr"] == 55

@@ -63,8 +63,7 @@ def import_fhir(
     One case per bundle, in input order; a bundle that cannot be read is reported in its place.
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
-    from ..fhir import load_mapping
-    from ..fhir.convert import default_vocabulary
+    from ..fhir import default_vocabulary, load_mapping
 
     day = reference_date.date() if reference_date else dt.date.today()
     try:

@@ -7,8 +7,10 @@ everywhere. Loading this package does not load ``fhir.resources``; validating a 
 
 from __future__ import annotations
 
-from .convert import BundleError, ImportedCase, Note, import_bundle
+from .importer import ImportedCase, default_vocabulary, import_bundle
 from .mapping import FhirMapping, default_mapping_path, load_mapping
+from .notes import Note
+from .validate import BundleError
 
 __all__ = [
     "BundleError",
@@ -16,6 +18,7 @@ __all__ = [
     "ImportedCase",
     "Note",
     "default_mapping_path",
+    "default_vocabulary",
     "import_bundle",
     "load_mapping",
 ]

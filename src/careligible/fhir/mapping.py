@@ -41,10 +41,15 @@ def normalise_unit(unit: str) -> str:
     return re.sub(r"\s+", "", unit).replace("µ", "u").replace("μ", "u").lower()
 
 
+#: ICD editions whose codes compare without dots, case or ICD-10-GM's marks (+ * ! for
+#: etiology, manifestation and secondary codes): M32.14 = m3214 = M32.14+.
+ICD_SYSTEMS = frozenset({"icd10cm", "icd10", "icd10gm", "icd10gm_dimdi", "icd9cm"})
+
+
 def normalise_code(system: str, code: str) -> str:
-    """ICD-10-CM codes compare without their dot and case (M32.14 = m3214); others as written."""
+    """ICD codes compare without their dot, case or marks; other systems as written."""
     code = code.strip()
-    return code.replace(".", "").upper() if system == "icd10cm" else code
+    return re.sub(r"[^0-9A-Z]", "", code.upper()) if system in ICD_SYSTEMS else code
 
 
 class _Strict(BaseModel):
@@ -125,11 +130,13 @@ class RawMapping(_Strict):
 
 @dataclass(frozen=True)
 class CodeMatch:
-    """One rule's code: exact, or (``M32*``) the code and every code under it."""
+    """One rule's code: exact, ``M32*`` the code and every code under it, or ``*/3`` every
+    code that ends so (an ICD-O-3 morphology's behaviour digit: /3 is malignant)."""
 
     system: str
     code: str
     prefix: bool
+    suffix: bool = False
 
     def matches(self, system: str, code: str) -> int:
         """How specific the match is (longer is more specific); 0 when it does not match."""
@@ -139,6 +146,8 @@ class CodeMatch:
             return 2 * len(self.code) + 1  # an exact code beats a prefix of the same length
         if self.prefix and code.startswith(self.code):
             return 2 * len(self.code)
+        if self.suffix and code.endswith(self.code):
+            return 2 * len(self.code)
         return 0
 
 
@@ -146,8 +155,9 @@ def _code_matches(codes: dict[str, list[str]]) -> tuple[CodeMatch, ...]:
     out = []
     for system, values in codes.items():
         for value in values:
-            prefix = value.endswith("*")
-            out.append(CodeMatch(system, normalise_code(system, value.rstrip("*")), prefix))
+            prefix, suffix = value.endswith("*"), value.startswith("*")
+            code = normalise_code(system, value.strip("*"))
+            out.append(CodeMatch(system, code, prefix, suffix))
     return tuple(out)
 
 

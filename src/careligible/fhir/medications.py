@@ -1,0 +1,257 @@
+"""MedicationStatement and MedicationRequest -> therapies: which drug, for how long, until when.
+
+A drug is recognised by a mapped code (RxNorm) or by its text, and only if the drug vocabulary
+knows it; anything else is reported, never added. Each drug's courses are merged into one therapy
+whose months are the union of its periods. Outcomes are not in FHIR and stay for the clinician.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .dates import DAYS_PER_MONTH, months_between, period_days, precise_date, union_days
+from .elements import codes, keys, texts
+from .evidence import Evidence
+from .mapping import normalise_text
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+    from fhir.resources.R4B.medication import Medication
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+    from fhir.resources.R4B.medicationstatement import MedicationStatement
+    from fhir.resources.R4B.reference import Reference
+    from fhir.resources.R4B.resource import Resource
+
+    from ..vocabulary import Drug
+
+ORDER_INTENTS = frozenset(
+    {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
+)
+
+
+@dataclass
+class Course:
+    """One medication record, reduced to what therapy months need."""
+
+    source: str
+    current: bool
+    start: dt.date | None
+    end: dt.date | None
+    dose: str | None
+
+
+@dataclass
+class Medications:
+    """The medication stage: Medication resources to resolve references, and courses per drug."""
+
+    evidence: Evidence
+    courses: dict[str, list[Course]] = field(default_factory=dict)
+    index: dict[str, Medication] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def register(self, resource: Resource, url: Any) -> None:
+        """Remember a Medication resource so that references to it can be resolved."""
+        for key in keys(resource, url):
+            self.index[key] = resource  # type: ignore[assignment]
+
+    def is_used(self, resource: Resource, url: Any) -> bool:
+        return any(key in self.used for key in keys(resource, url))
+
+    def statement(self, resource: Resource, label: str) -> None:
+        statement: MedicationStatement = resource  # type: ignore[assignment]
+        note = self.evidence.note
+        if self.evidence.other_patient(statement.subject, label):
+            return
+        status = str(statement.status or "unknown")
+        if status in ("not-taken", "entered-in-error", "intended"):
+            note(label, f"status is '{status}': not a therapy the patient had")
+            return
+        drug = self.drug(
+            statement.medicationCodeableConcept, statement.medicationReference, resource, label
+        )
+        if drug is None:
+            return
+        start, end = period_days(statement.effectivePeriod)
+        dose = next((d.text for d in statement.dosage or [] if d.text), None)
+        for reason in statement.statusReason or []:
+            self.stopped_because(label, reason)
+        self.course(drug, label, status, start, end, dose)
+
+    def request(self, resource: Resource, label: str) -> None:
+        request: MedicationRequest = resource  # type: ignore[assignment]
+        note = self.evidence.note
+        if self.evidence.other_patient(request.subject, label):
+            return
+        status = str(request.status or "unknown")
+        if status in ("cancelled", "entered-in-error", "draft"):
+            note(label, f"status is '{status}': not a therapy the patient had")
+            return
+        if request.intent not in ORDER_INTENTS:
+            note(label, f"intent is '{request.intent}': not an order")
+            return
+        if request.doNotPerform:
+            note(label, "doNotPerform: an instruction not to give the drug")
+            return
+        drug = self.drug(
+            request.medicationCodeableConcept, request.medicationReference, resource, label
+        )
+        if drug is None:
+            return
+        start: dt.date | None = None
+        end: dt.date | None = None
+        dose = None
+        for dosage in request.dosageInstruction or []:
+            dose = dose or dosage.text
+            repeat = dosage.timing.repeat if dosage.timing else None
+            if repeat is not None and repeat.boundsPeriod is not None and start is None:
+                start, end = period_days(repeat.boundsPeriod)
+        if start is None:
+            start = precise_date(request.authoredOn)
+        if request.statusReason is not None:
+            self.stopped_because(label, request.statusReason)
+        self.course(drug, label, status, start, end, dose)
+
+    def stopped_because(self, label: str, reason: CodeableConcept) -> None:
+        text = next(iter(texts(reason)), None) or next((c for _, c in codes(reason)), "")
+        self.evidence.note(
+            label,
+            f"status reason '{text}': set the therapy's outcome "
+            "(intolerance or inadequate response) by hand",
+        )
+
+    def drug(
+        self,
+        concept: CodeableConcept | None,
+        reference: Reference | None,
+        resource: Resource,
+        label: str,
+    ) -> Drug | None:
+        evidence = self.evidence
+        if concept is None and reference is not None:
+            medication = self.medication(reference.reference, resource)
+            if medication is None:
+                evidence.note(label, f"medication '{reference.reference}' is not in the bundle")
+                return None
+            concept = medication.code
+        for system, code in codes(concept):
+            alias = evidence.mapping.system_alias(system)
+            name = evidence.mapping.drug_for_code(alias, code) if alias else None
+            found = evidence.vocabulary.lookup(name) if name else None
+            if found is not None:
+                return found
+        written = texts(concept)
+        for text in written:
+            found = self.drug_by_text(text)
+            if found is not None:
+                return found
+        if written:
+            evidence.note(
+                label,
+                f"medication '{written[0][:80]}' is not in the drug vocabulary; "
+                "not added (enter it by hand if it matters)",
+                "medication not in the drug vocabulary, not added (enter it by hand if it matters)",
+                f"'{written[0][:60]}'",
+            )
+        else:
+            listed = ", ".join(f"{s or '?'}|{c}" for s, c in codes(concept)) or "none"
+            evidence.note(label, f"medication has no text and no mapped code (codes: {listed})")
+        return None
+
+    def drug_by_text(self, text: str) -> Drug | None:
+        """The longest run of words the vocabulary knows, wherever it stands in the name.
+
+        RxNorm clinical-drug names put a quantity first ('10 ML rituximab 10 MG/ML Injection',
+        '24 HR tacrolimus 1 MG Extended Release Oral Tablet') and branded ones end with the brand
+        in brackets, so the drug is looked for at every position; the vocabulary itself resolves
+        brand names and biosimilar suffixes.
+        """
+        words = normalise_text(text).split()[:24]
+        lookup = self.evidence.vocabulary.lookup
+        for length in range(min(len(words), 6), 0, -1):
+            for start in range(len(words) - length + 1):
+                found = lookup(" ".join(words[start : start + length]))
+                if found is not None:
+                    return found
+        return None
+
+    def medication(self, ref: str | None, owner: Resource) -> Medication | None:
+        if not ref:
+            return None
+        if ref.startswith("#"):
+            for contained in getattr(owner, "contained", None) or []:
+                if contained.get_resource_type() == "Medication" and contained.id == ref[1:]:
+                    return contained  # type: ignore[no-any-return]
+            return None
+        found = self.index.get(ref) or next(
+            (m for key, m in self.index.items() if ref.endswith("/" + key)), None
+        )
+        if found is not None:
+            self.used.add(ref)
+            self.used.update(k for k, m in self.index.items() if m is found)
+        return found
+
+    def course(
+        self,
+        drug: Drug,
+        label: str,
+        status: str,
+        start: dt.date | None,
+        end: dt.date | None,
+        dose: str | None,
+    ) -> None:
+        reference = self.evidence.reference
+        if start is not None and start > reference:
+            self.evidence.note(label, "starts after the reference date; not counted")
+            return
+        if end is not None and end > reference:
+            end = None  # a planned end: the course is running or its real end is unknown
+            current = status == "active"
+        else:
+            current = status == "active" and end is None
+        self.courses.setdefault(drug.key, []).append(
+            Course(label, current, start, end, dose[:200] if dose else None)
+        )
+
+    def therapies(self) -> list[dict[str, Any]]:
+        """One therapy per drug, its courses merged: months over the union of their periods."""
+        return [self.therapy(key, courses) for key, courses in self.courses.items()]
+
+    def therapy(self, key: str, courses: list[Course]) -> dict[str, Any]:
+        reference = self.evidence.reference
+        item: dict[str, Any] = {"drug": key.replace("_", " ")}
+        spans: list[tuple[dt.date, dt.date]] = []
+        months_known = True
+        stops: list[float] = []
+        stop_unknown = False
+        for course in courses:
+            stop = reference if course.current else course.end
+            if stop is None:
+                stop_unknown = True
+            else:
+                stops.append(months_between(stop, reference))
+            if course.start is None or stop is None or stop < course.start:
+                months_known = False
+            else:
+                spans.append((course.start, stop))
+        if months_known and spans:
+            item["months"] = round(union_days(spans) / DAYS_PER_MONTH, 1)
+        if any(c.current for c in courses):
+            item["stopped_months_ago"] = 0
+        elif stops and not stop_unknown:
+            item["stopped_months_ago"] = min(stops)
+        newest_first = sorted(
+            courses, key=lambda c: (c.current, c.start or dt.date.min), reverse=True
+        )
+        dose = next((c.dose for c in newest_first if c.dose), None)
+        if dose:
+            item["dose"] = dose
+        return item
+
+    def sources(self) -> dict[str, str]:
+        """Where each therapy came from, by its row in the case's therapy list."""
+        return {
+            f"therapies[{index}]": ", ".join(dict.fromkeys(c.source for c in courses))
+            for index, courses in enumerate(self.courses.values())
+        }
