@@ -44,10 +44,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the oracle lives with the tests it serves
 
-from careligible.batch import parsed_cases  # noqa: E402
+from careligible.batch import default_jobs, parsed_cases  # noqa: E402
 from careligible.case import Case  # noqa: E402
 from careligible.catalog import load_catalog  # noqa: E402
-from careligible.parallel import default_jobs  # noqa: E402
 from careligible.screening import Screener  # noqa: E402
 from oracle import default_rules, evaluate_catalog  # noqa: E402
 

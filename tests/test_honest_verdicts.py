@@ -168,6 +168,19 @@ def test_a_one_sided_bound_decides_only_the_side_its_source_supports(
     assert status(screener, {"disease": "sle", "scores": scores}) == expected
 
 
+def test_needs_information_always_says_what_is_needed(mini_screener: Build) -> None:
+    """CNS disease recorded, but not when: every fact the criterion reads is known and still
+    decides nothing, so the criterion itself becomes the question, never an empty list."""
+    cns = "{decide: {not_met_if: {field: history.cns_disease, is: false}}}"
+    screener = mini_screener(criterion_yaml("cns", cns, kind="exclusion"))
+    known = {"id": "p", "disease": "sle", "history": {"cns_disease": True}}
+    (result,) = screener.screen(Case.model_validate(known)).trials
+    assert result.verdict == "needs_info"
+    assert result.missing == ["cns: the recorded facts do not decide it; for the site to judge"]
+    (blank,) = screener.screen(Case.model_validate({"id": "q", "disease": "sle"})).trials
+    assert blank.missing == ["history.cns_disease"]
+
+
 def test_what_cannot_apply_is_decided_never_asked(mini_screener: Build) -> None:
     screener = mini_screener(
         criterion_yaml("c", "{field: pregnant, is: true}", kind="exclusion"),

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from careligible.batch.pool import IN_FLIGHT
+from careligible.batch.stream import CHUNK, MIN_PARALLEL, screen_stream
 from careligible.cli import main
-from careligible.parallel import CHUNK, IN_FLIGHT, MIN_PARALLEL, screen_stream
 from careligible.readers import ParsedCase, RawRecord, parse_case
 from careligible.screening import Screener
 from careligible.writers import ENCODERS
@@ -93,9 +94,7 @@ def test_an_endless_input_is_read_only_a_bounded_way_ahead(screener: Screener, j
             consumed += 1
             yield item
 
-    stream = screen_stream(
-        counting(), lambda: screener, None, jobs, ENCODERS["jsonl"], keep_results=False
-    )
+    stream = screen_stream(counting(), screener, jobs, ENCODERS["jsonl"], keep_results=False)
     taken = list(itertools.islice(stream, 3 * CHUNK))
     stream.close()  # stops the workers
     assert [json.loads(t.text or "")["case_id"] for t in taken] == [
@@ -132,7 +131,7 @@ def test_the_spill_file_holds_no_case_id(tmp_path: Path) -> None:
 
 
 def test_the_heap_is_trimmed_once_every_so_many_cases(monkeypatch: pytest.MonkeyPatch) -> None:
-    from careligible import memory
+    from careligible.batch import memory
 
     calls: list[tuple[str, tuple[int, ...]]] = []
 
@@ -154,7 +153,7 @@ def test_the_heap_is_trimmed_once_every_so_many_cases(monkeypatch: pytest.Monkey
 
 
 def test_without_glibc_the_heap_keeper_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from careligible import memory
+    from careligible.batch import memory
 
     monkeypatch.setattr(memory, "_glibc", lambda: None)
     keeper = memory.HeapKeeper()

@@ -51,7 +51,7 @@ def ehr(keys: Keys) -> Iterator[StubEhr]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, ehr: StubEhr) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
-    flags = ["--workers", "2", "--max-body", "400000"]
+    flags = ["--workers", "2", "--max-body", "400000", "--fhir-server", f"{ehr.url}/fhir"]
     with running(tmp, *flags, "--trust-issuer", f"{ISSUER}={ehr.url}/jwks.json") as served:
         yield served
 
@@ -159,6 +159,31 @@ def test_missing_prefetch_without_a_fhir_server_is_412(server: Served, keys: Key
     response = post(server, HOOK, call, signed(keys, server))
     assert response.status_code == 412
     assert "conditions" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("http://127.0.0.1:9/fhir", id="another server"),
+        pytest.param("{ehr}/fhirevil", id="a sibling path"),
+        pytest.param("file:///etc/fhir", id="not http"),
+    ],
+)
+def test_a_fhir_server_not_configured_is_never_read(
+    server: Served, keys: Keys, ehr: StubEhr, where: str
+) -> None:
+    """The hook names its own fhirServer: only the site's configured bases are read, so a
+    caller cannot make the service send the EHR's token elsewhere."""
+    call = hook_call(
+        {"patient": full_prefetch()["patient"]},
+        fhirServer=where.format(ehr=ehr.url),
+        fhirAuthorization={"access_token": FHIR_TOKEN, "token_type": "Bearer"},
+    )
+    before = len(ehr.requests)
+    response = post(server, HOOK, call, signed(keys, server))
+    assert response.status_code == 412
+    assert "--fhir-server" in response.json()["error"]
+    assert len(ehr.requests) == before
 
 
 def test_fhir_server_refusing_the_token_is_412(server: Served, keys: Keys, ehr: StubEhr) -> None:

@@ -73,17 +73,27 @@ def share_checked(result: TrialResult) -> float:
 
 
 def missing_facts(criteria: Sequence[CriterionResult]) -> list[str]:
-    """The unknown facts of the undecided criteria, in criterion order, each once."""
+    """What to find out for the undecided criteria, in criterion order, each once: their unknown
+    facts, or, for a criterion whose recorded facts are all known yet decide nothing (a
+    one-sided ``decide:``, a time window the case format cannot hold), the criterion itself
+    as a question for the site, so that *needs information* always says what is needed."""
     out: dict[str, None] = {}
     for criterion in criteria:
         if criterion.status == "unknown":
+            asked = len(out)
             for path, value in criterion.facts.items():
                 if value is None:
                     out[path] = None
                 elif isinstance(value, dict) and value.get("uncertain"):
                     drugs = ", ".join(value["uncertain"])
                     out[f"therapies: outcome, duration or timing of {drugs}"] = None
+            if len(out) == asked and not any(v is None for v in criterion.facts.values()):
+                out[f"{criterion.id}: {UNDECIDED}"] = None
     return list(out)
+
+
+#: How a criterion the recorded facts cannot decide is asked about.
+UNDECIDED = "the recorded facts do not decide it; for the site to judge"
 
 
 def best_cohort(results: Sequence[TrialResult]) -> TrialResult:

@@ -1,25 +1,32 @@
 """``careligible screen``: every input record in, one result record out, in input order.
 
 Output goes to stdout (or ``--output``, written to a temporary file and renamed into place, so an
-interrupted run never leaves a file that looks complete); every error is one line on stderr.
+interrupted run never leaves a file that looks complete); every error is one line on stderr. The
+loop itself is :func:`careligible.batch.run_batch`; this module maps each way a run can end to
+its status in :class:`~careligible.cli.common.ExitCode`. SIGTERM and SIGHUP unwind the run like
+Ctrl-C does, so the temporary file is removed and no worker is left behind.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from ..audit import AuditLog, log_head, open_audit_log
-from ..batch import parsed_cases
-from ..catalog import Catalog
+from ..audit import log_head, open_audit_log
+from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
-from ..parallel import Screened, default_jobs, screen_stream
-from ..writers import ENCODERS, WRITERS, EncodingWriter, make_writer
+from ..writers import WRITERS, make_writer
 from .common import (
     ExitCode,
+    Protected,
     destination,
     load_rules,
     protected_files,
@@ -91,53 +98,35 @@ def screen(
     rules_dir: Path | None,
 ) -> None:
     """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
-    from ..registry.sites import narrowed, parse_area
+    from ..registry.sites import parse_area
     from ..screening import Screener
 
     try:
         area = parse_area(country, near, within)
     except ValueError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        _fail(ExitCode.CANNOT_RUN, str(exc))
     try:
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
         screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
+        audit_log = open_audit_log(audit_log_path)  # a torn tail is refused before screening
     except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
-    errors = 0
-    try:
-        with destination(output, protected) as out:
-            writer = make_writer(fmt, out)
-            audit_log = open_audit_log(audit_log_path)
-            encode = ENCODERS.get(fmt)
-            outcomes = screen_stream(
-                parsed_cases(paths),
-                lambda: screener,
-                rules_dir,
-                jobs or default_jobs(),
-                encode,
-                keep_results=audit_log is not None or area is not None,
-            )
-            if area is not None:  # trials with a recruiting site in the area, nearest named
-                outcomes = narrowed(outcomes, area, screener.catalog, encode)
-            for item in _with_progress(outcomes, show_progress):
-                errors += item.failed
-                if item.text is not None:
-                    assert isinstance(writer, EncodingWriter)
-                    writer.write_encoded(item.text)
-                else:
-                    assert item.result is not None
-                    writer.write(item.result)
-                if audit_log is not None:
-                    _record(audit_log, item, screener.catalog, include_case)
-            writer.close()
-    except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+    with _signals_end_the_run():
+        batch = Batch(
+            paths=paths,
+            screener=screener,
+            fmt=fmt,
+            jobs=jobs or default_jobs(),
+            audit_log=audit_log,
+            include_case=include_case,
+            area=area,
+            on_event=lambda line: click.echo(f"careligible: {line}", err=True),
+            progress=lambda items: _with_progress(items, show_progress),
+        )
+        errors = _run(batch, output, protected)
     if audit_log_path is not None:
         _print_head(audit_log_path)
     if errors:
@@ -145,10 +134,8 @@ def screen(
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
 
 
-def _record(audit_log: AuditLog, item: Screened, catalog: Catalog, include_case: bool) -> None:
-    """Append a screened (non-error) case to the audit log."""
-    if item.parsed.case is not None and item.result is not None and not item.failed:
-        audit_log.append(item.result, item.parsed.case, catalog, include_case)
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so no temporary file is left behind."""
 
 
 def _print_head(path: Path) -> None:
@@ -161,7 +148,79 @@ def _print_head(path: Path) -> None:
     click.echo(f"careligible: audit log {path}: {head}", err=True)
 
 
-def _with_progress(results: Iterator[object], enabled: bool) -> Iterator:  # type: ignore[type-arg]
+_ENDING = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGHUP into :class:`Terminated`; ignore more while cleaning up."""
+
+    def stop(signum: int, frame: object) -> None:
+        for name in _ENDING:
+            signal.signal(name, signal.SIG_IGN)
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = {name: signal.signal(name, stop) for name in _ENDING}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+
+
+def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
+    """Run the batch into ``output``; every way it can end but success exits with its status."""
+    unchanged = "" if output is None else f"; {output} was left as it was"
+    where = str(output or "standard output")
+    finished = False
+    try:
+        with destination(output, protected) as out:
+            errors = run_batch(batch, make_writer(batch.fmt, out), where)
+            finished = True
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(ExitCode.BROKEN_PIPE)
+    except OutputFailed as exc:
+        _fail(ExitCode.OUTPUT_FAILED, f"{exc}{unchanged}")
+    except WorkersLost as exc:
+        _fail(ExitCode.WORKERS_LOST, f"workers lost: {exc}{unchanged}")
+    except CareligibleError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
+    except OSError as exc:
+        if not finished:  # not from writing: a fault of ours
+            _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+        # Once the batch has finished, only the hand-over of the complete file is left.
+        _fail(ExitCode.OUTPUT_FAILED, f"{where}: cannot write ({exc.strerror or exc}){unchanged}")
+    except KeyboardInterrupt:
+        _fail(ExitCode.INTERRUPTED, f"interrupted{unchanged}")
+    except Terminated as exc:
+        _fail(ExitCode.TERMINATED, f"stopped by {exc}{unchanged}")
+    except Exception as exc:  # a bug: one line that says where, not a traceback
+        _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+    return errors
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
+    click.echo(f"careligible: {message}", err=True)
+    sys.exit(code)
+
+
+def _where(exc: BaseException) -> str:
+    """An exception's type and the line of careligible (or else the last line) that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}careligible{os.sep}" in f.filename] or frames
+    place = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    return f"{type(exc).__name__}{place}"
+
+
+def _quiet_stdout() -> None:
+    """The reader of standard output left: point it at /dev/null so exiting cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
     if not enabled:
         yield from results
         return

@@ -74,6 +74,14 @@ _NO_AUTH_BANNER = (
     default=None,
     help="Secret (16+ bytes) keying the patient pseudonyms; default: a new one each start.",
 )
+@click.option(
+    "--fhir-server",
+    "fhir_servers",
+    multiple=True,
+    metavar="URL",
+    help="A FHIR base the service may read missing prefetch from (repeatable); "
+    "a hook naming any other fhirServer is answered 412.",
+)
 @click.option("--no-auth", is_flag=True, help="DEVELOPMENT ONLY: accept calls without a token.")
 @click.option(
     "--max-body",
@@ -109,6 +117,7 @@ def serve(
     audiences: tuple[str, ...],
     public_url: str | None,
     site_secret_file: Path | None,
+    fhir_servers: tuple[str, ...],
     no_auth: bool,
     max_body: int,
     timeout: float,
@@ -145,6 +154,7 @@ def serve(
         max_body=max_body,
         timeout=timeout,
         cors_origins=cors_origins,
+        fhir_servers=fhir_servers,
     )
     _announce(settings, site_secret_file is None)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")

@@ -20,8 +20,8 @@ from ..results import CaseResult, NearestSite
 from .record import Site
 
 if TYPE_CHECKING:
+    from ..batch.stream import Encoder, Screened
     from ..catalog import Catalog, Trial
-    from ..parallel import Encoder, Screened
 
 
 def country_code(name: str) -> str | None:

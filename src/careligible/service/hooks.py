@@ -19,6 +19,7 @@ from .prefetch import (
     Assembled,
     PrefetchError,
     PrefetchUnavailable,
+    allowed_server,
     assemble,
     fetch_missing,
     missing_keys,
@@ -131,6 +132,12 @@ async def _bundle_of(service: Service, call: HookRequest) -> Assembled:
         if not call.fhirServer:
             raise HTTPException(
                 412, detail=f"prefetch lacks {', '.join(missing)} and no fhirServer was given"
+            )
+        if not allowed_server(call.fhirServer, service.settings.fhir_servers):
+            raise HTTPException(
+                412,
+                detail="fhirServer is not a server this service is configured to read "
+                "(serve --fhir-server); prefetch is needed",
             )
         token = call.fhirAuthorization.access_token if call.fhirAuthorization else None
         assert service.http is not None

@@ -109,16 +109,34 @@ class ScreeningPool:
 # --- in the worker ------------------------------------------------------------------------------
 
 _audit_log: Path | None = None
+_screener: Any = None  # this worker's Screener, built once at start-up
 
 
 def _start_worker(rules_dir: Path | None, audit_log: Path | None) -> None:
-    """Compile the catalog once for this worker, as batch screening's workers do."""
-    global _audit_log
-    from ..parallel import _start_worker as start_screener
+    """Compile the catalog once for this worker; leave Ctrl-C to the main process."""
+    global _audit_log, _screener
+    import os
+    import signal
+    import threading
 
-    start_screener(rules_dir)
+    from ..catalog import load_catalog
+    from ..screening import Screener
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    _screener = Screener(load_catalog(rules_dir))
     _audit_log = audit_log
     import fhir.resources.R4B.bundle  # noqa: F401 - the first hook call would pay this import
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed service cannot stop its pool: each worker notices and exits on its own."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _ping(delay: float) -> bool:
@@ -130,12 +148,11 @@ def _ping(delay: float) -> bool:
 
 
 def _run_job(job: Job) -> Outcome:
-    from .. import parallel
     from ..audit import AuditLog
     from ..batch import screen_parsed
     from ..explain import case_explanation
 
-    screener = parallel._worker
+    screener = _screener
     assert screener is not None, "worker started without its screener"
     parsed = _parsed(job)
     if isinstance(parsed, Outcome):

@@ -193,6 +193,16 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
+def allowed_server(url: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``url`` lies under one of the FHIR bases the site configured.
+
+    The hook request names its own ``fhirServer``; without this check any caller holding a valid
+    token could make the service send requests, and the EHR's access token, to any address."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        return False
+    return any(_same_server(url.rstrip("/") + "/", base.rstrip("/") + "/") for base in allowed)
+
+
 def _same_server(url: str, base: str) -> bool:
     """The access token goes only where the EHR sent the service, never to another host."""
     a, b = urlsplit(url), urlsplit(base)

@@ -43,6 +43,7 @@ class ServiceSettings:
     fetch_timeout: float = 10.0
     link_ttl: float = 3600.0
     cors_origins: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:

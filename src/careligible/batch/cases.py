@@ -1,7 +1,8 @@
-"""Screening whole case files: one result per input record, in input order, errors included.
+"""The records of a batch, parsed, and each screened into exactly one result.
 
 A bad record becomes a result whose ``error`` says what is wrong and where; it never stops the
-batch. Duplicate case ids are errors too, because results are looked up by id.
+batch. Duplicate case ids are errors too, because results are looked up by id. So is a fault while
+screening one case (an engine error, a bug): that case's record says so and the batch goes on.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import Problem
-from .readers import ParsedCase, parse_case, read_records
-from .results import CaseResult
-from .screening import Screener
+from ..errors import CareligibleError, Problem
+from ..readers import ParsedCase, parse_case, read_records
+from ..results import CaseResult
+from ..screening import Screener
+
+#: Longest exception message an error record carries: enough to say what failed, not a dump.
+MESSAGE_LIMIT = 200
 
 
 def parsed_cases(paths: Iterable[Path]) -> Iterator[ParsedCase]:
@@ -92,14 +96,32 @@ class SeenIds:
 
 
 def screen_parsed(screener: Screener, parsed: ParsedCase) -> CaseResult:
+    """The one result of one record: its verdicts, or an error saying why there are none."""
     if parsed.case is None:
         return CaseResult(case_id=parsed.case_id, source=parsed.source, error=parsed.error)
-    result = screener.screen(parsed.case, parsed.source)
+    try:
+        result = screener.screen(parsed.case, parsed.source)
+    except Exception as exc:  # one case's fault must not cost the rest of the batch
+        return unscreened(parsed, f"could not be screened: {describe(exc)}")
     if parsed.warnings:  # what the input held that the case could not take, e.g. from FHIR
         result = result.model_copy(update={"warnings": [*parsed.warnings, *result.warnings]})
     return result
 
 
-def screen_files(screener: Screener, paths: Iterable[Path]) -> Iterator[CaseResult]:
-    for parsed in parsed_cases(paths):
-        yield screen_parsed(screener, parsed)
+def unscreened(parsed: ParsedCase, error: str) -> CaseResult:
+    """The error record of a record left unscreened; one that did not parse keeps its own error."""
+    return CaseResult(case_id=parsed.case_id, source=parsed.source, error=parsed.error or error)
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an exception: our own errors by their message, others by type too.
+
+    Engine errors never carry case data (the engine module sees to that); other messages are
+    cut short, since a library may put a whole value into one.
+    """
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    if len(first) > MESSAGE_LIMIT:
+        first = first[: MESSAGE_LIMIT - 1] + "…"
+    if isinstance(exc, CareligibleError):
+        return first
+    return f"internal error ({type(exc).__name__}{': ' + first if first else ''})"
