@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from careligible.cli.common import ExitCode
+
 N_CASES = 20_000  # far more than can be screened before the signal arrives
 
 
@@ -88,7 +90,28 @@ def test_an_interrupted_run_cleans_up_and_writes_nothing(
     workers = _children(process.pid)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode != 0
+    assert process.returncode == ExitCode.INTERRUPTED, stderr.decode()
     assert not output.exists()
     assert list(tmp_path.iterdir()) == [], stderr.decode()
+    _assert_all_exit(workers)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminated_run_keeps_the_earlier_output_and_leaves_no_partial_file(
+    big_batch: Path, tmp_path: Path, jobs: str, stop: signal.Signals
+) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("previous complete results\n")
+    process = _start(big_batch, output, jobs)
+    _wait_for_partial_output(tmp_path, output)
+    workers = _children(process.pid)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.TERMINATED, stderr.decode()
+    assert stderr.decode().splitlines()[-1] == (
+        f"careligible: stopped by {stop.name}; {output} was left as it was"
+    )
+    assert output.read_text() == "previous complete results\n"
+    assert list(tmp_path.iterdir()) == [output]  # the partial .part file is gone
     _assert_all_exit(workers)

@@ -58,6 +58,28 @@ def test_workers_write_the_same_records_in_the_same_order(tmp_path: Path, fmt: s
         assert sources == [f"{cases}:{i}" for i in range(1, MIN_PARALLEL * 2 + 18)]
 
 
+#: Audit-record keys that name when a record was written, and the chain fields that hash them.
+TIMED = ("time", "prev", "hash")
+
+
+def test_the_same_input_gives_the_same_records_with_one_worker_or_two_twice(
+    tmp_path: Path,
+) -> None:
+    cases = _cases_file(tmp_path / "cases.jsonl", MIN_PARALLEL * 2 + 5, seed=11)
+    outputs, logs = [], []
+    for run, jobs in enumerate(("1", "2", "1", "2")):
+        out, log = tmp_path / f"out-{run}.jsonl", tmp_path / f"audit-{run}.jsonl"
+        command = ["screen", "--format", "jsonl", "--jobs", jobs, "--audit-log", str(log)]
+        result = CliRunner().invoke(main, [*command, str(cases), "-o", str(out)])
+        assert result.exit_code == 1, result.output  # some records are bad
+        outputs.append(out.read_text())
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        logs.append([{k: v for k, v in r.items() if k not in TIMED} for r in records])
+    assert outputs[1:] == outputs[:1] * 3  # results name no time: identical to the byte
+    assert logs[0] and logs[1:] == logs[:1] * 3
+    assert {r["ruleset_version"] for r in logs[0]} == {logs[0][0]["ruleset_version"]}
+
+
 def test_workers_feed_the_audit_log_and_the_table(tmp_path: Path) -> None:
     cases = _cases_file(tmp_path / "cases.jsonl", MIN_PARALLEL + 5)
     log = tmp_path / "audit.jsonl"

@@ -103,6 +103,7 @@ class WorkerPool(Generic[T, R]):
         self._workers: list[_Worker] = []
         self._waiting: list[_Chunk[T]] = []  # a heap: the earliest chunk goes out first
         self._deaths_in_a_row = 0
+        self._numbers = 0  # the number the next chunk read gets
 
     def __enter__(self) -> WorkerPool[T, R]:
         return self
@@ -114,27 +115,32 @@ class WorkerPool(Generic[T, R]):
         """Each payload's outcome, in the order given; at most ``jobs * IN_FLIGHT`` read ahead."""
         items = iter(payloads)
         window: deque[_Chunk[T]] = deque()
-        exhausted = False
-        numbers = 0
         started = [self._spawn() for _ in range(self._jobs - len(self._workers))]
         for worker in started:  # all started first, so that they get ready side by side
             self._boot(worker)
         while True:
-            while not exhausted and len(window) < self._jobs * IN_FLIGHT:
-                try:
-                    chunk = _Chunk(numbers, next(items))
-                except StopIteration:
-                    exhausted = True
-                    break
-                numbers += 1
-                window.append(chunk)
-                heapq.heappush(self._waiting, chunk)
+            # Finished chunks leave the window before it is refilled: one wait can finish every
+            # chunk in it (a redone first chunk is often the last to finish), and a window
+            # refilled first would then be emptied with nothing left in flight to wait for.
             while window and window[0].done:
                 yield window.popleft().outcome
-            if exhausted and not window:
+            self._fill(window, items)
+            if not window:
                 return
             self._dispatch()
             self._wait()
+
+    def _fill(self, window: deque[_Chunk[T]], items: Iterator[T]) -> None:
+        """Read payloads ahead until ``jobs * IN_FLIGHT`` unfinished chunks are in the window."""
+        while len(window) < self._jobs * IN_FLIGHT:
+            try:
+                payload = next(items)
+            except StopIteration:
+                return
+            chunk = _Chunk(self._numbers, payload)
+            self._numbers += 1
+            window.append(chunk)
+            heapq.heappush(self._waiting, chunk)
 
     def close(self, graceful: bool = True) -> None:
         """Stop every worker and reap it: asked to finish when all went well, ended otherwise."""
@@ -198,6 +204,10 @@ class WorkerPool(Generic[T, R]):
 
     def _wait(self) -> None:
         """Handle whatever the workers said, and every worker that ended, at least one of them."""
+        if not any(w.held or not w.ready for w in self._workers):
+            # Nothing in flight and no worker starting: no message could ever come. A bug, but
+            # one that must end the run, not hang it.
+            raise RuntimeError("the worker pool would wait with no chunk in flight")
         by_handle: dict[Any, _Worker] = {}
         for worker in self._workers:
             by_handle[worker.results] = worker
