@@ -7,8 +7,10 @@ import os
 import random
 import shutil
 import stat
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -185,3 +187,26 @@ def test_an_output_that_cannot_be_written_cannot_run(tmp_path: Path) -> None:
         assert message in result.stderr and str(output) in result.stderr
         assert "Traceback" not in result.output + result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_command_ends_by_the_exit_code_table(monkeypatch: Any) -> None:
+    """What escapes a command is mapped once, for all of them: a bug is one line and 3 (no
+    traceback), Ctrl-C is 130 where click alone would say 1."""
+    rules_cli = sys.modules["careligible.cli.rules"]  # the package names the group "rules"
+
+    def broken(*args: object) -> object:
+        raise RuntimeError("a case value that must not be shown")
+
+    monkeypatch.setattr(rules_cli, "load_rules", broken)
+    crashed = run("trials")
+    assert crashed.exit_code == ExitCode.INTERNAL_ERROR
+    assert "internal error: RuntimeError" in crashed.stderr
+    assert "must not be shown" not in crashed.stderr + crashed.stdout
+
+    def interrupted(*args: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rules_cli, "load_rules", interrupted)
+    stopped = run("trials")
+    assert stopped.exit_code == ExitCode.INTERRUPTED
+    assert "interrupted" in stopped.stderr

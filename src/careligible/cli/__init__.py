@@ -6,10 +6,13 @@ loads the heavy parts of the core (the engine, the terminal UI) only when its co
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from .audit import audit, explain
-from .common import ExitCode
+from .common import ExitCode, quiet_stdout, where_raised
 from .fhir import import_fhir
 from .registry import registry, rules_draft
 from .rules import rules, trials
@@ -17,7 +20,32 @@ from .screen import screen, tui
 from .serve import serve
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Careligible(click.Group):
+    """The command group: every command ends by the one exit-code table (``ExitCode``).
+
+    Commands exit with their own codes; what escapes them is mapped here, so Ctrl-C is 130
+    (click would say 1), a reader closing the pipe is 141, and a bug is one line and 3,
+    never a traceback that could carry a case's values."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("careligible: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            quiet_stdout()
+            sys.exit(ExitCode.BROKEN_PIPE)
+        except Exception as exc:
+            click.echo(
+                f"careligible: internal error: {where_raised(exc)}; please report it", err=True
+            )
+            sys.exit(ExitCode.INTERNAL_ERROR)
+
+
+@click.group(cls=_Careligible, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="careligible")
 def main() -> None:
     """Which CAR-T trials could this patient with an autoimmune disease enter, and why.

@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 import tempfile
+import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,3 +202,18 @@ def refused_record(parsed: ParsedCase) -> str:
         f"careligible: {parsed.source}: not a valid case{what}{also}; "
         "'careligible screen --format jsonl' gives the reasons"
     )
+
+
+def where_raised(exc: BaseException) -> str:
+    """An exception's type and the line of careligible (or else the last line) that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}careligible{os.sep}" in f.filename] or frames
+    place = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    return f"{type(exc).__name__}{place}"
+
+
+def quiet_stdout() -> None:
+    """The reader of standard output left: point it at /dev/null so exiting cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -9,10 +9,8 @@ Ctrl-C does, so the temporary file is removed and no worker is left behind.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +28,10 @@ from .common import (
     destination,
     load_rules,
     protected_files,
+    quiet_stdout,
     refuse_clash,
     rules_option,
+    where_raised,
 )
 
 
@@ -178,7 +178,7 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
             errors = run_batch(batch, make_writer(batch.fmt, out), where)
             finished = True
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)
     except OutputFailed as exc:
         _fail(ExitCode.OUTPUT_FAILED, f"{exc}{unchanged}")
@@ -188,7 +188,7 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     except OSError as exc:
         if not finished:  # not from writing: a fault of ours
-            _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+            _fail(ExitCode.INTERNAL_ERROR, f"internal error: {where_raised(exc)}; please report it")
         # Once the batch has finished, only the hand-over of the complete file is left.
         _fail(ExitCode.OUTPUT_FAILED, f"{where}: cannot write ({exc.strerror or exc}){unchanged}")
     except KeyboardInterrupt:
@@ -196,28 +196,13 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     except Terminated as exc:
         _fail(ExitCode.TERMINATED, f"stopped by {exc}{unchanged}")
     except Exception as exc:  # a bug: one line that says where, not a traceback
-        _fail(ExitCode.INTERNAL_ERROR, f"internal error: {_where(exc)}; please report it")
+        _fail(ExitCode.INTERNAL_ERROR, f"internal error: {where_raised(exc)}; please report it")
     return errors
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
     click.echo(f"careligible: {message}", err=True)
     sys.exit(code)
-
-
-def _where(exc: BaseException) -> str:
-    """An exception's type and the line of careligible (or else the last line) that raised it."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if f"{os.sep}careligible{os.sep}" in f.filename] or frames
-    place = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
-    return f"{type(exc).__name__}{place}"
-
-
-def _quiet_stdout() -> None:
-    """The reader of standard output left: point it at /dev/null so exiting cannot fail too."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
