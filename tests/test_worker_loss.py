@@ -142,7 +142,7 @@ TEMPLATES = [
     {"disease": "ssc", "age": 17},
     {"disease": "ra", "age": 63, "labs": {"egfr": 25}},
 ]
-N_CASES = 1200
+N_CASES = 3000  # long enough that a kill lands mid-batch on an idle machine too
 SCREEN = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl", "--no-progress"]
 
 
@@ -214,7 +214,7 @@ def test_workers_killed_at_random_points_cost_nothing(
         if not workers:
             time.sleep(0.05)
             continue
-        time.sleep(rng.uniform(0.2, 2.5))  # a random point of the workers' lives
+        time.sleep(rng.uniform(0.05, 0.8))  # a random point of the workers' lives
         alive = [pid for pid in workers if _running(pid)]
         if alive:
             os.kill(rng.choice(alive), signal.SIGKILL)
