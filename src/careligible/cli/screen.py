@@ -150,22 +150,38 @@ def _print_head(path: Path) -> None:
 
 _ENDING = (signal.SIGTERM, signal.SIGHUP)
 
+#: The stop a signal asked for. Raised in the handler, and again between records: a signal that
+#: lands while the rule engine is calling back into Python is swallowed by the engine, and the
+#: run would otherwise go on to the end.
+_asked: list[BaseException] = []
+
 
 @contextmanager
 def _signals_end_the_run() -> Iterator[None]:
-    """Turn the first SIGTERM or SIGHUP into :class:`Terminated`; ignore more while cleaning up."""
+    """Turn the first SIGTERM or SIGHUP into :class:`Terminated` and Ctrl-C into
+    ``KeyboardInterrupt``; ignore more while cleaning up."""
 
     def stop(signum: int, frame: object) -> None:
-        for name in _ENDING:
+        for name in (*_ENDING, signal.SIGINT):
             signal.signal(name, signal.SIG_IGN)
-        raise Terminated(signal.Signals(signum).name)
+        signame = signal.Signals(signum).name
+        _asked.append(KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signame))
+        raise _asked[0]
 
-    previous = {name: signal.signal(name, stop) for name in _ENDING}
+    previous = {name: signal.signal(name, stop) for name in (*_ENDING, signal.SIGINT)}
     try:
         yield
     finally:
         for name, handler in previous.items():
             signal.signal(name, handler)
+
+
+def _stop_if_asked(results: Iterator[Screened]) -> Iterator[Screened]:
+    """Pass records on; after each, end the run if a signal asked for it."""
+    for item in results:
+        yield item
+        if _asked:
+            raise _asked[0]
 
 
 def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
@@ -206,6 +222,7 @@ def _fail(code: ExitCode, message: str) -> NoReturn:
 
 
 def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
+    results = _stop_if_asked(results)
     if not enabled:
         yield from results
         return
