@@ -10,6 +10,7 @@ import pytest
 CORE = [
     "careligible.case",
     "careligible.catalog",
+    "careligible.conditions",
     "careligible.engine",
     "careligible.screening",
     "careligible.readers",
