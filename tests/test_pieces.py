@@ -48,7 +48,7 @@ def _awkward_jsonl(path: Path, rows: int, seed: int) -> Path:
         elif pick < 0.15:
             lines.append("\u00a0")  # blank to the reader, though not to bytes.strip()
         elif pick < 0.25:
-            lines.append('{"id": "p-%d",' % i)
+            lines.append(f'{{"id": "p-{i}",')
         else:
             lines.append(json.dumps({"id": f"p-{i}", "disease": "mg", "age": 30 + i % 40}))
     path.write_text("\n".join(lines) + "\n \n")
