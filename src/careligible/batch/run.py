@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..audit import AuditLog
 from ..errors import CareligibleError
 from ..screening import Screener
-from ..writers import ENCODERS, EncodingWriter, Writer
+from ..writers import EncodingWriter, Writer, encoder
 from .cases import parsed_cases
 from .stream import Screened, screen_stream
 
@@ -49,7 +49,7 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
     """Screen every record of ``batch`` and write each to ``writer`` (which writes to ``where``),
     in input order; return how many records had errors."""
     errors = 0
-    encode = ENCODERS.get(batch.fmt)
+    encode = encoder(batch.fmt, batch.screener.catalog.version)
     stream = screen_stream(
         parsed_cases(batch.paths),
         batch.screener,
