@@ -10,9 +10,12 @@ import pytest
 CORE = [
     "careligible.case",
     "careligible.catalog",
+    "careligible.conditions",
     "careligible.engine",
     "careligible.screening",
     "careligible.readers",
+    "careligible.report",
+    "careligible.outputs",
     "careligible.writers",
     "careligible.batch",
     "careligible.cli",

@@ -24,14 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .compact import encode_compact
-from .results import VERDICT_LABEL, VERDICTS, CaseResult, TrialResult
+from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, TrialResult
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
-
-DISCLAIMER = (
-    "Decision support only: verdicts come from published eligibility criteria and the "
-    "facts entered; the screening team and investigator decide."
-)
 
 
 class Writer(Protocol):

@@ -1,0 +1,255 @@
+"""The rule catalog's shapes: the YAML schema of each rule file and the checked objects built from it.
+
+The ``Raw*`` models are the files as written (pydantic refuses unknown or missing fields, naming
+each); :class:`Criterion`, :class:`Cohort`, :class:`Trial` and :class:`Catalog` are what screening
+reads once the conditions are parsed. See ``docs/rule-format.md`` for the format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..case import Disease
+from ..conditions import Condition
+from ..registry.record import Site
+from ..registry.snapshot import Snapshot
+from ..vocabulary import Vocabulary
+
+Kind = Literal["inclusion", "exclusion"]
+Status = Literal[
+    "recruiting",
+    "not_yet_recruiting",
+    "active_not_recruiting",
+    "enrolling_by_invitation",
+    "completed",
+    "terminated",
+    "withdrawn",
+    "suspended",
+    "unknown",
+]
+
+
+Completeness = Literal["full", "partial", "none"]
+"""``full``: the registry's (or protocol's) eligibility text was read whole; ``partial``: only key
+criteria or a truncated copy; ``none``: nothing beyond the title, conditions, age or sex."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Where a rule comes from: a registry record, a publication, or a section of the article."""
+
+    url: str | None = None
+    section: str | None = None
+    what: str = Field(min_length=1)
+    checked: date
+    cite_as: str | None = None
+
+    def cite(self) -> str:
+        return self.url or self.section or self.what
+
+
+class RawCriterion(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    kind: Kind
+    text: str = Field(min_length=1)
+    when: dict[str, Any] | None = None
+    rationale: str = Field(min_length=1)
+    source: str
+    note: str | None = None
+    defines_population: bool = False
+    """Set on a criterion that defines who the trial is for (subtype, refractoriness, activity,
+    organ involvement): while it is only to confirm, the verdict is at best possibly_eligible."""
+
+
+class RawCohort(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    name: str
+    diseases: list[Disease]  # at least one, except in a draft (checked in _load_trial)
+    source: str
+    criteria: list[RawCriterion] = Field(default_factory=list)
+
+
+class Table1Row(_Strict):
+    """The trial's row in the source article's Table 1, as printed."""
+
+    row: int | None = None
+    target: str
+    condition: str
+    phase: str
+    sponsor: str
+
+
+class RawTrial(_Strict):
+    nct_id: str = Field(pattern=r"^NCT\d{8}$")
+    title: str
+    acronym: str | None = None
+    product: str
+    targets: list[str] = Field(min_length=1)
+    cell_source: Literal["autologous", "allogeneic", "unknown"]
+    modality: str
+    lymphodepletion: str
+    phase: str
+    sponsor: str
+    status: Status
+    status_as_of: date | None = None
+    """The date the source gives for the status; None when no dated source shows it."""
+    criteria_complete: Completeness
+    """How much of the trial's eligibility text the catalog holds (see :data:`Completeness`)."""
+    countries: list[str] = Field(default_factory=list)
+    table1: Table1Row | None = None
+    differences: list[str] = Field(default_factory=list)
+    not_found: list[str] = Field(default_factory=list)
+    sources: dict[str, Source] = Field(min_length=1)
+    criteria: list[RawCriterion] = Field(default_factory=list)
+    cohorts: list[RawCohort] = Field(min_length=1)
+    draft: bool = False
+    """A file drafted from a registry record: checked, but left out of screening."""
+
+
+class RawDefinition(_Strict):
+    text: str
+    when: dict[str, Any]
+    source: str
+
+
+class RawDefinitions(_Strict):
+    sources: dict[str, Source] = Field(default_factory=dict)
+    definitions: dict[str, RawDefinition] = Field(default_factory=dict)
+
+
+Axis = Literal["disease", "refractoriness", "organ_damage", "safety", "construct"]
+
+
+class Preference(_Strict):
+    """Which trials a consideration favours when verdicts tie."""
+
+    targets: list[str] = Field(default_factory=list)
+    no_lymphodepletion: bool = False
+    cell_source: Literal["autologous", "allogeneic"] | None = None
+
+
+class RawConsideration(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    axis: Axis
+    title: str
+    when: dict[str, Any]
+    advice: str
+    rationale: str
+    source: str
+    section: str
+    prefer: Preference | None = None
+
+
+class RawConsiderations(_Strict):
+    sources: dict[str, Source]
+    considerations: list[RawConsideration]
+
+
+@dataclass(frozen=True)
+class ConsiderationRule:
+    """Advice from the source article, shown when its condition is met."""
+
+    id: str
+    axis: str
+    title: str
+    advice: str
+    rationale: str
+    condition: Condition
+    citation: str
+    prefer: Preference | None = None
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One eligibility criterion. Without a condition it is an item to confirm at screening."""
+
+    id: str
+    kind: Kind
+    text: str
+    condition: Condition | None
+    rationale: str
+    source: Source
+    note: str | None = None
+    where: str = ""  # file:line of the rule, for messages
+    defines_population: bool = False
+
+    @property
+    def to_confirm(self) -> bool:
+        return self.condition is None
+
+    def fields(self) -> list[str]:
+        """The case facts this criterion reads, in order, without repeats."""
+        return list(dict.fromkeys(self.condition.fields())) if self.condition else []
+
+
+@dataclass(frozen=True)
+class Cohort:
+    id: str
+    name: str
+    diseases: tuple[str, ...]
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial's metadata and its cohorts; the general criteria are copied into every cohort."""
+
+    meta: RawTrial
+    cohorts: tuple[Cohort, ...]
+    file: str
+    sites: tuple[Site, ...] = ()
+    """Where the trial runs, from its registry snapshot (none without one)."""
+    snapshot: Snapshot | None = field(default=None, compare=False)
+    """The registry snapshot laid over the rule file, which a listing cites."""
+    written: RawTrial | None = field(default=None, compare=False)
+    """The metadata as the rule file writes it, when a snapshot replaced some of it."""
+
+    @property
+    def as_written(self) -> RawTrial:
+        return self.written or self.meta
+
+    @property
+    def record_citation(self) -> str:
+        """What the trial's status and sites rest on: its snapshot, else the file's first source."""
+        if self.snapshot is not None:
+            return self.snapshot.cite()
+        return next(iter(self.meta.sources.values())).cite()
+
+    @property
+    def nct_id(self) -> str:
+        return self.meta.nct_id
+
+    @property
+    def without_lymphodepletion(self) -> bool:
+        """True when the sources say the product is given with no lymphodepleting chemotherapy."""
+        return self.meta.lymphodepletion.strip().lower().startswith("none")
+
+    def criterion(self, criterion_id: str) -> Criterion | None:
+        for cohort in self.cohorts:
+            for criterion in cohort.criteria:
+                if criterion.id == criterion_id:
+                    return criterion
+        return None
+
+
+@dataclass
+class Catalog:
+    trials: list[Trial]
+    definitions: dict[str, Condition]
+    vocabulary: Vocabulary
+    version: str
+    directory: Path
+    considerations: list[ConsiderationRule] = field(default_factory=list)
+    drafts: list[Trial] = field(default_factory=list)
+    """Draft trial files: loaded and checked, never screened."""
+
+    def trial(self, nct_id: str) -> Trial | None:
+        return next((t for t in self.trials if t.nct_id == nct_id.upper()), None)
