@@ -117,7 +117,7 @@ def test_a_local_cluster_writes_the_records_of_two_local_workers(tmp_path: Path)
     assert sum(1 for r in records if r["trials"]) > MIN_PARALLEL
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
+@pytest.mark.parametrize("fmt", ["jsonl", "compact", "csv", "table"])
 def test_a_remote_scheduler_gives_the_records_of_local_workers(
     tmp_path: Path, scheduler: str, fmt: str
 ) -> None:

@@ -281,7 +281,7 @@ CRITERIA_NOT_AVAILABLE = "criteria_not_available"
 
 
 #: What a trial file's ``criteria_complete`` leaves to confirm: (item id, its text).
-_GAPS = {
+CATALOG_GAPS = {
     "partial": (
         REST_OF_CRITERIA,
         "The rest of the protocol's criteria (the catalog holds only part of them).",
@@ -299,7 +299,7 @@ def _catalog_gaps(trial: Trial) -> tuple[ConfirmItem, ...]:
     A partially encoded trial can reach *eligible* only once a site confirms the criteria the
     catalog does not hold; one with no eligibility text stays *cannot screen*.
     """
-    gap = _GAPS.get(trial.meta.criteria_complete)
+    gap = CATALOG_GAPS.get(trial.meta.criteria_complete)
     if gap is None:
         return ()
     source = next(iter(trial.meta.sources.values())).cite()

@@ -37,7 +37,7 @@ from ..readers import ParsedCase, format_of, parse_case
 from ..readers.pieces import Piece, pieces, read_piece
 from ..results import CaseResult
 from ..screening import Screener
-from ..writers import ENCODERS
+from ..writers import encoder
 from .cases import SeenIds, describe, duplicate, unscreened
 from .frozen import CatalogRefused, freeze
 from .partition import Reply, local_workers, screen_piece
@@ -100,7 +100,7 @@ class _Gather:
     ) -> None:
         self.client, self.scheduler, self.seen = client, scheduler, seen
         self.fmt, self.keep = fmt, keep
-        self.encode = ENCODERS.get(fmt)
+        self.encode = encoder(fmt, screener.catalog.version)
         self.frozen = freeze(screener.catalog)
         [self.catalog] = client.scatter([self.frozen.data], broadcast=True, hash=False)
         self.window = IN_FLIGHT * max(1, len(_workers(client, scheduler)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..readers import parse_case
 from ..readers.pieces import Piece, read_piece
 from ..screening import Screener
-from ..writers import ENCODERS
+from ..writers import encoder
 from .cases import screen_parsed
 from .frozen import thaw
 from .stream import Screened, outcome
@@ -65,7 +65,7 @@ def screen_piece(piece: Piece, catalog: bytes, digest: str, fmt: str, keep: bool
     :class:`~careligible.batch.frozen.CatalogRefused` when ``catalog`` does not match ``digest``.
     """
     screener = screener_for(catalog, digest)
-    encode = ENCODERS.get(fmt)
+    encode = encoder(fmt, screener.catalog.version)
     replies: list[Reply] = []
     for record in read_piece(piece):
         parsed = parse_case(record)

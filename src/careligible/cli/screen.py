@@ -21,7 +21,7 @@ import click
 from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
-from ..writers import WRITERS, make_writer
+from ..writers import BINARY_FORMATS, WRITERS, make_writer
 from .common import (
     ExitCode,
     Protected,
@@ -122,6 +122,7 @@ def screen(
         _check_scheduler(scheduler, jobs, audit_log_path)
     except ValueError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
+    _refuse_unwritable_format(fmt, output)
     try:
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
@@ -151,6 +152,24 @@ def screen(
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _refuse_unwritable_format(fmt: str, output: Path | None) -> None:
+    """A binary format needs a file, and Parquet needs pyarrow: say so before screening."""
+    if fmt in BINARY_FORMATS and output is None:
+        _fail(
+            ExitCode.CANNOT_RUN,
+            f"--format {fmt} writes a binary file: give --output FILE (standard output is "
+            "for text formats)",
+        )
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            _fail(
+                ExitCode.CANNOT_RUN,
+                "--format parquet needs pyarrow: pip install 'careligible[population]'",
+            )
 
 
 def _check_scheduler(scheduler: str | None, jobs: int | None, audit_log: Path | None) -> None:
@@ -226,7 +245,9 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     finished = False
     try:
         with destination(output, protected) as out:
-            errors = run_batch(batch, make_writer(batch.fmt, out), where)
+            errors = run_batch(
+                batch, make_writer(batch.fmt, out, batch.screener.catalog.version), where
+            )
             finished = True
     except BrokenPipeError:
         quiet_stdout()
