@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from careligible.catalog import default_rules_dir
 from careligible.cli.common import ExitCode
 
 N_CASES = 20_000  # far more than can be screened before the signal arrives
@@ -156,3 +158,32 @@ def test_a_full_standard_output_is_an_output_failure_in_one_line(big_batch: Path
     assert done.returncode == ExitCode.OUTPUT_FAILED
     (line,) = done.stderr.splitlines()
     assert "standard output" in line and "No space left" in line
+
+
+# --- one ruleset per run -------------------------------------------------------------------------
+
+
+def test_rules_changed_during_a_run_do_not_reach_its_workers(tmp_path: Path) -> None:
+    """Workers screen with the catalog the main process loaded at the start: a trial removed
+    from the rules directory mid-run is still in every record, so one run is one ruleset."""
+    batch = tmp_path / "cases.jsonl"
+    case = {"disease": "sle", "age": 40, "labs": {"egfr": 70}}
+    batch.write_text("".join(json.dumps({"id": f"r-{i}", **case}) + "\n" for i in range(4000)))
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    output = tmp_path / "out" / "results.jsonl"
+    output.parent.mkdir()
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl", "--jobs", "2"]
+    command += ["--rules", str(rules), str(batch), "--output", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_partial_output(output.parent, output)
+    removed = sorted((rules / "trials").glob("NCT*.yaml"))[0]
+    removed.unlink()
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == ExitCode.OK, stderr.decode()
+    seen = set()
+    with output.open() as records:
+        for line in records:
+            seen.add(tuple(t["nct_id"] for t in json.loads(line)["trials"]))
+    (trials,) = seen  # every record screened against the same trials
+    assert removed.stem in trials
