@@ -115,3 +115,44 @@ def test_a_terminated_run_keeps_the_earlier_output_and_leaves_no_partial_file(
     assert output.read_text() == "previous complete results\n"
     assert list(tmp_path.iterdir()) == [output]  # the partial .part file is gone
     _assert_all_exit(workers)
+
+
+# --- a full disk or a file size limit ------------------------------------------------------------
+
+
+def _file_size_limit(limit: int) -> None:
+    """Run in the child: writes past ``limit`` bytes fail with EFBIG (Python ignores SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_file_size_limit_is_an_output_failure_and_keeps_the_earlier_output(
+    tmp_path: Path, big_batch: Path
+) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("earlier results\n")
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl"]
+    command += [str(big_batch), "--output", str(output)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: _file_size_limit(64_000),
+    )
+    assert done.returncode == ExitCode.OUTPUT_FAILED, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "cannot write the results" in line and "left as it was" in line
+    assert output.read_text() == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]  # no partial file
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_standard_output_is_an_output_failure_in_one_line(big_batch: Path) -> None:
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "csv", str(big_batch)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == ExitCode.OUTPUT_FAILED
+    (line,) = done.stderr.splitlines()
+    assert "standard output" in line and "No space left" in line
