@@ -6,6 +6,7 @@ import io
 import json
 import re
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -343,3 +344,28 @@ def test_report_of_a_result_with_no_disease_shows_every_trial(
     referral = report.build(case, result, catalog, on=DAY)
     assert len(referral.trials) == len(catalog.trials) and referral.left_out == 0
     assert "all " in report.markdown(referral)
+
+
+def test_a_report_that_cannot_be_written_ends_the_run_with_code_4(tmp_path: Path) -> None:
+    cases = _write_cases(tmp_path / "c.jsonl", _mg("x1"), _mg("x2"))
+    (tmp_path / "out" / "x2.md").mkdir(parents=True)  # not a file: it cannot be replaced
+    result = run_cli("report", cases, "--output-dir", tmp_path / "out", "--force")
+    assert result.exit_code == ExitCode.OUTPUT_FAILED
+    assert "x2.md: cannot write" in result.stderr
+    assert (tmp_path / "out" / "x1.md").is_file()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".part")]
+
+
+def test_recruiting_sites_come_from_the_registry_snapshot(make_rules: Callable[..., Path]) -> None:
+    from careligible.catalog import load_catalog
+    from test_registry import AGE, stored
+
+    rules = make_rules(AGE)
+    stored(rules, "NCT00000001-v1.json")
+    catalog = load_catalog(rules)
+    case = Case(id="s-1", disease="sle", age=40)
+    referral = report.build(case, Screener(catalog).screen(case), catalog, on=DAY)
+    [trial] = referral.trials
+    assert any("Berlin" in s for s in trial.sites) and any("Paris" in s for s in trial.sites)
+    assert not any("Erlangen" in s for s in trial.sites)  # not yet recruiting
+    assert "- Recruiting sites: " in report.markdown(referral)

@@ -293,3 +293,27 @@ async def test_compare_two_trials_and_export_the_view(
         await settle(pilot)
         await _pick(pilot, tmp_path / "r")
     assert "## Side by side" in (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+@sync
+async def test_ctrl_s_on_a_csv_case_asks_where_instead_of_writing_yaml_into_it(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    rows = (MG_CASE.parents[0] / "mixed.csv").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "one.csv"
+    path.write_text("\n".join(rows[:2]) + "\n", encoding="utf-8")
+    before = path.read_text(encoding="utf-8")
+    app = make_app(catalog, path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.case_file == path
+        await set_field(pilot, "age", "33")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, FilePicker)
+        assert "not a YAML or JSON file" in _messages(app)
+        await _pick(pilot, tmp_path / "one.yaml")
+        assert app.case_file == tmp_path / "one.yaml"
+    assert path.read_text(encoding="utf-8") == before
+    assert yaml.safe_load((tmp_path / "one.yaml").read_text(encoding="utf-8"))["age"] == 33

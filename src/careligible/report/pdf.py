@@ -71,8 +71,18 @@ def pdf(referral: Referral) -> bytes:
     document.set_font("Helvetica", size=9)
     document.set_auto_page_break(auto=True, margin=15)
     document.add_page()
-    document.write_html(latin1(_body(render_html(referral))))
+    document.write_html(latin1(_body(render_html(referral))), tag_styles=_heading_styles())
     return bytes(document.output())
+
+
+def _heading_styles() -> dict[str, Any]:
+    """Headings in black and in steps a printed page shows (fpdf2's default is dark red)."""
+    from fpdf.fonts import FontFace
+
+    sizes = {"h1": 15, "h2": 12, "h3": 10}
+    return {
+        tag: FontFace(emphasis="B", color="#000000", size_pt=size) for tag, size in sizes.items()
+    }
 
 
 def _body(page: str) -> str:

@@ -163,7 +163,12 @@ class FileActions(App[None]):
 
     @work(group="files", exclusive=True)
     async def action_save_case(self) -> None:
-        await self._save(self.case_file)
+        path = self.case_file
+        if path is not None and path.suffix.lower() not in SAVE_SUFFIXES:
+            # A case opened from CSV or JSON Lines: writing YAML there would ruin the file.
+            self.notify(f"{path.name} is not a YAML or JSON file: choose where to save the case.")
+            path = None
+        await self._save(path)
 
     @work(group="files", exclusive=True)
     async def action_save_case_as(self) -> None:
