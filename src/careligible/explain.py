@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import Catalog, Trial
-from .results import CaseResult, CriterionResult, TrialResult
+from .results import CaseResult, CohortResult, CriterionResult
 from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
@@ -82,7 +82,7 @@ def criterion_explanation(
     }
 
 
-def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
+def trial_explanation(catalog: Catalog, result: CohortResult) -> dict[str, Any]:
     trial = catalog.trial(result.nct_id)
     return {
         "nct_id": result.nct_id,

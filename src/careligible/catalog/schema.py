@@ -18,10 +18,10 @@ from ..case import Disease
 from ..conditions import Condition
 from ..registry.record import Site
 from ..registry.snapshot import Snapshot
+from ..results import CriterionKind
 from ..vocabulary import Vocabulary
 
-Kind = Literal["inclusion", "exclusion"]
-Status = Literal[
+RecruitmentStatus = Literal[
     "recruiting",
     "not_yet_recruiting",
     "active_not_recruiting",
@@ -58,7 +58,7 @@ class Source(_Strict):
 
 class RawCriterion(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
-    kind: Kind
+    kind: CriterionKind
     text: str = Field(min_length=1)
     when: dict[str, Any] | None = None
     rationale: str = Field(min_length=1)
@@ -98,7 +98,7 @@ class RawTrial(_Strict):
     lymphodepletion: str
     phase: str
     sponsor: str
-    status: Status
+    status: RecruitmentStatus
     status_as_of: date | None = None
     """The date the source gives for the status; None when no dated source shows it."""
     criteria_complete: Completeness
@@ -172,7 +172,7 @@ class Criterion:
     """One eligibility criterion. Without a condition it is an item to confirm at screening."""
 
     id: str
-    kind: Kind
+    kind: CriterionKind
     text: str
     condition: Condition | None
     rationale: str
