@@ -439,7 +439,7 @@ def _refusal(catalog: Catalog) -> str | None:
                     _Host().register_rulesets({"probe": rules})
                 except Exception as exc:
                     return (
-                        f"{criterion.where}: {criterion.id}: the engine refused this condition "
+                        f"{criterion.place}: {criterion.id}: the engine refused this condition "
                         f"({_safe(exc)}); simplify it, e.g. with count_at_least on a list"
                     )
     return None
