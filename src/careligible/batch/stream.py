@@ -2,8 +2,8 @@
 
 durable_rules holds the interpreter while it matches and fires, so one process screens one case at
 a time; a large batch is spread over worker processes instead (:mod:`.pool`). Every worker gets the
-catalog of the main process as pickled bytes with their SHA-256, checks them and never reads the
-rules directory: one run screens with one ruleset, even if its files change meanwhile, and a
+catalog of the main process as pickled bytes with their SHA-256 (:mod:`.frozen`), checks them and
+never reads the rules directory: one run screens with one ruleset, even if its files change meanwhile, and a
 replacement worker screens with the same one. A worker sends back what the main process needs and
 nothing more: the record already encoded in the output format (a result object costs far more to
 send than its text), and the result itself only when the main process must read it (the table
@@ -14,10 +14,8 @@ Small batches are screened in the main process: starting workers costs more than
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import pickle
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
@@ -28,6 +26,7 @@ from ..readers import ParsedCase
 from ..results import CaseResult
 from ..screening import Screener
 from .cases import describe, screen_parsed, unscreened
+from .frozen import FrozenCatalog
 from .memory import HeapKeeper
 from .pool import Lost, WorkerPool
 
@@ -114,8 +113,7 @@ def _in_workers(
     keep: bool,
     on_event: Callable[[str], None],
 ) -> Generator[Screened, None, None]:
-    frozen = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
-    start_args = (frozen, hashlib.sha256(frozen).hexdigest(), encode, keep)
+    start_args = (FrozenCatalog.of(catalog), encode, keep)
     sent: deque[list[ParsedCase]] = deque()  # what the pool was given, whose outcome is due
 
     def chunks() -> Iterator[list[ParsedCase]]:
@@ -146,13 +144,10 @@ _encode: Encoder | None = None
 _keep = False
 
 
-def _start_worker(frozen: bytes, digest: str, encode: Encoder | None, keep: bool) -> None:
+def _start_worker(frozen: FrozenCatalog, encode: Encoder | None, keep: bool) -> None:
     """Build this worker's screener from the main process's catalog, checked against its hash."""
     global _worker, _encode, _keep
-    if hashlib.sha256(frozen).hexdigest() != digest:
-        raise RuntimeError("the catalog sent to this worker does not match its hash")
-    catalog = pickle.loads(frozen)
-    _worker, _encode, _keep = Screener(catalog), encode, keep
+    _worker, _encode, _keep = Screener(frozen.thaw()), encode, keep
 
 
 def _screen_chunk(chunk: list[ParsedCase]) -> list[Reply]:
