@@ -14,6 +14,8 @@ CORE = [
     "careligible.engine",
     "careligible.screening",
     "careligible.readers",
+    "careligible.report",
+    "careligible.outputs",
     "careligible.writers",
     "careligible.batch",
     "careligible.cli",

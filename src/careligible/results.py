@@ -35,6 +35,12 @@ VERDICTS: tuple[Verdict, ...] = (
     "ineligible",
 )
 
+#: Said by every output people read: the tool supports a decision, it never makes one.
+DISCLAIMER = (
+    "Decision support only: verdicts come from published eligibility criteria and the "
+    "facts entered; the screening team and investigator decide."
+)
+
 #: How each verdict reads to a clinician, in every output.
 VERDICT_LABEL: dict[str, str] = {
     "eligible": "eligible",

@@ -21,14 +21,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .results import VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
+from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
-
-DISCLAIMER = (
-    "Decision support only: verdicts come from published eligibility criteria and the "
-    "facts entered; the screening team and investigator decide."
-)
 
 
 class Writer(Protocol):

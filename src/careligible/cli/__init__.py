@@ -15,6 +15,7 @@ from .audit import audit, explain
 from .common import ExitCode, quiet_stdout, where_raised
 from .fhir import import_fhir
 from .registry import registry, rules_draft
+from .report import report
 from .rules import rules, trials
 from .screen import screen, tui
 from .serve import serve
@@ -54,7 +55,7 @@ def main() -> None:
     """
 
 
-for _command in (screen, tui, rules, trials, explain, audit, import_fhir, registry, serve):
+for _command in (screen, tui, rules, trials, explain, report, audit, import_fhir, registry, serve):
     main.add_command(_command)
 rules.add_command(rules_draft)
 

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import enum
 import os
-import stat
 import sys
 import tempfile
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn
 
 import click
 
-from ..catalog import Catalog, default_rules_dir, load_catalog
+from ..catalog import Catalog, load_catalog
 from ..errors import CareligibleError, RulesError
+from ..outputs import Protected as Protected  # the output rules live with every front end's
+from ..outputs import file_mode
+from ..outputs import protected_files as protected_files
+from ..outputs import refuse_clash as refuse_clash
 from ..readers import ParsedCase
 from ..safetext import printable
 
@@ -75,70 +77,6 @@ def refuse_rules(exc: RulesError, summary: str, code: ExitCode = ExitCode.CANNOT
     sys.exit(code)
 
 
-@dataclass(frozen=True)
-class Protected:
-    """A file (or a directory of files) that a command's output must never replace."""
-
-    path: Path
-    what: str  # e.g. "an input", "the audit log", "the rule catalog"
-
-
-def protected_files(
-    inputs: Iterable[Path] = (),
-    audit_log: Path | None = None,
-    rules_dir: Path | None = None,
-) -> list[Protected]:
-    """What a command reads or appends to: its inputs, its audit log, the catalogs it may load
-    (the shipped one always, and ``rules_dir`` when given)."""
-    found = [Protected(path, "an input") for path in inputs]
-    if audit_log is not None:
-        found.append(Protected(audit_log, "the audit log"))
-    found.append(Protected(default_rules_dir(), "the rule catalog"))
-    if rules_dir is not None:
-        found.append(Protected(rules_dir, "the rule catalog"))
-    return found
-
-
-def refuse_clash(target: Path | None, protected: Iterable[Protected], role: str) -> None:
-    """Raise :class:`CareligibleError` when ``target`` is, or would replace, a protected file.
-
-    The same file is recognised however it is reached: through a symbolic link, ``..``, or a
-    hard link (the same inode on the same device). Anything inside a rules directory is refused,
-    so an output can never become, or replace, a rule file.
-    """
-    if target is None or _is_device(target):
-        return
-    resolved = target.resolve()
-    for item in protected:
-        if item.path.is_dir():
-            root = item.path.resolve()
-            if resolved == root or root in resolved.parents:
-                raise CareligibleError(
-                    f"{role} {target} is inside {item.what} ({item.path}); nothing was written"
-                )
-        elif resolved == item.path.resolve() or _same_inode(resolved, item.path):
-            raise CareligibleError(
-                f"{role} {target} is {item.what} ({item.path}); writing it would destroy it, "
-                "so nothing was written"
-            )
-
-
-def _is_device(path: Path) -> bool:
-    """``/dev/null``, a FIFO, a terminal: written in place, never replaced (see below)."""
-    try:
-        return not stat.S_ISREG(path.stat().st_mode) and not path.is_dir()
-    except OSError:
-        return False
-
-
-def _same_inode(a: Path, b: Path) -> bool:
-    try:
-        sa, sb = a.stat(), b.stat()
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
 @contextmanager
 def destination(output: Path | None, protected: Iterable[Protected] = ()) -> Iterator[IO[str]]:
     """Where the records go: standard output, or ``output`` written so that it is never partial.
@@ -169,22 +107,13 @@ def destination(output: Path | None, protected: Iterable[Protected] = ()) -> Ite
     except OSError as exc:
         raise CareligibleError(f"{output}: cannot write there ({exc.strerror})") from None
     try:
-        os.chmod(temp, _file_mode(target))  # mkstemp makes it private; keep the usual mode
+        os.chmod(temp, file_mode(target))  # mkstemp makes it private; keep the usual mode
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-
-
-def _file_mode(target: Path) -> int:
-    """The permissions ``target`` has, or those a new file gets under the current umask."""
-    if target.exists():
-        return target.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def refused_record(parsed: ParsedCase) -> str:

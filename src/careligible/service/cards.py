@@ -17,8 +17,7 @@ from typing import Any
 
 from ..audit import tool_version
 from ..catalog import Catalog, Trial
-from ..results import CaseResult, CohortResult
-from ..writers import DISCLAIMER
+from ..results import DISCLAIMER, CaseResult, CohortResult
 
 #: The verdict that rules a trial out: no card lists it as open.
 RULED_OUT = "ineligible"

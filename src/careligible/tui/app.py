@@ -243,15 +243,17 @@ class CareligibleApp(App[None]):
 
     @work(group="files", exclusive=True)
     async def action_export_report(self) -> None:
-        if self.result is None:
-            self.notify("No results to export yet.", severity="warning")
+        case = self.current_case()
+        if case is None:  # the results on screen are for an earlier entry: never export those
+            self.notify("Fix the problems shown in the form before exporting.", severity="error")
             return
-        default = f"{self.result.case_id or 'case'}-report"
+        result = self.screener.screen(case)
+        default = f"{case.id}-report"
         base = await self.push_screen_wait(PathScreen("Export report to (.md and .html)", default))
         if base is None:
             return
         try:
-            written = export_report(base, self.result, self.catalog)
+            written = export_report(base, case, result, self.catalog, ("md", "html"))
         except OSError as exc:
             self.notify(f"Cannot write the report: {exc.strerror}", severity="error")
             return

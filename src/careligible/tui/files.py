@@ -4,17 +4,19 @@ exported reports. No widgets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import yaml
 
+from .. import report
 from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
 from ..fhir import BundleError, ImportedCase, import_bundle
+from ..outputs import write_atomic
 from ..readers import open_case
 from ..results import CaseResult
-from . import report
 from .form_model import values_from_case
 
 #: Import notes shown in one notification; the rest are counted.
@@ -81,10 +83,22 @@ def save_case(path: Path, case: Case) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def export_report(base: Path, result: CaseResult, catalog: Catalog) -> list[Path]:
-    """Write ``base.md`` and ``base.html``; return both paths."""
-    md = base.with_suffix(".md")
-    page = base.with_suffix(".html")
-    md.write_text(report.markdown(result, catalog), encoding="utf-8")
-    page.write_text(report.html_report(result, catalog), encoding="utf-8")
-    return [md, page]
+def report_paths(base: Path, formats: tuple[str, ...]) -> list[Path]:
+    """``base`` with each format's extension *added* (``demo.v1`` gives ``demo.v1.md``), so two
+    cases' reports never share a name; an extension typed with the name counts once."""
+    name = base.name
+    for fmt in formats:
+        name = name.removesuffix(f".{fmt}")
+    return [base.with_name(f"{name}.{fmt}") for fmt in formats]
+
+
+def export_report(
+    base: Path, case: Case, result: CaseResult, catalog: Catalog, formats: tuple[str, ...]
+) -> list[Path]:
+    """Write the report of ``case`` in each format next to ``base``; return the paths."""
+    referral = report.build(case, result, catalog, on=date.today())
+    written = []
+    for path, fmt in zip(report_paths(base, formats), formats, strict=True):
+        write_atomic(path, report.render(referral, fmt))
+        written.append(path)
+    return written

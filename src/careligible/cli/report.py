@@ -1,0 +1,153 @@
+"""``careligible report``: one referral report per case, for a coordinator working in batch.
+
+Cases are read exactly as ``screen`` reads them (every format, located errors), and a bad record
+never stops the others: it is one line on stderr and the run ends with exit 1. Reports go to
+``--output-dir`` under names made from the case ids (:mod:`careligible.report.names`); an
+existing file is replaced only with ``--force``, and never when it is an input or a rule file.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from ..errors import CareligibleError
+from ..outputs import Protected, protected_files, refuse_clash, write_atomic
+from ..readers import format_of
+from ..safetext import printable
+from .common import ExitCode, load_rules, refused_record, rules_option
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
+    click.echo(printable(f"careligible: {message}"), err=True)
+    sys.exit(code)
+
+
+@click.command("report")
+@click.argument(
+    "cases", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html", "pdf"]),
+    default="md",
+    show_default=True,
+    help="Report format (pdf needs the 'pdf' extra).",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory for the reports (created if missing).",
+)
+@click.option("--all-trials", is_flag=True, help="Include trials of other diseases.")
+@click.option(
+    "--compare",
+    multiple=True,
+    metavar="NCT",
+    help="Set two or three trials side by side (repeat the option).",
+)
+@click.option("--force", is_flag=True, help="Replace reports that already exist.")
+@click.option(
+    "--date",
+    "on",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The report's date (default: today).",
+)
+@rules_option
+def report(
+    cases: tuple[Path, ...],
+    fmt: str,
+    output_dir: Path,
+    all_trials: bool,
+    compare: tuple[str, ...],
+    force: bool,
+    on: datetime | None,
+    rules_dir: Path | None,
+) -> None:
+    """Write a referral report for each case in CASES (YAML, JSON, JSON Lines or CSV)."""
+    from .. import report as referral
+    from ..batch import parsed_cases
+    from ..screening import Screener
+
+    catalog = load_rules(rules_dir, consequence="; no report was written")
+    unknown = [t for t in compare if catalog.trial(t) is None]
+    if unknown:
+        raise click.BadParameter(f"not in the rules: {', '.join(unknown)}", param_hint="--compare")
+    if compare and not 2 <= len({t.upper() for t in compare}) <= 3:
+        raise click.BadParameter("name two or three trials", param_hint="--compare")
+    if fmt == "pdf":
+        _need_pdf()
+    protected = protected_files(cases, rules_dir=rules_dir)
+    try:
+        for path in cases:
+            format_of(path)  # an unknown file type stops the run before any report
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except CareligibleError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
+    except OSError as exc:
+        _fail(ExitCode.CANNOT_RUN, f"{output_dir}: cannot create ({exc.strerror})")
+    screener = Screener(catalog)
+    names = referral.ReportNames()
+    day = on.date() if on else date.today()
+    errors = 0
+    try:
+        for parsed in parsed_cases(cases):
+            if parsed.case is None:
+                errors += 1
+                click.echo(refused_record(parsed), err=True)
+                continue
+            target = output_dir / names.claim(parsed.case.id, fmt)
+            if not _may_write(target, parsed.source, protected, force):
+                errors += 1
+                continue
+            result = screener.screen(parsed.case, parsed.source)
+            built = referral.build(
+                parsed.case, result, catalog, on=day, all_trials=all_trials, compare=compare
+            )
+            _write(target, referral.render(built, fmt))
+            click.echo(printable(str(target)))
+    except CareligibleError as exc:
+        _fail(ExitCode.CANNOT_RUN, str(exc))
+    if errors:
+        click.echo(f"careligible: {errors} case(s) got no report; see above", err=True)
+    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _need_pdf() -> None:
+    try:
+        import fpdf  # noqa: F401
+    except ImportError:
+        _fail(ExitCode.CANNOT_RUN, "PDF reports need fpdf2: pip install 'careligible[pdf]'")
+
+
+def _may_write(target: Path, source: str, protected: list[Protected], force: bool) -> bool:
+    """False (with the reason on stderr) when ``target`` must not be written for this case."""
+    try:
+        refuse_clash(target, protected, "the report")
+    except CareligibleError as exc:
+        click.echo(printable(f"careligible: {source}: {exc}"), err=True)
+        return False
+    if target.exists() and not force:
+        click.echo(
+            printable(f"careligible: {source}: {target} exists; --force replaces it"), err=True
+        )
+        return False
+    return True
+
+
+def _write(target: Path, data: bytes) -> None:
+    try:
+        write_atomic(target, data)
+    except OSError as exc:
+        _fail(
+            ExitCode.OUTPUT_FAILED,
+            f"{target}: cannot write ({exc.strerror or exc}); the reports listed before were written",
+        )
