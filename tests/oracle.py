@@ -229,6 +229,8 @@ class CaseView:
     def __init__(self, case: Case) -> None:
         self.data: dict[str, Any] = case.model_dump(by_alias=True)
         self.therapies: list[dict[str, Any]] | None = self.data.get("therapies")
+        # false: treatments not listed may have been given, so no count is ruled out by the list
+        self.history_open = self.data.get("therapies_complete") is False
 
     def value(self, path: str) -> Any:
         if path == "therapies.recorded":
@@ -372,7 +374,7 @@ def therapy_count_truth(cond: Mapping[str, Any], view: CaseView, rules: OracleRu
     possibly = sum(1 for truth in per_treatment.values() if truth is not False)
     if surely >= needed:
         return True
-    if possibly < needed:
+    if possibly < needed and not view.history_open:
         return False
     return None
 
@@ -401,6 +403,35 @@ def truth_of(cond: Any, view: CaseView, rules: OracleRules) -> Truth:
     if "field" in cond:
         return field_truth(cond, view)
     raise ValueError(f"oracle: unknown condition form {dict(cond)}")
+
+
+def contradicts(cond: Any, case: Case, rules: OracleRules) -> bool:
+    """True when, somewhere in ``cond``, both sides of a ``decide:`` hold for ``case``: facts
+    that contradict the bound, where the rule format lets *met* win."""
+    view = CaseView(case)
+    for node in _nodes(cond, rules):
+        sides = node.get("decide")
+        if sides and all(
+            truth_of(sides[side], view, rules) is True for side in ("met_if", "not_met_if")
+        ):
+            return True
+    return False
+
+
+def _nodes(cond: Any, rules: OracleRules) -> Iterator[Mapping[str, Any]]:
+    """Every node of a condition tree, definitions followed."""
+    if not isinstance(cond, Mapping):
+        return
+    yield cond
+    if "use" in cond:
+        yield from _nodes(rules.definitions[cond["use"]], rules)
+    for key in ("all", "any"):
+        for part in cond.get(key) or []:
+            yield from _nodes(part, rules)
+    if "not" in cond:
+        yield from _nodes(cond["not"], rules)
+    for side in (cond.get("decide") or {}).values():
+        yield from _nodes(side, rules)
 
 
 def evaluate_case(case: Case, rules: OracleRules | None = None) -> dict[Key, Status]:

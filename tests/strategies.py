@@ -538,7 +538,11 @@ def refine(flat: Flat, c: Chooser) -> tuple[Flat, list[Fill]]:
     fills: list[Fill] = []
     leaves = case_leaves()
     for _ in range(c.integer(1, 3)):
-        options: list[Fill] = [Fill("field", p) for p in leaves if p not in refined]
+        # therapies_complete is no fact to fill in: absent already reads as complete, and
+        # false withdraws what the list said rather than adding to it
+        options: list[Fill] = [
+            Fill("field", p) for p in leaves if p not in refined and p != "therapies_complete"
+        ]
         if "disease" not in refined:
             options.append(Fill("field", "disease"))
         if "subtype" not in refined:

@@ -400,6 +400,9 @@ def test_therapies_with_months_and_stopped_months_ago() -> None:
     ]
     assert all("outcome" not in t for t in case.data["therapies"])
     assert "therapy outcomes are not in FHIR" in case.warnings()[0]
+    # one record's medication list is not a lifetime history until a clinician says so
+    assert case.data["therapies_complete"] is False
+    assert "not confirmed complete" in case.warnings()[0]
     notes = notes_of(case)
     assert notes["MedicationStatement/ms-belimumab"] == [
         "status is 'not-taken': not a therapy the patient had"
@@ -428,7 +431,8 @@ def test_medication_references_and_orders() -> None:
 
 
 def test_no_medication_resources_leaves_therapies_unknown_not_empty() -> None:
-    assert "therapies" not in import_bundle(bundle(), reference_date=DAY).data
+    data = import_bundle(bundle(), reference_date=DAY).data
+    assert "therapies" not in data and "therapies_complete" not in data
 
 
 # --- malformed bundles ----------------------------------------------------------------------------

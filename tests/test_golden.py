@@ -25,6 +25,7 @@ AS_OF = "2026-11-30"
 OUTPUTS = {
     "screen.csv": ["screen", *CASES, "--format", "csv"],
     "screen.jsonl": ["screen", "cases/myasthenia-gravis.yaml", "--format", "jsonl"],
+    "screen.compact.jsonl": ["screen", *CASES, "--format", "compact"],
     "screen.table.txt": ["screen", *CASES, "--format", "table"],
     "explain.md": ["explain", "cases/myasthenia-gravis.yaml", "--format", "markdown"],
     "explain.txt": ["explain", "cases/sle-nephritis.yaml", "--trial", "NCT06189157"],

@@ -20,7 +20,10 @@ import pytest
 from careligible.case import Case
 from careligible.catalog import default_rules_dir, load_catalog
 from careligible.errors import RulesError
+from careligible.explain import show_value
+from careligible.fields import case_fields
 from careligible.screening import Screener
+from careligible.verdicts import INCOMPLETE_HISTORY
 from careligible.vocabulary import load_vocabulary
 from careligible.writers import CsvWriter, JsonLinesWriter
 from conftest import TRIAL_HEAD, criterion_yaml
@@ -64,6 +67,41 @@ def test_types_of_therapy_count_classes_not_agents(mini_screener: Build) -> None
     one_class = {"disease": "sle", "therapies": failed("MMF", "azathioprine")}
     two_classes = {"disease": "sle", "therapies": failed("MMF", "tacrolimus")}
     assert (status(screener, one_class), status(screener, two_classes)) == ("not_met", "met")
+
+
+def test_an_unconfirmed_history_can_meet_a_count_but_never_rule_it_out(
+    mini_screener: Build,
+) -> None:
+    two = "{therapies: {classes: [antimetabolite], outcome: [inadequate_response]}, at_least: 2}"
+    screener = mini_screener(criterion_yaml("c", two))
+    one = {"disease": "sle", "therapies": failed("azathioprine")}
+    both = {"disease": "sle", "therapies": failed("azathioprine", "methotrexate")}
+    assert status(screener, one) == "not_met"  # a listed history is complete by default
+    assert status(screener, {**one, "therapies_complete": True}) == "not_met"
+    assert status(screener, {**one, "therapies_complete": False}) == "unknown"
+    assert status(screener, {**both, "therapies_complete": False}) == "met"
+    assert status(screener, {"disease": "sle", "therapies": [], "therapies_complete": False}) == (
+        "unknown"
+    )
+
+
+def test_an_unconfirmed_history_is_asked_about_and_shown(mini_screener: Build) -> None:
+    never = "{therapies: {classes: [anti_cd20_mab]}, at_least: 1}"
+    screener = mini_screener(criterion_yaml("c", never, kind="exclusion"))
+    case = Case.model_validate(
+        {
+            "id": "p1",
+            "disease": "sle",
+            "therapies": failed("azathioprine"),
+            "therapies_complete": False,
+        }
+    )
+    result = screener.cohort_results(case, "NCT00000001")["main"]
+    assert result.verdict == "needs_info"  # an anti-CD20 not listed is not known, not "not tried"
+    assert INCOMPLETE_HISTORY in result.missing
+    criterion = next(c for c in result.criteria if c.id == "c")
+    assert "history not confirmed complete" in show_value(next(iter(criterion.facts.values())))
+    assert "therapies_complete" not in case_fields()  # not a fact a rule may test
 
 
 def test_rescue_and_complement_therapy_are_no_immunosuppressant() -> None:

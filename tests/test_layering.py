@@ -17,6 +17,8 @@ CORE = [
     "careligible.report",
     "careligible.outputs",
     "careligible.writers",
+    "careligible.compact",
+    "careligible.parquetfile",
     "careligible.batch",
     "careligible.cli",
 ]

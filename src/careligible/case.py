@@ -362,6 +362,14 @@ class Case(_Section):
     organ_function: OrganFunction | None = None
     organ_damage: OrganDamage | None = None
     therapies: list[Therapy] | None = None
+    therapies_complete: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the listed therapies are the whole history. Absent means they are; false "
+            "(an import or an entry not yet confirmed) means a treatment not listed may still "
+            "have been given, so a count can be met but never ruled out by the list."
+        ),
+    )
     history: History | None = None
     infections: Infections | None = None
 

@@ -69,7 +69,15 @@ def compile_condition(condition: Condition) -> tuple[Expr, Expr]:
 
 
 def _join(op: str, exprs: list[Expr]) -> Expr:
-    return exprs[0] if len(exprs) == 1 else {op: exprs}
+    """``exprs`` under one ``op``, nested groups of the same ``op`` spliced in.
+
+    The engine allows one rule 32 group markers (error 113 past that); a flat group is the same
+    condition in two.
+    """
+    flat: list[Expr] = []
+    for expr in exprs:
+        flat += expr[op] if list(expr) == [op] else [expr]
+    return flat[0] if len(flat) == 1 else {op: flat}
 
 
 def _present(key: str) -> Expr:

@@ -37,6 +37,7 @@ from typing import Any
 
 from durable import engine as durable_engine
 
+from .alphanet import STACK_LIMIT, AlphaNetwork
 from .catalog import DISEASE, Catalog, Criterion
 from .compiler import (
     Expr,
@@ -299,29 +300,86 @@ def _layout(catalog: Catalog) -> list[_Ruleset]:
                     behind.setdefault(diseases, []).append((key, criterion.condition))
     gate_slot = {diseases: first.slot(tuple(keys)) for diseases, keys in gates.items()}
     first.rules += _gate_rules(gate_slot)
+    network = _network(first.rules)
+    if len(first.rules) > MAX_RULES_PER_RULESET or network.stack_bound() > STACK_LIMIT:
+        raise EngineError(f"the disease gate of {len(gate_slot)} disease lists is too large")
+    rulesets = [first]
+    extra: _Ruleset | None = None  # where considerations go once the first ruleset is full
     for shared, keys in _shared(
         [((CONSIDERATIONS, "all", c.id), c.condition) for c in catalog.considerations]
     ):
-        index = first.slot(keys)
-        first.met_only.add(index)
-        first.rules.append(_Rule(compile_condition(shared)[0], ((index, "met"),)))
-    if len(first.rules) > MAX_RULES_PER_RULESET:
-        raise EngineError(
-            f"{len(first.rules)} gate and consideration rules do not fit one ruleset "
-            f"(at most {MAX_RULES_PER_RULESET})"
-        )
-    rulesets = [first]
+        rule = compile_condition(shared)[0]
+        target = extra or first
+        if not _fits(target, network, [rule]):
+            extra = target = _Ruleset(f"considerations.{len(rulesets)}")
+            rulesets.append(extra)
+            network = _network([])
+            if not _fits(target, network, [rule]):
+                raise EngineError(_too_deep(keys))
+        index = target.slot(keys)
+        target.met_only.add(index)
+        target.rules.append(_Rule(rule, ((index, "met"),)))
     for diseases, items in behind.items():
         gate = None if diseases is None else gate_slot[diseases]
         stem = "cohorts." + ("any" if diseases is None else "-".join(diseases))
-        shared_items = _shared(items)
-        per_set = MAX_RULES_PER_RULESET // 2
-        for start in range(0, len(shared_items), per_set):
-            ruleset = _Ruleset(f"{stem}.{start // per_set}", gate)
-            for condition, keys in shared_items[start : start + per_set]:
-                ruleset.add_condition(condition, keys)
-            rulesets.append(ruleset)
+        rulesets += _packed(stem, gate, _shared(items))
     return rulesets
+
+
+def _packed(
+    stem: str, gate: int | None, items: list[tuple[Condition, tuple[CriterionKey, ...]]]
+) -> list[_Ruleset]:
+    """Criteria packed into as few rulesets as hold them, none deeper than the engine's stack.
+
+    How deep one fact takes durable_rules' match stack depends on the fact's values, so a ruleset
+    that fits for most cases could fail for one (error 303): each criterion joins the current
+    ruleset only while :func:`careligible.alphanet.stack_bound`, a bound over every possible
+    fact, stays within :data:`~careligible.alphanet.STACK_LIMIT`; otherwise it starts the next.
+    """
+    out: list[_Ruleset] = []
+    current: _Ruleset | None = None
+    network = _network([])
+    for condition, keys in items:
+        met, not_met = compile_condition(condition)
+        if current is None or not _fits(current, network, [met, not_met]):
+            current = _Ruleset(f"{stem}.{len(out)}", gate)
+            out.append(current)
+            network = _network([])
+            if not _fits(current, network, [met, not_met]):
+                raise EngineError(_too_deep(keys))
+        current.add_condition(condition, keys)
+    return out
+
+
+def _network(rules: list[_Rule]) -> AlphaNetwork:
+    """The alpha network of a ruleset holding ``rules`` and the catch-all rule."""
+    network = AlphaNetwork()
+    network.add({_CASE_MARK: 1})
+    for rule in rules:
+        network.add(rule.match)
+    return network
+
+
+def _fits(ruleset: _Ruleset, network: AlphaNetwork, matches: list[Expr]) -> bool:
+    """Add ``matches`` to ``network`` and say whether ``ruleset`` could take them.
+
+    On False the network holds them anyway and must be dropped with its ruleset.
+    """
+    if len(ruleset.rules) + len(matches) > MAX_RULES_PER_RULESET:
+        return False
+    for match in matches:
+        network.add(match)
+    return network.stack_bound() <= STACK_LIMIT
+
+
+def _too_deep(keys: tuple[CriterionKey, ...]) -> str:
+    """Name the criteria whose one condition no ruleset can hold for every case."""
+    named = ", ".join(f"{nct} cohort {cohort}: {criterion}" for nct, cohort, criterion in keys)
+    return (
+        f"{named}: one case could pass more than {STACK_LIMIT} of this condition's tests at "
+        "once, more than the rule engine can take (its error 303); test a list at once "
+        "(in: [...], count_at_least) or split the condition into several criteria"
+    )
 
 
 def _diseases(condition: Condition) -> tuple[str, ...]:
@@ -454,5 +512,5 @@ def _safe(exc: Exception) -> str:
     found = re.search(r"error code: (\d+)\s*$", str(exc))
     code = found.group(1) if found else None
     if code == "303":
-        return "error 303: a ruleset is too large for the engine"
+        return "error 303: the case passes more of one ruleset's tests at once than it can take"
     return f"engine error {code}" if code else type(exc).__name__

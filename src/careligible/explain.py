@@ -43,7 +43,10 @@ def show_value(value: Any) -> str:
     if isinstance(value, dict) and "qualifying" in value:
         qualifying = ", ".join(value["qualifying"]) or "none"
         uncertain = ", ".join(value.get("uncertain") or []) or "none"
-        return f"qualifying: {qualifying}; uncertain: {uncertain}"
+        shown = f"qualifying: {qualifying}; uncertain: {uncertain}"
+        return (
+            f"{shown}; history not confirmed complete" if value.get("history_incomplete") else shown
+        )
     if isinstance(value, list | tuple):
         return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, bool):

@@ -9,7 +9,7 @@ when fewer than 2 even might, and unknown in between (an outcome or duration not
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .case import Case, Therapy
@@ -27,6 +27,9 @@ class TherapyTally:
     possible: int
     qualifying: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
+    #: False when the case says its list is not the whole history: then any number of further
+    #: treatments may qualify, so the count can be met but never ruled out.
+    complete: bool = True
 
 
 @dataclass
@@ -49,7 +52,7 @@ class CaseFacts:
 
 #: Parts of a case that are not facts rules read: who it is, what is counted apart, and the
 #: site's confirmations and date, which screening applies itself.
-_NOT_FACTS = ("id", "therapies", "confirmations", "as_of")
+_NOT_FACTS = ("id", "therapies", "therapies_complete", "confirmations", "as_of")
 
 
 def flatten(case: Case) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
@@ -178,13 +181,22 @@ def _recency_grade(spec: TherapySpec, therapy: Therapy) -> int:
 
 _NONE = TherapyTally(0, 0)
 
+#: What ``possible`` becomes when the history is not complete: more than any count a rule asks for.
+UNLISTED = 1_000_000
+
+
+def _open_ended(tallied: TherapyTally) -> TherapyTally:
+    """A tally over an incomplete history: what is listed still counts, the rest is unknown."""
+    return replace(tallied, possible=UNLISTED, complete=False)
+
 
 def case_facts(case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec]) -> CaseFacts:
     """Everything the rules of a catalog may read about ``case``."""
     values, lists = flatten(case)
     resolved, warnings = resolve_therapies(case, vocabulary)
-    known = case.therapies is not None
-    tallies = (
-        {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs} if known else {}
-    )
+    if case.therapies is None:
+        return CaseFacts(values, lists, {}, warnings)
+    tallies = {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs}
+    if case.therapies_complete is False:
+        tallies = {key: _open_ended(tallied) for key, tallied in tallies.items()}
     return CaseFacts(values, lists, tallies, warnings)

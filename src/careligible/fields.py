@@ -81,10 +81,15 @@ def model_fields(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
     return specs
 
 
+#: Case fields that are not facts about the patient: who the case is, and whether its therapy
+#: list is the whole history (which changes how therapy counts read, not what a rule tests).
+_NOT_RULE_FIELDS = ("id", "therapies_complete")
+
+
 @cache
 def case_fields() -> dict[str, FieldSpec]:
     """Every fact a rule may test, by dotted path. Therapies are reached through counts instead."""
-    fields = {s.path: s for s in model_fields(Case) if s.path != "id"}
+    fields = {s.path: s for s in model_fields(Case) if s.path not in _NOT_RULE_FIELDS}
     fields["therapies.recorded"] = FieldSpec(
         "therapies.recorded", "bool", description="Derived: whether the case lists prior therapy."
     )

@@ -15,7 +15,7 @@ from .case import Case, Confirmation
 from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine
-from .facts import CaseFacts, case_facts
+from .facts import CaseFacts, TherapyTally, case_facts
 from .results import (
     AskNext,
     CaseResult,
@@ -282,7 +282,7 @@ CRITERIA_NOT_AVAILABLE = "criteria_not_available"
 
 
 #: What a trial file's ``criteria_complete`` leaves to confirm: (item id, its text).
-_GAPS = {
+CATALOG_GAPS = {
     "partial": (
         REST_OF_CRITERIA,
         "The rest of the protocol's criteria (the catalog holds only part of them).",
@@ -300,7 +300,7 @@ def _catalog_gaps(trial: Trial) -> tuple[ConfirmItem, ...]:
     A partially encoded trial can reach *eligible* only once a site confirms the criteria the
     catalog does not hold; one with no eligibility text stays *cannot screen*.
     """
-    gap = _GAPS.get(trial.meta.criteria_complete)
+    gap = CATALOG_GAPS.get(trial.meta.criteria_complete)
     if gap is None:
         return ()
     source = next(iter(trial.meta.sources.values())).cite()
@@ -334,6 +334,18 @@ def _confirm_item(criterion: Criterion) -> ConfirmItem:
     )
 
 
+def _tally_facts(tallied: TherapyTally) -> dict[str, Any]:
+    """What a therapy count read, as shown and explained: the treatments that qualify, those
+    that might, and whether the list was the whole history."""
+    read: dict[str, Any] = {
+        "qualifying": list(tallied.qualifying),
+        "uncertain": list(tallied.uncertain),
+    }
+    if not tallied.complete:
+        read["history_incomplete"] = True
+    return read
+
+
 @dataclass(frozen=True)
 class _Reading:
     """What a condition reads: the therapy counts (label, tally key) and the fact paths."""
@@ -355,11 +367,7 @@ class _Reading:
         out: dict[str, Any] = {}
         for label, key in self.tallies:
             tallied = facts.tallies.get(key)
-            out[label] = (
-                None
-                if tallied is None
-                else {"qualifying": list(tallied.qualifying), "uncertain": list(tallied.uncertain)}
-            )
+            out[label] = None if tallied is None else _tally_facts(tallied)
         for path in self.paths:
             out[path] = facts.value_of(path)
         return out

@@ -84,13 +84,19 @@ def missing_facts(criteria: Sequence[CriterionResult]) -> list[str]:
             for path, value in criterion.facts.items():
                 if value is None:
                     out[path] = None
-                elif isinstance(value, dict) and value.get("uncertain"):
-                    drugs = ", ".join(value["uncertain"])
-                    out[f"therapies: outcome, duration or timing of {drugs}"] = None
+                elif isinstance(value, dict):
+                    if value.get("uncertain"):
+                        drugs = ", ".join(value["uncertain"])
+                        out[f"therapies: outcome, duration or timing of {drugs}"] = None
+                    if value.get("history_incomplete"):
+                        out[INCOMPLETE_HISTORY] = None
             if len(out) == asked and not any(v is None for v in criterion.facts.values()):
                 out[f"{criterion.id}: {UNDECIDED}"] = None
     return list(out)
 
+
+#: How an unconfirmed therapy history is asked about.
+INCOMPLETE_HISTORY = "therapies: is the listed therapy history complete? (therapies_complete)"
 
 #: How a criterion the recorded facts cannot decide is asked about.
 UNDECIDED = "the recorded facts do not decide it; for the site to judge"

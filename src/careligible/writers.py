@@ -1,4 +1,5 @@
-"""Writing screening results: a table for people, CSV, JSON and JSON Lines for programs.
+"""Writing screening results: a table for people; CSV, JSON, JSON Lines, compact JSON Lines and
+Parquet for programs.
 
 Every writer takes results one at a time and writes them as they come, in input order, so a long
 batch streams. Machine formats write exactly one record per input record, errors included.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from functools import partial
 from typing import IO, Protocol
 
 from rich.console import Console
@@ -21,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .compact import encode_compact
 from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
@@ -236,21 +239,54 @@ def _text(value: str) -> str:
     return escape(printable(value))
 
 
-WRITERS: dict[str, Callable[[IO[str]], Writer]] = {
-    "table": TableWriter,
-    "csv": CsvWriter,
-    "json": JsonWriter,
-    "jsonl": JsonLinesWriter,
+class CompactWriter(EncodingWriter):
+    """JSON Lines of :mod:`careligible.compact` records: what decides each verdict, by id."""
+
+    def __init__(self, out: IO[str], ruleset_version: str) -> None:
+        super().__init__(out)
+        self.ruleset_version = ruleset_version
+
+    def write(self, result: CaseResult) -> None:
+        self.write_encoded(encode_compact(result, self.ruleset_version))
+
+
+def _parquet(out: IO[str], ruleset_version: str) -> Writer:
+    from .parquetfile import ParquetWriter  # pyarrow is an optional dependency
+
+    return ParquetWriter(out, ruleset_version)
+
+
+#: Every output format and how to make its writer (given the output and the ruleset version).
+WRITERS: dict[str, Callable[[IO[str], str], Writer]] = {
+    "table": lambda out, _: TableWriter(out),
+    "csv": lambda out, _: CsvWriter(out),
+    "json": lambda out, _: JsonWriter(out),
+    "jsonl": lambda out, _: JsonLinesWriter(out),
+    "compact": CompactWriter,
+    "parquet": _parquet,
 }
 
+#: Formats that are binary files: never written to standard output.
+BINARY_FORMATS = frozenset({"parquet"})
 
-def make_writer(fmt: str, out: IO[str]) -> Writer:
-    return WRITERS[fmt](out)
 
+def make_writer(fmt: str, out: IO[str], ruleset_version: str = "") -> Writer:
+    return WRITERS[fmt](out, ruleset_version)
+
+
+Encoder = Callable[[CaseResult], str]
 
 #: The formats whose records can be encoded in worker processes, and their encoders.
-ENCODERS: dict[str, Callable[[CaseResult], str]] = {
+ENCODERS: dict[str, Encoder] = {
     "csv": CsvWriter.encode,
     "json": JsonWriter.encode,
     "jsonl": JsonLinesWriter.encode,
 }
+
+
+def encoder(fmt: str, ruleset_version: str) -> Encoder | None:
+    """The function that encodes one record of ``fmt`` (None for the table), picklable so that
+    workers can encode. Compact records and Parquet rows carry the ruleset version."""
+    if fmt in ("compact", "parquet"):
+        return partial(encode_compact, ruleset_version=ruleset_version)
+    return ENCODERS.get(fmt)

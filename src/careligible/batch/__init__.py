@@ -8,7 +8,6 @@ passes through them:
   exactly one result, turning any fault into that record's error;
 * :mod:`.stream` screens the stream in this process or over workers, in input order, with the
   catalog of this process;
-* :mod:`.frozen` is the catalog as the bytes each worker rebuilds it from;
 * :mod:`.pool` runs the worker processes and replaces any that dies, redoing its chunks;
 * :mod:`.memory` keeps the main process's heap flat over a long batch;
 * :mod:`.run` writes each record and its audit entry, and names any output failure.
@@ -17,14 +16,12 @@ passes through them:
 from __future__ import annotations
 
 from .cases import SeenIds, parsed_cases, screen_parsed
-from .frozen import FrozenCatalog
 from .pool import WorkersLost
 from .run import Batch, OutputFailed, run_batch
 from .stream import Screened, default_jobs, screen_stream
 
 __all__ = [
     "Batch",
-    "FrozenCatalog",
     "OutputFailed",
     "Screened",
     "SeenIds",

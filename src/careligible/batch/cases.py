@@ -31,14 +31,14 @@ def parsed_cases(paths: Iterable[Path]) -> Iterator[ParsedCase]:
                 if parsed.case is not None:
                     earlier = seen.first_seen(parsed.case.id, parsed.source)
                     if earlier is not None:
-                        problem = Problem(
-                            f"duplicate case id '{parsed.case.id}' (first at {earlier})",
-                            "id",
-                            record.file,
-                            record.line,
-                        )
-                        parsed = ParsedCase(parsed.source, parsed.case_id, None, (problem,))
+                        parsed = duplicate(parsed.case.id, record.file, record.line, earlier)
                 yield parsed
+
+
+def duplicate(case_id: str, file: str, line: int, earlier: str) -> ParsedCase:
+    """The record at ``file:line`` as an error: its case id was first seen at ``earlier``."""
+    problem = Problem(f"duplicate case id '{case_id}' (first at {earlier})", "id", file, line)
+    return ParsedCase(f"{file}:{line}", case_id, None, (problem,))
 
 
 class SeenIds:

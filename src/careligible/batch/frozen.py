@@ -1,10 +1,9 @@
-"""The catalog of the main process, as the bytes a worker process rebuilds it from.
+"""The catalog as bytes for another process, checked against its SHA-256 before use.
 
-A worker that loaded the rules directory itself could screen with other rules than the main
-process (a file edited between two starts, a replacement worker started later): the verdicts of
-one run or one service would then rest on two rulesets. Every worker, of ``screen`` and of the
-service alike, is therefore given the main process's catalog pickled, with the SHA-256 of those
-bytes, and refuses them if they do not match.
+Every process that screens for a batch (a local worker, a Dask worker, a Spark executor) gets the
+catalog of the process that started the batch, never the rules directory: one run screens with one
+ruleset, even if the files change meanwhile, and a process that replaces a lost one screens with
+the same. The bytes travel with their digest, and a process refuses bytes that do not match it.
 """
 
 from __future__ import annotations
@@ -14,24 +13,34 @@ import pickle
 from dataclasses import dataclass
 
 from ..catalog import Catalog
+from ..errors import CareligibleError
+
+
+class CatalogRefused(CareligibleError):
+    """The catalog bytes a process was given do not match the digest sent with them."""
 
 
 @dataclass(frozen=True)
 class FrozenCatalog:
-    """A catalog as bytes, and the SHA-256 they were sent with."""
+    """A catalog's bytes, its SHA-256 and its ruleset version (which names the rule files)."""
 
     data: bytes
     digest: str
+    version: str
 
-    @classmethod
-    def of(cls, catalog: Catalog) -> FrozenCatalog:
-        data = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
-        return cls(data, hashlib.sha256(data).hexdigest())
 
-    def thaw(self) -> Catalog:
-        """The catalog again; a RuntimeError when the bytes do not match their hash."""
-        if hashlib.sha256(self.data).hexdigest() != self.digest:
-            raise RuntimeError("the catalog sent to this worker does not match its hash")
-        catalog = pickle.loads(self.data)
-        assert isinstance(catalog, Catalog)
-        return catalog
+def freeze(catalog: Catalog) -> FrozenCatalog:
+    """The catalog as bytes another process can load with :func:`thaw`."""
+    data = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
+    return FrozenCatalog(data, hashlib.sha256(data).hexdigest(), catalog.version)
+
+
+def thaw(data: bytes, digest: str) -> Catalog:
+    """The catalog held by ``data``; raises :class:`CatalogRefused` unless its SHA-256 is
+    ``digest``. The check comes first: bytes that were cut short or altered are never unpickled."""
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise CatalogRefused("the catalog sent to this worker does not match its hash")
+    catalog = pickle.loads(data)
+    if not isinstance(catalog, Catalog):
+        raise CatalogRefused("the bytes sent to this worker do not hold a catalog")
+    return catalog

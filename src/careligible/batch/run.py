@@ -7,7 +7,7 @@ file size limit) raises :class:`OutputFailed` naming the output, never a bare ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..audit import AuditLog
 from ..errors import CareligibleError
 from ..screening import Screener
-from ..writers import ENCODERS, EncodingWriter, Writer
+from ..writers import EncodingWriter, Writer, encoder
 from .cases import parsed_cases
 from .stream import Screened, screen_stream
 
@@ -42,6 +42,10 @@ class Batch:
     area: Area | None = None
     """Keep only trials with a recruiting site there (``--country``, ``--near``)."""
     on_event: Callable[[str], None] = lambda _: None
+    scheduler: str | None = None
+    """A Dask scheduler's address, or ``local:N``: screen there instead of in ``jobs`` processes."""
+    piece_size: int = 1000
+    """Records per piece of the input sent to a Dask worker."""
     progress: Callable[[Iterator[Screened]], Iterator[Screened]] = lambda items: items
 
 
@@ -49,15 +53,8 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
     """Screen every record of ``batch`` and write each to ``writer`` (which writes to ``where``),
     in input order; return how many records had errors."""
     errors = 0
-    encode = ENCODERS.get(batch.fmt)
-    stream = screen_stream(
-        parsed_cases(batch.paths),
-        batch.screener,
-        batch.jobs,
-        encode,
-        keep_results=batch.audit_log is not None or batch.area is not None,
-        on_event=batch.on_event,
-    )
+    encode = encoder(batch.fmt, batch.screener.catalog.version)
+    stream = _screened(batch, keep=batch.audit_log is not None or batch.area is not None)
     outcomes: Iterator[Screened] = stream
     if batch.area is not None:  # trials with a recruiting site in the area, nearest named
         from ..registry.sites import narrowed
@@ -71,6 +68,25 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
                 _logged(batch.audit_log, item, batch)
     _written(where, writer.close)
     return errors
+
+
+def _screened(batch: Batch, keep: bool) -> Generator[Screened, None, None]:
+    """The batch's outcomes in input order, from this machine's processes or a Dask cluster."""
+    if batch.scheduler is None:
+        encode = encoder(batch.fmt, batch.screener.catalog.version)
+        parsed = parsed_cases(batch.paths)
+        return screen_stream(parsed, batch.screener, batch.jobs, encode, keep, batch.on_event)
+    from .cluster import cluster_stream  # Dask is imported only when asked for
+
+    return cluster_stream(
+        batch.paths,
+        batch.screener,
+        batch.scheduler,
+        batch.fmt,
+        keep,
+        batch.piece_size,
+        batch.on_event,
+    )
 
 
 def _write(writer: Writer, item: Screened) -> None:

@@ -2,8 +2,8 @@
 
 durable_rules holds the interpreter while it matches and fires, so one process screens one case at
 a time; a large batch is spread over worker processes instead (:mod:`.pool`). Every worker gets the
-catalog of the main process as pickled bytes with their SHA-256 (:mod:`.frozen`), checks them and
-never reads the rules directory: one run screens with one ruleset, even if its files change meanwhile, and a
+catalog of the main process as pickled bytes with their SHA-256, checks them and never reads the
+rules directory: one run screens with one ruleset, even if its files change meanwhile, and a
 replacement worker screens with the same one. A worker sends back what the main process needs and
 nothing more: the record already encoded in the output format (a result object costs far more to
 send than its text), and the result itself only when the main process must read it (the table
@@ -26,7 +26,7 @@ from ..readers import ParsedCase
 from ..results import CaseResult
 from ..screening import Screener
 from .cases import describe, screen_parsed, unscreened
-from .frozen import FrozenCatalog
+from .frozen import freeze, thaw
 from .memory import HeapKeeper
 from .pool import Lost, WorkerPool
 
@@ -51,6 +51,8 @@ class Screened:
     failed: bool
     text: str | None
     result: CaseResult | None
+    part: int = 0
+    """The piece of the input it came from, on a cluster (one output file each in a dataset)."""
 
 
 def default_jobs() -> int:
@@ -79,18 +81,16 @@ def screen_stream(
     head = list(itertools.islice(items, MIN_PARALLEL))
     rest = itertools.chain(head, items)
     if jobs <= 1 or len(head) < MIN_PARALLEL:
-        outcomes = (_outcome(p, screen_parsed(screener, p), encode, keep_results) for p in rest)
+        outcomes = (outcome(p, screen_parsed(screener, p), encode, keep_results) for p in rest)
     else:
         outcomes = _in_workers(rest, screener.catalog, jobs, encode, keep_results, on_event)
     with closing(outcomes):  # closing this stream stops its workers at once
-        for outcome in outcomes:
-            yield outcome
+        for item in outcomes:
+            yield item
             heap.screened()
 
 
-def _outcome(
-    parsed: ParsedCase, result: CaseResult, encode: Encoder | None, keep: bool
-) -> Screened:
+def outcome(parsed: ParsedCase, result: CaseResult, encode: Encoder | None, keep: bool) -> Screened:
     """Encode one result; a result that cannot be encoded becomes an error record that can."""
     try:
         text = encode(result) if encode is not None else None
@@ -113,7 +113,8 @@ def _in_workers(
     keep: bool,
     on_event: Callable[[str], None],
 ) -> Generator[Screened, None, None]:
-    start_args = (FrozenCatalog.of(catalog), encode, keep)
+    frozen = freeze(catalog)
+    start_args = (frozen.data, frozen.digest, encode, keep)
     sent: deque[list[ParsedCase]] = deque()  # what the pool was given, whose outcome is due
 
     def chunks() -> Iterator[list[ParsedCase]]:
@@ -126,7 +127,7 @@ def _in_workers(
             chunk = sent.popleft()
             if isinstance(replies, Lost):
                 for parsed in chunk:
-                    yield _outcome(parsed, unscreened(parsed, replies.reason), encode, keep)
+                    yield outcome(parsed, unscreened(parsed, replies.reason), encode, keep)
                 continue
             for parsed, (failed, text, kept) in zip(chunk, replies, strict=True):
                 result = CaseResult.model_validate_json(kept) if kept else None
@@ -144,10 +145,10 @@ _encode: Encoder | None = None
 _keep = False
 
 
-def _start_worker(frozen: FrozenCatalog, encode: Encoder | None, keep: bool) -> None:
+def _start_worker(frozen: bytes, digest: str, encode: Encoder | None, keep: bool) -> None:
     """Build this worker's screener from the main process's catalog, checked against its hash."""
     global _worker, _encode, _keep
-    _worker, _encode, _keep = Screener(frozen.thaw()), encode, keep
+    _worker, _encode, _keep = Screener(thaw(frozen, digest)), encode, keep
 
 
 def _screen_chunk(chunk: list[ParsedCase]) -> list[Reply]:
@@ -155,8 +156,8 @@ def _screen_chunk(chunk: list[ParsedCase]) -> list[Reply]:
     assert _worker is not None, "worker started without its screener"
     replies = []
     for parsed in chunk:
-        outcome = _outcome(parsed, screen_parsed(_worker, parsed), _encode, True)
-        assert outcome.result is not None
-        kept = outcome.result.model_dump_json() if _keep or _encode is None else None
-        replies.append((outcome.failed, outcome.text, kept))
+        done = outcome(parsed, screen_parsed(_worker, parsed), _encode, True)
+        assert done.result is not None
+        kept = done.result.model_dump_json() if _keep or _encode is None else None
+        replies.append((done.failed, done.text, kept))
     return replies

@@ -19,6 +19,7 @@ from .common import ExitCode, load_rules, refused_record, rules_option
 
 if TYPE_CHECKING:
     from ..audit import Verification
+    from ..catalog import Catalog
     from ..explain import Format
 
 
@@ -47,14 +48,25 @@ def _fail(exc: CareligibleError) -> NoReturn:
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--compact",
+    "compact",
+    is_flag=True,
+    help="CASE_FILE holds records of 'screen --format compact' (or parquet): spell out the "
+    "criteria each names, from the rules they were written with.",
+)
 @rules_option
-def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path | None) -> None:
+def explain(
+    case_file: Path, trials: tuple[str, ...], fmt: str, compact: bool, rules_dir: Path | None
+) -> None:
     """Explain every verdict for each case in CASE_FILE: criteria, facts, rules and sources."""
     from ..batch import parsed_cases
     from ..explain import case_explanation, render
     from ..screening import Screener
 
     catalog = load_rules(rules_dir)
+    if compact:
+        _explain_compact(case_file, catalog, fmt)
     unknown = [t for t in trials if catalog.trial(t) is None]
     if unknown:
         raise click.BadParameter(f"not in the rules: {', '.join(unknown)}", param_hint="--trial")
@@ -75,6 +87,66 @@ def explain(case_file: Path, trials: tuple[str, ...], fmt: str, rules_dir: Path 
     # JSON escapes what it must; text and Markdown go to a terminal, so nothing in them acts.
     click.echo(text if fmt == "json" else printable(text, keep="\n"))
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _explain_compact(path: Path, catalog: Catalog, fmt: str) -> NoReturn:
+    """Expand each compact record of ``path``; a record that cannot be expanded is named on
+    stderr (file and line, never its values) and the rest go on."""
+    import json
+
+    from ..compact import VersionMismatch, expand, render_expanded
+
+    if fmt == "markdown":
+        raise click.BadParameter("compact records expand to text or json", param_hint="--format")
+    expanded, errors = [], 0
+    for where, record in _compact_records(path):
+        try:
+            expanded.append(expand(record, catalog))
+        except VersionMismatch as exc:
+            errors += 1
+            click.echo(printable(f"careligible: {where}: {exc}"), err=True)
+        except ValueError as exc:  # names the fields that are wrong, never their values
+            errors += 1
+            click.echo(printable(f"careligible: {where}: not a compact record ({exc})"), err=True)
+    if fmt == "json":
+        click.echo(json.dumps(expanded, indent=2, ensure_ascii=False))
+    else:
+        click.echo(printable("\n\n".join(render_expanded(e) for e in expanded), keep="\n"))
+    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _compact_records(path: Path) -> Iterator[tuple[str, object]]:
+    """(file:line, record) for each record of a compact JSON Lines or Parquet file."""
+    import json
+
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            _fail(
+                CareligibleError(
+                    "reading Parquet needs pyarrow: pip install 'careligible[population]'"
+                )
+            )
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:
+            _fail(CareligibleError(f"{path}: not a readable Parquet file ({type(exc).__name__})"))
+        for number, row in enumerate(rows, start=1):
+            yield f"{path}:row {number}", row
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(CareligibleError(f"{path}: cannot read ({type(exc).__name__})"))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record: object = json.loads(line)
+        except json.JSONDecodeError:
+            record = None  # not JSON: refused as not a record, like any other bad line
+        yield f"{path}:{number}", record
 
 
 # --- audit verify -------------------------------------------------------------------------------

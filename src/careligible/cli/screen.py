@@ -21,7 +21,7 @@ import click
 from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
-from ..writers import WRITERS, make_writer
+from ..writers import BINARY_FORMATS, WRITERS, make_writer
 from .common import (
     ExitCode,
     Protected,
@@ -78,6 +78,20 @@ from .common import (
     default=None,
     help="Worker processes for large batches (default: every core). Output keeps input order.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Screen on the Dask cluster at ADDRESS (tcp://host:port), or local:N to start one "
+    "of N worker processes. Output keeps input order.",
+)
+@click.option(
+    "--partition-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="With --scheduler: records per piece of the input sent to a worker.",
+)
 @click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
 @click.option(
     "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
@@ -92,6 +106,8 @@ def screen(
     audit_log_path: Path | None,
     include_case: bool,
     jobs: int | None,
+    scheduler: str | None,
+    partition_size: int,
     country: str | None,
     near: str | None,
     within: float | None,
@@ -103,8 +119,10 @@ def screen(
 
     try:
         area = parse_area(country, near, within)
+        _check_scheduler(scheduler, jobs, audit_log_path)
     except ValueError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
+    _refuse_unwritable_format(fmt, output)
     try:
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
@@ -124,6 +142,8 @@ def screen(
             include_case=include_case,
             area=area,
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
+            scheduler=scheduler,
+            piece_size=partition_size,
             progress=lambda items: _with_progress(items, show_progress),
         )
         errors = _run(batch, output, protected)
@@ -132,6 +152,40 @@ def screen(
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+def _refuse_unwritable_format(fmt: str, output: Path | None) -> None:
+    """A binary format needs a file, and Parquet needs pyarrow: say so before screening."""
+    if fmt in BINARY_FORMATS and output is None:
+        _fail(
+            ExitCode.CANNOT_RUN,
+            f"--format {fmt} writes a binary file: give --output FILE (standard output is "
+            "for text formats)",
+        )
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            _fail(
+                ExitCode.CANNOT_RUN,
+                "--format parquet needs pyarrow: pip install 'careligible[population]'",
+            )
+
+
+def _check_scheduler(scheduler: str | None, jobs: int | None, audit_log: Path | None) -> None:
+    """Refuse what ``--scheduler`` cannot be combined with (ValueError), before any work."""
+    if scheduler is None:
+        return
+    if jobs is not None:
+        raise ValueError("--scheduler and --jobs: give one; the cluster's workers do the work")
+    if audit_log is not None:
+        raise ValueError("--audit-log needs the cases in this process; use --jobs to keep one")
+    if scheduler.startswith("local:"):
+        from ..batch.partition import local_workers
+
+        local_workers(scheduler)
+    elif "://" not in scheduler:
+        raise ValueError(f"--scheduler {scheduler}: expected tcp://HOST:PORT or local:N")
 
 
 class Terminated(BaseException):
@@ -191,7 +245,9 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     finished = False
     try:
         with destination(output, protected) as out:
-            errors = run_batch(batch, make_writer(batch.fmt, out), where)
+            errors = run_batch(
+                batch, make_writer(batch.fmt, out, batch.screener.catalog.version), where
+            )
             finished = True
     except BrokenPipeError:
         quiet_stdout()

@@ -60,7 +60,10 @@ class ImportedCase:
             f"{self.reference_date.isoformat()}"
         )
         if self.data.get("therapies"):
-            head += "; therapy outcomes are not in FHIR and stay unknown"
+            head += (
+                "; therapy outcomes are not in FHIR and stay unknown; the therapy list is not "
+                "confirmed complete"
+            )
         return [head, *(f"not mapped: {line}" for line in grouped(self.notes))]
 
 
@@ -185,6 +188,9 @@ class _Import:
         therapies = self.medications.therapies()
         if therapies:
             data["therapies"] = therapies
+            # One record's medication list is rarely a lifetime history: until a clinician
+            # confirms it, a drug not listed is unknown, never "not tried".
+            data["therapies_complete"] = False
             sources.update(self.medications.sources())
         case = self.validated(data, sources)
         return ImportedCase(

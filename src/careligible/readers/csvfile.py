@@ -4,9 +4,8 @@ and ``drug:outcome:months`` therapies. Read as a stream, decoded line by line.""
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from .records import RawRecord, no_case, not_utf8
 from .text import decode_lenient
@@ -17,57 +16,84 @@ class _CsvLines:
 
     Decoding line by line lets one row with non-UTF-8 bytes fail alone. The lines of the current
     row can be handed back (:meth:`rewind`), so a quote left open on one row does not swallow
-    every row after it.
+    every row after it. Lines come with their numbers, so a piece of a file (its header, then
+    lines from further down) reads exactly as those lines read in the whole file.
     """
 
-    def __init__(self, handle: io.BufferedReader) -> None:
-        self.handle = handle
+    def __init__(self, numbered: Iterator[tuple[int, bytes]]) -> None:
+        self.numbered = numbered
         self.number = 0  # the last line handed out
         self.bad: dict[int, str] = {}
-        self._row: list[str] = []
-        self._returned: list[str] = []
+        self._row: list[tuple[int, str]] = []
+        self._returned: list[tuple[int, str]] = []
 
     def __iter__(self) -> _CsvLines:
         return self
 
     def __next__(self) -> str:
         if self._returned:
-            text = self._returned.pop(0)
+            self.number, text = self._returned.pop(0)
         else:
-            text, bad = decode_lenient(next(self.handle))
+            self.number, raw = next(self.numbered)
+            text, bad = decode_lenient(raw)
             if bad:
-                self.bad[self.number + 1] = bad[1]
-        self.number += 1
-        self._row.append(text)
+                self.bad[self.number] = bad[1]
+        self._row.append((self.number, text))
         return text
 
-    def start_row(self) -> int:
-        """Begin a row; returns the number of its first line."""
+    def start_row(self) -> None:
+        """Begin a row."""
         self._row = []
-        return self.number + 1
+
+    @property
+    def row_start(self) -> int:
+        """The number of the current row's first line."""
+        return self._row[0][0] if self._row else self.number + 1
+
+    @property
+    def clean(self) -> bool:
+        """No line was handed back: the next row starts on a line read for the first time."""
+        return not self._returned
 
     def rewind(self) -> None:
         """Hand back every line of the current row but its first, to be read again."""
         self._returned[:0] = self._row[1:]
-        self.number -= len(self._row) - 1
+        self.number = self._row[0][0]
         self._row = self._row[:1]
 
 
-def read_csv(file: str, handle: io.BufferedReader) -> Iterator[RawRecord]:
+def read_csv(file: str, handle: IO[bytes]) -> Iterator[RawRecord]:
     """Rows after the header, one record each; a header that cannot be used fails every row."""
-    lines = _CsvLines(handle)
+    return read_csv_lines(file, enumerate(handle, start=1))
+
+
+def read_csv_lines(
+    file: str,
+    numbered: Iterator[tuple[int, bytes]],
+    row_starts: Callable[[bool], None] | None = None,
+) -> Iterator[RawRecord]:
+    """The records of CSV lines given with their numbers (the header's first).
+
+    ``row_starts`` is called whenever a row is about to begin on a line not read before (no
+    line handed back), with whether the header has been read: cutting the file before that line
+    leaves every row on either side read as in the whole file.
+    """
+    lines = _CsvLines(numbered)
     reader = csv.reader(lines)
     header: list[str] | None = None
     header_line = 1
     header_problem: str | None = None
     found = False
     while True:
-        start = lines.start_row()
+        lines.start_row()
+        if row_starts is not None and lines.clean:
+            row_starts(header is not None)
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
+            start = lines.row_start
             if header is None:
                 header, header_line = [], start
                 header_problem = f"cannot read the CSV header (line {start}): {_csv_problem(exc)}"
@@ -77,7 +103,7 @@ def read_csv(file: str, handle: io.BufferedReader) -> Iterator[RawRecord]:
             continue
         if not any(cell.strip() for cell in row):
             continue
-        end = lines.number
+        start, end = lines.row_start, lines.number
         undecodable = min((n for n in lines.bad if start <= n <= end), default=None)
         if header is None:
             header, header_line = [h.strip() for h in row], start

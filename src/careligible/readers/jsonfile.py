@@ -3,10 +3,9 @@ the rest of the list; JSON Lines are read as a stream, one record a line."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from .records import RawRecord, no_case
 from .text import decode_lenient, flag_undecodable
@@ -62,7 +61,7 @@ def _json_failure(file: str, line: int, exc: ValueError | RecursionError) -> Raw
     return RawRecord(file, line, error=f"invalid JSON: {exc}")
 
 
-def read_json(file: str, handle: io.BufferedReader) -> Iterator[RawRecord]:
+def read_json(file: str, handle: IO[bytes]) -> Iterator[RawRecord]:
     text, bad = decode_lenient(handle.read())
     yield from flag_undecodable(list(_json_records(file, text)), bad)
 
@@ -135,9 +134,10 @@ def _line_at(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def read_jsonl(file: str, handle: io.BufferedReader) -> Iterator[RawRecord]:
+def read_jsonl(file: str, handle: IO[bytes], start: int = 1) -> Iterator[RawRecord]:
+    """One record a line; ``start`` is the number of the first line (a piece of a larger file)."""
     found = False
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(handle, start=start):
         text, bad = decode_lenient(raw)
         text = text.rstrip("\r\n")  # so a decoding error's line number is always 1
         if not text.strip():

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
+from typing import IO
 
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 from .records import RawRecord, no_case
 from .text import decode_lenient, flag_undecodable
 
 
-def read_yaml(file: str, handle: io.BufferedReader) -> Iterator[RawRecord]:
+def read_yaml(file: str, handle: IO[bytes]) -> Iterator[RawRecord]:
     text, bad = decode_lenient(handle.read())
     yield from flag_undecodable(list(_yaml_records(file, text)), bad)
 

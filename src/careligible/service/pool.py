@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..batch.frozen import FrozenCatalog
+from ..batch.frozen import FrozenCatalog, freeze, thaw
 from ..catalog import Catalog
 from ..errors import Problem
 from ..results import CaseResult
@@ -66,7 +66,7 @@ class ScreeningPool:
     """A pool of screening processes, restarted whole if one of them dies."""
 
     def __init__(self, catalog: Catalog, workers: int, audit_log: Path | None) -> None:
-        self.frozen = FrozenCatalog.of(catalog)
+        self.frozen = freeze(catalog)
         self.workers = workers
         self.audit_log = audit_log
         self._executor: ProcessPoolExecutor | None = None
@@ -127,7 +127,7 @@ def _start_worker(frozen: FrozenCatalog, audit_log: Path | None) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _screener = Screener(frozen.thaw())
+    _screener = Screener(thaw(frozen.data, frozen.digest))
     _audit_log = audit_log
     import fhir.resources.R4B.bundle  # noqa: F401 - the first hook call would pay this import
 

@@ -1,0 +1,236 @@
+"""Screening over a Dask cluster: pieces of the input out to the workers, records back in order.
+
+``screen --scheduler tcp://host:port`` uses a running Dask scheduler and its workers;
+``--scheduler local:N`` starts a :class:`distributed.LocalCluster` of N worker processes for the
+run. This process (the client) cuts every input file into pieces of whole records
+(:mod:`careligible.readers.pieces`), sends each piece's bytes to a worker, and gathers the encoded
+records back in input order, at most a few pieces per worker ahead. The workers run
+:func:`.partition.screen_piece`: they read, validate, screen and encode, which is where the time
+goes. The catalog is scattered to every worker once, as bytes with their SHA-256, and a worker
+refuses bytes that do not match.
+
+What a local run finds across the whole batch is found here too: duplicate case ids, in input
+order, from the ids the workers send back. So the records are the same as with ``--jobs``.
+
+When a worker dies, Dask runs its pieces again elsewhere; a piece whose workers keep dying is
+given up by the scheduler (``KilledWorker``), and its records are written as errors, as with
+``--jobs``. A scheduler that goes away, or a cluster left with no worker for
+:data:`NO_WORKERS_FOR` seconds, ends the run with :class:`~careligible.batch.pool.WorkersLost`.
+
+This is the only module that imports Dask; it is imported only when ``--scheduler`` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from pathlib import Path
+
+import dask
+from distributed import Client, Future, KilledWorker, LocalCluster
+from distributed.client import FutureCancelledError
+
+from ..readers import ParsedCase, format_of, parse_case
+from ..readers.pieces import Piece, pieces, read_piece
+from ..results import CaseResult
+from ..screening import Screener
+from ..writers import encoder
+from .cases import SeenIds, describe, duplicate, unscreened
+from .frozen import CatalogRefused, freeze
+from .partition import Reply, local_workers, screen_piece
+from .pool import ATTEMPTS, WorkersLost
+from .stream import Screened, outcome
+
+#: Records per piece unless ``--partition-size`` says otherwise.
+PIECE = 1000
+
+#: Pieces in flight per worker: one being screened, one ready to start.
+IN_FLIGHT = 2
+
+#: Seconds to reach a scheduler, and for the first worker to join it.
+CONNECT_WITHIN = 30.0
+
+#: Seconds the cluster may have no worker at all before the run gives up on it.
+NO_WORKERS_FOR = 60.0
+
+#: Seconds between two looks at the cluster while a piece is being screened.
+POLL = 1.0
+
+Event = Callable[[str], None]
+
+
+def cluster_stream(
+    paths: Iterable[Path],
+    screener: Screener,
+    scheduler: str,
+    fmt: str,
+    keep: bool,
+    size: int = PIECE,
+    on_event: Event = lambda _: None,
+) -> Generator[Screened, None, None]:
+    """Every record of ``paths`` screened on the cluster at ``scheduler``, in input order.
+
+    Each outcome carries the piece it came from (:attr:`Screened.part`), numbered from 0 across
+    all the files. Raises :class:`WorkersLost` when the cluster cannot be reached or lost.
+    """
+    with _quiet_dask(), _client(scheduler) as client, SeenIds() as seen:
+        gather = _Gather(client, scheduler, screener, fmt, keep, seen)
+        yield from gather.run(_all_pieces(paths, size))
+
+
+def _all_pieces(paths: Iterable[Path], size: int) -> Iterator[Piece]:
+    for path in paths:
+        yield from pieces(path, format_of(path), size)
+
+
+class _Gather:
+    """Submits pieces a few ahead and hands back their records in input order."""
+
+    def __init__(
+        self,
+        client: Client,
+        scheduler: str,
+        screener: Screener,
+        fmt: str,
+        keep: bool,
+        seen: SeenIds,
+    ) -> None:
+        self.client, self.scheduler, self.seen = client, scheduler, seen
+        self.fmt, self.keep = fmt, keep
+        self.encode = encoder(fmt, screener.catalog.version)
+        self.frozen = freeze(screener.catalog)
+        [self.catalog] = client.scatter([self.frozen.data], broadcast=True, hash=False)
+        self.window = IN_FLIGHT * max(1, len(_workers(client, scheduler)))
+
+    def run(self, items: Iterator[Piece]) -> Iterator[Screened]:
+        flight: deque[tuple[int, Piece, Future[list[Reply]]]] = deque()
+        numbers = iter(range(1 << 62))
+        try:
+            while True:
+                while len(flight) < self.window and (piece := next(items, None)) is not None:
+                    flight.append((next(numbers), piece, self._submit(piece)))
+                if not flight:
+                    return
+                number, piece, future = flight.popleft()
+                yield from self._records(number, piece, future)
+        finally:
+            for _, _, future in flight:
+                future.cancel()
+
+    def _submit(self, piece: Piece) -> Future[list[Reply]]:
+        data = self.client.scatter(piece, hash=False)
+        digest = self.frozen.digest
+        return self.client.submit(
+            screen_piece, data, self.catalog, digest, self.fmt, self.keep, pure=False
+        )
+
+    def _records(
+        self, number: int, piece: Piece, future: Future[list[Reply]]
+    ) -> Iterator[Screened]:
+        try:
+            replies: list[Reply] = self._result(future)
+        except KilledWorker:
+            reason = "not screened: every Dask worker that took it was lost"
+            yield from self._unscreened(number, piece, reason)
+            return
+        except CatalogRefused as exc:
+            raise WorkersLost(f"a Dask worker refused the catalog: {exc}") from None
+        except (WorkersLost, FutureCancelledError, OSError):
+            raise
+        except Exception as exc:  # the work itself failed: that piece's records say so
+            yield from self._unscreened(number, piece, f"not screened: {describe(exc)}")
+            return
+        for line, case_id, failed, text, kept in replies:
+            source = f"{piece.file}:{line}"
+            earlier = self.seen.first_seen(case_id, source) if case_id is not None else None
+            if case_id is not None and earlier is not None:
+                parsed = duplicate(case_id, piece.file, line, earlier)
+                yield self._part(number, outcome(parsed, unscreened(parsed, ""), self.encode, True))
+                continue
+            result = CaseResult.model_validate_json(kept) if kept else None
+            yield Screened(ParsedCase(source, case_id, None), failed, text, result, number)
+
+    def _part(self, number: int, item: Screened) -> Screened:
+        keep = self.keep or self.encode is None
+        return Screened(item.parsed, item.failed, item.text, item.result if keep else None, number)
+
+    def _result(self, future: Future[list[Reply]]) -> list[Reply]:
+        """The piece's replies, watching meanwhile that the cluster still has workers."""
+        alone_since: float | None = None
+        while True:
+            try:
+                replies: list[Reply] = future.result(timeout=POLL)
+                return replies
+            except TimeoutError:
+                pass
+            except FutureCancelledError:
+                raise WorkersLost(f"lost the scheduler at {self.scheduler}") from None
+            if _workers(self.client, self.scheduler):
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > NO_WORKERS_FOR:
+                raise WorkersLost(
+                    f"the scheduler at {self.scheduler} has had no worker for "
+                    f"{NO_WORKERS_FOR:.0f} s"
+                )
+
+    def _unscreened(self, number: int, piece: Piece, reason: str) -> Iterator[Screened]:
+        """The records of a piece that was not screened, each an error record, read here."""
+        for record in read_piece(piece):
+            parsed = parse_case(record)
+            if parsed.case is not None:
+                earlier = self.seen.first_seen(parsed.case.id, parsed.source)
+                if earlier is not None:
+                    parsed = duplicate(parsed.case.id, record.file, record.line, earlier)
+            yield self._part(number, outcome(parsed, unscreened(parsed, reason), self.encode, True))
+
+
+def _workers(client: Client, scheduler: str) -> dict[str, object]:
+    try:
+        workers: dict[str, object] = client.scheduler_info()["workers"]
+    except OSError:
+        raise WorkersLost(f"lost the scheduler at {scheduler}") from None
+    return workers
+
+
+@contextlib.contextmanager
+def _client(scheduler: str) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a local cluster started for the run,
+    with at least one worker; everything it started is stopped on the way out."""
+    count = local_workers(scheduler)
+    with contextlib.ExitStack() as stack:
+        try:
+            if count is not None:
+                with dask.config.set({"distributed.scheduler.allowed-failures": ATTEMPTS - 1}):
+                    cluster = LocalCluster(
+                        n_workers=count,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.CRITICAL,
+                    )
+                stack.callback(cluster.close)
+                client = Client(cluster)
+            else:
+                client = Client(scheduler, timeout=CONNECT_WITHIN)
+            stack.callback(client.close)
+            client.wait_for_workers(1, timeout=CONNECT_WITHIN)
+        except (OSError, TimeoutError) as exc:
+            raise WorkersLost(f"cannot reach the scheduler at {scheduler} ({exc})") from None
+        yield client
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Keep Dask's own log lines off stderr: a run ends with one line of ours, or none."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

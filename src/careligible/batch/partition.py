@@ -1,0 +1,87 @@
+"""Screening one piece of the input where it lands: bytes of records in, encoded records out.
+
+:func:`screen_piece` is a plain function of plain values, so any engine that maps a function over
+partitions can run it: the Dask workers of ``screen --scheduler``, or Spark executors through
+``mapInPandas`` (docs/distributed.md). It knows nothing of either. It reads, validates, screens
+and encodes each record exactly as a local run does (:mod:`.cases`, :mod:`.stream`), so the records
+are the same to the byte, and returns them in input order.
+
+The catalog arrives as bytes with their SHA-256 (:mod:`.frozen`): bytes that do not match are
+refused. A process keeps the screener of the last catalog it loaded, so the catalog is unpickled
+once per process, not once per piece.
+
+What this function cannot see is the rest of the batch: a case id that is also used in another
+piece. Each reply therefore names the id of every record that parsed, and whoever gathers the
+pieces finds the duplicates in input order, as a local run does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..readers import parse_case
+from ..readers.pieces import Piece, read_piece
+from ..screening import Screener
+from ..writers import encoder
+from .cases import screen_parsed
+from .frozen import thaw
+from .stream import Screened, outcome
+
+#: Per record: (line, case id when the record parsed, failed, encoded record, result JSON when kept).
+Reply = tuple[int, str | None, bool, str | None, str | None]
+
+
+@dataclass
+class _Loaded:
+    data: bytes
+    digest: str
+    screener: Screener
+
+
+_loaded: _Loaded | None = None
+
+
+def screener_for(catalog: bytes, digest: str) -> Screener:
+    """A screener of the catalog in ``catalog``, checked against ``digest`` the first time."""
+    global _loaded
+    last = _loaded
+    if (
+        last is not None
+        and last.digest == digest
+        and (last.data is catalog or last.data == catalog)
+    ):
+        return last.screener
+    screener = Screener(thaw(catalog, digest))
+    _loaded = _Loaded(catalog, digest, screener)
+    return screener
+
+
+def screen_piece(piece: Piece, catalog: bytes, digest: str, fmt: str, keep: bool) -> list[Reply]:
+    """Every record of ``piece`` screened with the catalog in ``catalog`` and encoded as ``fmt``
+    (a format whose records are encoded apart, or ``"table"`` for the result alone).
+
+    With ``keep`` (or a format that is not encoded apart) each reply also carries the result as
+    JSON, for a caller that must read it. Raises
+    :class:`~careligible.batch.frozen.CatalogRefused` when ``catalog`` does not match ``digest``.
+    """
+    screener = screener_for(catalog, digest)
+    encode = encoder(fmt, screener.catalog.version)
+    replies: list[Reply] = []
+    for record in read_piece(piece):
+        parsed = parse_case(record)
+        done: Screened = outcome(parsed, screen_parsed(screener, parsed), encode, True)
+        assert done.result is not None
+        kept = done.result.model_dump_json() if keep or encode is None else None
+        case_id = parsed.case.id if parsed.case is not None else None
+        replies.append((record.line, case_id, done.failed, done.text, kept))
+    return replies
+
+
+def local_workers(scheduler: str) -> int | None:
+    """N for ``local:N``; None for the address of a running scheduler."""
+    if not scheduler.startswith("local:"):
+        return None
+    count = scheduler.removeprefix("local:")
+    if not count.isdigit() or int(count) < 1:
+        raise ValueError(f"--scheduler {scheduler}: expected local:N with N at least 1")
+    return int(count)

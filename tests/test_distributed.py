@@ -1,0 +1,214 @@
+"""Screening on a real Dask cluster: the same records as ``--jobs``, in input order.
+
+One local cluster of two worker processes serves the whole module (starting one takes seconds);
+the commands reach it as any remote scheduler, by its ``tcp://`` address. One test starts its own
+cluster through ``--scheduler local:2``, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from distributed import Client, LocalCluster
+
+from careligible.batch import cluster as dask_batch
+from careligible.batch.frozen import CatalogRefused, FrozenCatalog, freeze
+from careligible.batch.partition import screen_piece
+from careligible.batch.stream import MIN_PARALLEL
+from careligible.catalog import Catalog
+from careligible.cli import main
+from careligible.cli.common import ExitCode
+from careligible.readers.pieces import pieces
+
+DISEASES = ["sle", "iim", "ssc", "mg", "ms", "ra"]
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """The address of a local cluster of two worker processes, one thread each."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def _mixed(path: Path, n: int, seed: int = 5) -> Path:
+    """``n`` JSON Lines records, about one in eight bad: invalid values, broken JSON, an id
+    used before, a blank line."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        pick = rng.random()
+        if pick < 0.03:
+            lines.append(json.dumps({"id": f"p-{i}", "age": -1}))
+        elif pick < 0.06:
+            lines.append(f'{{"id": "p-{i}",')
+        elif pick < 0.09:
+            lines.append(json.dumps({"id": "p-0", "disease": "sle", "age": 30}))
+        elif pick < 0.12:
+            lines.append("")
+        else:
+            case = {
+                "id": f"p-{i}",
+                "disease": rng.choice(DISEASES),
+                "age": rng.randint(12, 80),
+                "labs": {"egfr": rng.randint(10, 120)},
+                "therapies": [{"drug": "rituximab", "outcome": "inadequate_response", "months": 6}],
+            }
+            lines.append(json.dumps(case))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _as_csv(jsonl: Path, path: Path) -> Path:
+    """The same cases as CSV (flat columns only), with a quoted cell over two lines and a
+    quote left open."""
+    rows = ["id,disease,age,labs.egfr"]
+    for number, line in enumerate(jsonl.read_text().splitlines()):
+        try:
+            case = json.loads(line)
+        except json.JSONDecodeError:
+            rows.append(f'p-x{number},"sle,40,90')
+            continue
+        egfr = case.get("labs", {}).get("egfr", "")
+        rows.append(f"{case['id']},{case.get('disease', '')},{case['age']},{egfr}")
+    rows.insert(5, 'p-multi,"s\nle",40,90')
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _screen(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["screen", *args])
+    return result.exit_code, result.output
+
+
+def _errors_line(stderr: str) -> int:
+    """The number of records with errors, from the one line a run with some writes."""
+    [line] = stderr.splitlines()
+    assert line.endswith(" record(s) had errors; see the 'error' field"), line
+    return int(line.split()[1])
+
+
+def test_a_local_cluster_writes_the_records_of_two_local_workers(tmp_path: Path) -> None:
+    cases = _mixed(tmp_path / "cases.jsonl", MIN_PARALLEL * 2 + 9)
+    outputs, errors = {}, {}
+    for how in (["--jobs", "2"], ["--scheduler", "local:2", "--partition-size", "40"]):
+        out = tmp_path / f"out{how[0]}.jsonl"
+        command = ["screen", "--format", "jsonl", *how, str(cases), "-o", str(out)]
+        done = subprocess.run(
+            [sys.executable, "-m", "careligible", *command], capture_output=True, text=True
+        )
+        assert done.returncode == ExitCode.RECORD_ERRORS, done.stderr
+        errors[how[0]] = _errors_line(done.stderr)
+        outputs[how[0]] = out.read_bytes()
+    assert outputs["--scheduler"] == outputs["--jobs"]
+    assert errors["--scheduler"] == errors["--jobs"] > 0
+    records = [json.loads(line) for line in outputs["--jobs"].splitlines()]
+    assert len(records) == len(cases.read_text().splitlines()) - cases.read_text().count("\n\n")
+    assert any("duplicate case id 'p-0'" in (r["error"] or "") for r in records)
+    assert any("invalid JSON" in (r["error"] or "") for r in records)
+    assert sum(1 for r in records if r["trials"]) > MIN_PARALLEL
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "compact", "csv", "table"])
+def test_a_remote_scheduler_gives_the_records_of_local_workers(
+    tmp_path: Path, scheduler: str, fmt: str
+) -> None:
+    jsonl = _mixed(tmp_path / "cases.jsonl", MIN_PARALLEL + 30, seed=8)
+    csv = _as_csv(jsonl, tmp_path / "cases.csv")
+    inputs = [str(jsonl), str(csv), "cases/sle-nephritis.yaml"]
+    local_out, dask_out = tmp_path / f"local.{fmt}", tmp_path / f"dask.{fmt}"
+    local = _screen("--format", fmt, "--jobs", "2", *inputs, "-o", str(local_out))
+    on_dask = _screen(
+        "--format", fmt, "--scheduler", scheduler, "--partition-size", "7",
+        *inputs, "-o", str(dask_out),
+    )  # fmt: skip
+    assert local[0] == on_dask[0] == ExitCode.RECORD_ERRORS, on_dask[1]
+    assert on_dask[1] == local[1]
+    assert dask_out.read_bytes() == local_out.read_bytes()
+
+
+def test_records_keep_input_order_across_files_and_pieces(tmp_path: Path, scheduler: str) -> None:
+    first = _mixed(tmp_path / "a.jsonl", 60, seed=1)
+    second = _mixed(tmp_path / "b.jsonl", 45, seed=2)
+    out = tmp_path / "out.jsonl"
+    code, _ = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, "--partition-size", "4",
+        str(first), str(second), "-o", str(out),
+    )  # fmt: skip
+    assert code == ExitCode.RECORD_ERRORS
+    sources = [json.loads(line)["source"] for line in out.read_text().splitlines()]
+    expected = [
+        f"{path}:{number}"
+        for path in (first, second)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.strip()
+    ]
+    assert sources == expected
+    assert len(list(pieces(first, "jsonl", 4))) > 10  # the file really was cut up
+
+
+def test_a_worker_refuses_a_catalog_that_does_not_match_its_hash(
+    tmp_path: Path, scheduler: str, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = freeze(catalog)
+    [piece] = pieces(_mixed(tmp_path / "cases.jsonl", 5), "jsonl", 100)
+    with Client(scheduler) as client:
+        good = client.submit(screen_piece, piece, frozen.data, frozen.digest, "jsonl", False)
+        assert len(good.result()) == piece.records > 0
+        wrong = "0" * 64
+        bad = client.submit(screen_piece, piece, frozen.data, wrong, "jsonl", False)
+        with pytest.raises(CatalogRefused, match="does not match its hash"):
+            bad.result()
+    # Through the command: the run stops with one line, and an earlier output is kept.
+    monkeypatch.setattr(
+        dask_batch, "freeze", lambda c: FrozenCatalog(freeze(c).data, wrong, c.version)
+    )
+    out = tmp_path / "out.jsonl"
+    out.write_text("earlier\n")
+    code, output = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, str(piece.file), "-o", str(out)
+    )
+    assert code == ExitCode.WORKERS_LOST
+    assert output.splitlines() == [
+        "careligible: workers lost: a Dask worker refused the catalog: the catalog sent to this "
+        f"worker does not match its hash; {out} was left as it was"
+    ]
+    assert out.read_text() == "earlier\n"
+
+
+def test_a_scheduler_that_cannot_be_reached_ends_the_run_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dask_batch, "CONNECT_WITHIN", 1.0)
+    cases = _mixed(tmp_path / "cases.jsonl", 3)
+    code, output = _screen("--format", "jsonl", "--scheduler", "tcp://127.0.0.1:9", str(cases))
+    assert code == ExitCode.WORKERS_LOST
+    [line] = output.splitlines()
+    assert line.startswith(
+        "careligible: workers lost: cannot reach the scheduler at tcp://127.0.0.1:9"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scheduler", "local:0"], "expected local:N with N at least 1"),
+        (["--scheduler", "somewhere"], "expected tcp://HOST:PORT or local:N"),
+        (["--scheduler", "local:2", "--jobs", "2"], "give one"),
+        (["--scheduler", "local:2", "--audit-log", "log.jsonl"], "--audit-log needs the cases"),
+    ],
+)
+def test_what_a_scheduler_cannot_be_combined_with_is_refused_before_any_work(
+    args: list[str], message: str
+) -> None:
+    code, output = _screen(*args, "cases/batch.jsonl")
+    assert code == ExitCode.CANNOT_RUN
+    assert message in output
