@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from careligible.catalog import default_rules_dir
 from careligible.cli.common import ExitCode
 
 N_CASES = 20_000  # far more than can be screened before the signal arrives
@@ -115,3 +117,73 @@ def test_a_terminated_run_keeps_the_earlier_output_and_leaves_no_partial_file(
     assert output.read_text() == "previous complete results\n"
     assert list(tmp_path.iterdir()) == [output]  # the partial .part file is gone
     _assert_all_exit(workers)
+
+
+# --- a full disk or a file size limit ------------------------------------------------------------
+
+
+def _file_size_limit(limit: int) -> None:
+    """Run in the child: writes past ``limit`` bytes fail with EFBIG (Python ignores SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_file_size_limit_is_an_output_failure_and_keeps_the_earlier_output(
+    tmp_path: Path, big_batch: Path
+) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("earlier results\n")
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl"]
+    command += [str(big_batch), "--output", str(output)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: _file_size_limit(64_000),
+    )
+    assert done.returncode == ExitCode.OUTPUT_FAILED, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "cannot write the results" in line and "left as it was" in line
+    assert output.read_text() == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]  # no partial file
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_standard_output_is_an_output_failure_in_one_line(big_batch: Path) -> None:
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "csv", str(big_batch)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == ExitCode.OUTPUT_FAILED
+    (line,) = done.stderr.splitlines()
+    assert "standard output" in line and "No space left" in line
+
+
+# --- one ruleset per run -------------------------------------------------------------------------
+
+
+def test_rules_changed_during_a_run_do_not_reach_its_workers(tmp_path: Path) -> None:
+    """Workers screen with the catalog the main process loaded at the start: a trial removed
+    from the rules directory mid-run is still in every record, so one run is one ruleset."""
+    batch = tmp_path / "cases.jsonl"
+    case = {"disease": "sle", "age": 40, "labs": {"egfr": 70}}
+    batch.write_text("".join(json.dumps({"id": f"r-{i}", **case}) + "\n" for i in range(4000)))
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    output = tmp_path / "out" / "results.jsonl"
+    output.parent.mkdir()
+    command = [sys.executable, "-m", "careligible", "screen", "--format", "jsonl", "--jobs", "2"]
+    command += ["--rules", str(rules), str(batch), "--output", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_partial_output(output.parent, output)
+    removed = sorted((rules / "trials").glob("NCT*.yaml"))[0]
+    removed.unlink()
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == ExitCode.OK, stderr.decode()
+    seen = set()
+    with output.open() as records:
+        for line in records:
+            seen.add(tuple(t["nct_id"] for t in json.loads(line)["trials"]))
+    (trials,) = seen  # every record screened against the same trials
+    assert removed.stem in trials

@@ -247,6 +247,33 @@ def test_a_malformed_prefetch_names_the_field(server: Served, keys: Keys) -> Non
     assert response.json()["cards"]
 
 
+def test_a_hook_call_naming_a_key_twice_is_refused(server: Served, keys: Keys) -> None:
+    """JSON libraries keep a repeated key's last value: a prefetch or context naming one twice
+    would be screened on one of two conflicting records. The call is refused, the key named."""
+    call = json.dumps(hook_call(full_prefetch()))
+    patient = '"patientId": '
+    twice = call.replace(patient, f'{patient}"someone-else", {patient}', 1)
+    assert twice != call
+    response = httpx.post(
+        server.url + HOOK,
+        content=twice.encode(),
+        headers={
+            "Authorization": f"Bearer {signed(keys, server)}",
+            "Content-Type": "application/json",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    (problem,) = response.json()["error"]
+    assert problem["field"] == "context"
+    assert "duplicate key 'patientId'" in problem["message"]
+    missing = hook_call(full_prefetch())
+    del missing["context"]["patientId"]
+    refused = post(server, HOOK, missing, signed(keys, server))
+    assert refused.status_code == 400
+    assert refused.json()["error"][0]["field"] == "context.patientId"
+
+
 def test_a_prefetch_of_another_patient_is_refused(server: Served, keys: Keys) -> None:
     call = hook_call(full_prefetch())
     call["context"]["patientId"] = "someone-else"

@@ -22,7 +22,7 @@ from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
 from careligible.tui.report import ask_next, trial_meta
 from careligible.tui.screens.confirm import UnsavedScreen
-from careligible.tui.screens.path_prompt import PathScreen
+from careligible.tui.screens.file_picker import FilePicker
 from careligible.tui.screens.trial_screen import TrialScreen
 from careligible.tui.widgets.trial_detail import TrialInfo, render_trial
 from careligible.writers import DISCLAIMER
@@ -229,7 +229,7 @@ async def test_open_edit_save_round_trip(catalog: Catalog, tmp_path: Path) -> No
         await settle(pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()
-        assert isinstance(app.screen, PathScreen)
+        assert isinstance(app.screen, FilePicker)
         app.screen.query_one(Input).value = str(path)
         await pilot.press("enter")
         await settle(pilot)
@@ -270,16 +270,17 @@ async def test_unsaved_changes_prompt_on_new(catalog: Catalog) -> None:
 
 
 @sync
-async def test_export_writes_markdown_and_html(catalog: Catalog, tmp_path: Path) -> None:
+async def test_export_writes_markdown_html_and_pdf(catalog: Catalog, tmp_path: Path) -> None:
     app = make_app(catalog, MG_CASE)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert isinstance(app.screen, PathScreen)
+        assert isinstance(app.screen, FilePicker)
         app.screen.query_one(Input).value = str(tmp_path / "report")
         await pilot.press("enter")
         await settle(pilot)
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
     for name in ("report.md", "report.html"):
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert MG_TRIAL in text

@@ -101,7 +101,21 @@ class CsvWriter(EncodingWriter):
 
     def __init__(self, out: IO[str]) -> None:
         super().__init__(out)
-        csv.writer(out, lineterminator="\n").writerow(self.COLUMNS)
+        self.started = False
+
+    def _head(self) -> None:
+        """The header row, written with the first record (or at close), never on creation: a
+        writer is made before the run's guarded writes, and a full disk must fail inside them."""
+        if not self.started:
+            csv.writer(self.out, lineterminator="\n").writerow(self.COLUMNS)
+            self.started = True
+
+    def write_encoded(self, text: str) -> None:
+        self._head()
+        self.out.write(text)
+
+    def close(self) -> None:
+        self._head()
 
     @staticmethod
     def encode(result: CaseResult) -> str:

@@ -59,6 +59,20 @@ async def json_body(request: Request) -> Any:
         raise HTTPException(400, detail="the body is nested too deeply") from None
 
 
+async def whole_body(request: Request) -> Any:
+    """The body as JSON for a route that takes it whole (a hook call, feedback): a key written
+    twice anywhere, or a lone surrogate, is refused with 400 naming the field, where a JSON
+    library would keep the last value and drop the other without a word."""
+    from ..readers import RawRecord
+    from ..readers.validate import unreadable
+
+    data = await json_body(request)
+    problem = unreadable(RawRecord("request body", 1, data))
+    if problem is not None:
+        raise HTTPException(400, detail=[{"field": problem.field, "message": problem.message}])
+    return data
+
+
 @router.post(
     "/screen",
     tags=["API"],

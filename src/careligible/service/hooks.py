@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import Problem
@@ -83,10 +83,24 @@ async def discovery() -> dict[str, Any]:
     }
 
 
-@router.post("/cds-services/{service_id}", dependencies=[Depends(authorised)])
-async def call_hook(service_id: str, call: HookRequest, request: Request) -> dict[str, Any]:
+@router.post(
+    "/cds-services/{service_id}",
+    dependencies=[Depends(authorised)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "description": "A CDS Hooks 2.0 call."}
+                }
+            },
+        }
+    },
+)
+async def call_hook(service_id: str, request: Request) -> dict[str, Any]:
     """Screen the patient of a ``patient-view`` call and answer with cards."""
     service = service_of(request)
+    call = await _hook_request(request)
     _check_call(service_id, call)
     started = time.perf_counter()
     patient_id = call.context.patientId
@@ -114,6 +128,24 @@ async def call_hook(service_id: str, call: HookRequest, request: Request) -> dic
         (time.perf_counter() - started) * 1000,
     )
     return {"cards": cards}
+
+
+async def _hook_request(request: Request) -> HookRequest:
+    """The call, read strictly (:func:`~careligible.service.api.whole_body`): a hook context or
+    prefetch naming a key twice is a 400, never its last value."""
+    from .api import whole_body
+
+    data = await whole_body(request)
+    try:
+        return HookRequest.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(
+            400,
+            detail=[
+                {"field": ".".join(str(p) for p in error["loc"]) or "body", "message": error["msg"]}
+                for error in exc.errors()
+            ],
+        ) from None
 
 
 def _check_call(service_id: str, call: HookRequest) -> None:
@@ -172,10 +204,10 @@ async def feedback(service_id: str, request: Request) -> dict[str, Any]:
     service = service_of(request)
     if service_id != SERVICE_ID:
         raise HTTPException(404, detail=f"no CDS service '{service_id[:80]}' here")
-    from .api import json_body
+    from .api import whole_body
 
     try:
-        reports = parse_feedback(await json_body(request))
+        reports = parse_feedback(await whole_body(request))
     except FeedbackError as exc:
         raise _bad_request(exc.problems) from None
     log_file = service.feedback

@@ -26,18 +26,18 @@ from ..results import CaseResult
 from ..screening import Screener
 from . import form_model
 from .commands import CaseCommands
-from .files import LoadedCase, export_report, load_case_file, save_case
+from .files import LoadedCase, load_case_file
 from .report import ask_next, trial_meta
+from .saving import FileActions
 from .screens.confirm import UnsavedScreen
 from .screens.help import HelpScreen
-from .screens.path_prompt import PathScreen
 from .screens.trial_screen import TrialScreen
 from .widgets.case_form import CaseForm
 from .widgets.results_panel import ResultsPanel
 from .widgets.trial_detail import TrialInfo
 
 
-class CareligibleApp(App[None]):
+class CareligibleApp(FileActions):
     CSS_PATH = "app.tcss"
     TITLE = "careligible"
     COMMANDS = App.COMMANDS | {CaseCommands}
@@ -45,6 +45,7 @@ class CareligibleApp(App[None]):
         Binding("ctrl+n", "new_case", "New"),
         Binding("ctrl+o", "open_case", "Open"),
         Binding("ctrl+s", "save_case", "Save"),
+        Binding("f12", "save_case_as", "Save as"),
         Binding("ctrl+r", "export_report", "Report"),
         Binding("f1", "help", "Help"),
         Binding("f2", "focus_form", "Form", show=False),
@@ -64,6 +65,7 @@ class CareligibleApp(App[None]):
         self.screener = screener or Screener(catalog)
         self.debounce = debounce
         self.case_file = case_file
+        self.opened_from = case_file
         self.result: CaseResult | None = None
         self.dirty = False
         self._generation = 0
@@ -187,23 +189,6 @@ class CareligibleApp(App[None]):
         if await self._may_discard("start a new case"):
             await self._load(form_model.blank_values(), None)
 
-    @work(group="files", exclusive=True)
-    async def action_open_case(self) -> None:
-        if not await self._may_discard("open another case"):
-            return
-        path = await self.push_screen_wait(PathScreen("Open case file (YAML, or FHIR Bundle JSON)"))
-        if path is None:
-            return
-        try:
-            loaded = load_case_file(path)
-        except CareligibleError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        await self._load(loaded.values, path)
-        if self._imported(loaded):
-            self._update_subtitle()
-            self.notify(self._import_message, severity="warning", timeout=30)
-
     def _imported(self, loaded: LoadedCase) -> bool:
         """After loading a FHIR Bundle: unsaved, and never saved over the bundle itself."""
         self._import_message = loaded.import_message()
@@ -212,52 +197,6 @@ class CareligibleApp(App[None]):
         self.case_file = None
         self.dirty = True
         return True
-
-    async def _save(self, path: Path | None) -> bool:
-        case = self.current_case()
-        if case is None:
-            self.notify("Fix the problems shown in the form before saving.", severity="error")
-            return False
-        if path is None:
-            path = await self.push_screen_wait(PathScreen("Save case as", f"{case.id}.yaml"))
-            if path is None:
-                return False
-        try:
-            save_case(path, case)
-        except OSError as exc:
-            self.notify(f"Cannot save {path}: {exc.strerror}", severity="error")
-            return False
-        self.case_file = path
-        self.dirty = False
-        self._update_subtitle()
-        self.notify(f"Saved {path.name}")
-        return True
-
-    @work(group="files", exclusive=True)
-    async def action_save_case(self) -> None:
-        await self._save(self.case_file)
-
-    @work(group="files", exclusive=True)
-    async def action_save_case_as(self) -> None:
-        await self._save(None)
-
-    @work(group="files", exclusive=True)
-    async def action_export_report(self) -> None:
-        case = self.current_case()
-        if case is None:  # the results on screen are for an earlier entry: never export those
-            self.notify("Fix the problems shown in the form before exporting.", severity="error")
-            return
-        result = self.screener.screen(case)
-        default = f"{case.id}-report"
-        base = await self.push_screen_wait(PathScreen("Export report to (.md and .html)", default))
-        if base is None:
-            return
-        try:
-            written = export_report(base, case, result, self.catalog, ("md", "html"))
-        except OSError as exc:
-            self.notify(f"Cannot write the report: {exc.strerror}", severity="error")
-            return
-        self.notify("Report written: " + ", ".join(p.name for p in written))
 
     async def action_quit(self) -> None:
         self._quit_after_prompt()

@@ -8,10 +8,12 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("New case", "new_case", "Start an empty case"),
-    ("Open case…", "open_case", "Open a YAML case file"),
-    ("Save case", "save_case", "Save the case as YAML"),
-    ("Save case as…", "save_case_as", "Save the case to another file"),
-    ("Export report…", "export_report", "Write the report as Markdown and HTML"),
+    ("Open case…", "open_case", "Open a case file: YAML, JSON or a FHIR Bundle (Ctrl+O)"),
+    # "Save" is shorter than any query that means Save as, so "save as" can never run Save.
+    ("Save", "save_case", "Save the case to its file (Ctrl+S)"),
+    ("Save as…", "save_case_as", "Save the case to a new file you choose (F12)"),
+    ("Export report…", "export_report", "Write the referral report: Markdown, HTML, PDF (Ctrl+R)"),
+    ("Compare trials…", "compare_trials", "Two or three trials side by side"),
     ("Show trial details", "open_trial", "Full explanation of the selected trial"),
     ("Help", "help", "Keys and how the screen works"),
 )

@@ -3,11 +3,10 @@ exported reports. No widgets."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-
-import yaml
 
 from .. import report
 from ..case import Case
@@ -15,7 +14,7 @@ from ..catalog import Catalog
 from ..errors import InputError
 from ..fhir import BundleError, ImportedCase, import_bundle
 from ..outputs import write_atomic
-from ..readers import open_case
+from ..readers import open_case, roundtrip
 from ..results import CaseResult
 from .form_model import values_from_case
 
@@ -78,9 +77,30 @@ def read_case_values(path: Path) -> dict[str, str]:
     return load_case_file(path).values
 
 
-def save_case(path: Path, case: Case) -> None:
-    data = case.model_dump(by_alias=True, exclude_none=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+#: What Save writes: YAML, or JSON for a ``.json`` name.
+SAVE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
+def save_case(path: Path, case: Case, template: Path | None = None) -> None:
+    """Write ``case`` to ``path``, never half written.
+
+    YAML is laid over the document of ``template`` (the file the case was opened from), so its
+    comments, key order and number forms stay and an unchanged ``70`` is still ``70``
+    (:mod:`careligible.readers.roundtrip`); a new case is written plainly. A ``.json`` name
+    gets JSON.
+    """
+    if path.suffix.lower() == ".json":
+        plain = case.model_dump(by_alias=True, exclude_none=True, mode="json")
+        text = json.dumps(roundtrip.fresh_document(plain), indent=2, ensure_ascii=False) + "\n"
+    else:
+        data = case.model_dump(by_alias=True, exclude_none=True)
+        document = roundtrip.load_document(template) if template is not None else None
+        if document is None:
+            document = roundtrip.fresh_document(data)
+        else:
+            roundtrip.merge(document, data)
+        text = roundtrip.dump(document)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def report_paths(base: Path, formats: tuple[str, ...]) -> list[Path]:
@@ -93,10 +113,15 @@ def report_paths(base: Path, formats: tuple[str, ...]) -> list[Path]:
 
 
 def export_report(
-    base: Path, case: Case, result: CaseResult, catalog: Catalog, formats: tuple[str, ...]
+    base: Path,
+    case: Case,
+    result: CaseResult,
+    catalog: Catalog,
+    formats: tuple[str, ...],
+    compare: tuple[str, ...] = (),
 ) -> list[Path]:
     """Write the report of ``case`` in each format next to ``base``; return the paths."""
-    referral = report.build(case, result, catalog, on=date.today())
+    referral = report.build(case, result, catalog, on=date.today(), compare=compare)
     written = []
     for path, fmt in zip(report_paths(base, formats), formats, strict=True):
         write_atomic(path, report.render(referral, fmt))

@@ -1,4 +1,4 @@
-"""The unsaved-changes prompt: save, discard or cancel."""
+"""Questions before losing something: unsaved changes (save, discard, cancel), a file replaced."""
 
 from __future__ import annotations
 
@@ -37,3 +37,32 @@ class UnsavedScreen(ModalScreen[Choice]):
         if event.button.id == "discard":
             choice = "discard"
         self.dismiss(choice)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A question before something that cannot be undone (replacing a file).
+
+    Dismisses with True only for the named action. Cancel has the focus, so an Enter typed by
+    habit changes nothing.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, question: str, action: str) -> None:
+        super().__init__(classes="modal")
+        self.question = question
+        self.action_label = action
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button(self.action_label, id="confirm", variant="error")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm")
