@@ -142,7 +142,7 @@ def test_numeric_criterion_inside_outside_and_missing(
     base = yaml.safe_load(path.read_text())
     trial = screener.catalog.trial(nct)
     assert trial is not None
-    criterion = trial.criterion(criterion_id)
+    criterion = trial.criterion(cohort, criterion_id)
     assert criterion is not None and isinstance(criterion.condition, FieldTest)
     test = criterion.condition
     probes = [(round(v, 6), holds) for v, holds in _probes(test)] + [(None, None)]
@@ -197,7 +197,7 @@ def test_choice_criterion_inside_outside_and_missing(
 ) -> None:
     base = yaml.safe_load(path.read_text())
     trial = screener.catalog.trial(nct)
-    criterion = trial.criterion(criterion_id) if trial else None
+    criterion = trial.criterion(cohort, criterion_id) if trial else None
     assert criterion is not None and isinstance(criterion.condition, FieldTest)
     test = criterion.condition
     for value, holds in [*_choice_probes(test), (None, None)]:
@@ -227,7 +227,7 @@ def test_compound_criterion_is_unknown_when_its_facts_are_missing(
     """The fixture decides it; with every fact it reads removed it must become unknown."""
     base = yaml.safe_load(path.read_text())
     trial = screener.catalog.trial(nct)
-    criterion = trial.criterion(criterion_id) if trial else None
+    criterion = trial.criterion(cohort, criterion_id) if trial else None
     assert criterion is not None
     decided = _status(screener, base, nct, cohort, criterion_id)
     assert decided != "unknown"

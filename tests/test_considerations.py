@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from careligible.case import Case
 from careligible.cli import main
-from careligible.results import TrialResult
+from careligible.results import CohortResult
 from careligible.screening import Screener
 from careligible.verdicts import ask_next, rank_trials
 
@@ -78,8 +78,8 @@ def test_considerations_cite_the_article(screener: Screener) -> None:
         assert rule.citation.startswith("Rampotas 2025, "), rule.id
 
 
-def trial(nct: str, verdict: str, missing: list[str]) -> TrialResult:
-    return TrialResult(
+def trial(nct: str, verdict: str, missing: list[str]) -> CohortResult:
+    return CohortResult(
         nct_id=nct,
         verdict=verdict,
         cohort="c",

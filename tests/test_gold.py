@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from careligible.case import Case
-from careligible.results import TrialResult
+from careligible.results import CohortResult
 from careligible.screening import Screener
 
 GOLD = Path(__file__).parent / "gold" / "cases.yaml"
@@ -34,7 +34,7 @@ def gold_expectations() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     return out
 
 
-def _result(screener: Screener, case: Case, expect: dict[str, Any]) -> TrialResult:
+def _result(screener: Screener, case: Case, expect: dict[str, Any]) -> CohortResult:
     """The trial's result as a screen reports it, or one named cohort's."""
     cohort = expect.get("cohort")
     if cohort is not None:

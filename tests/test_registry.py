@@ -249,7 +249,7 @@ def test_a_draft_loads_is_checked_and_is_never_screened(make_rules: Callable[...
         "exc_02",
     ]
     assert all(c.to_confirm for c in draft.cohorts[0].criteria[2:])
-    assert draft.criterion("sex_female").condition is not None  # type: ignore[union-attr]
+    assert draft.criterion(draft.cohorts[0].id, "sex_female").condition is not None  # type: ignore[union-attr]
     assert "Scleroderma" in " ".join(draft.meta.not_found)  # unmapped: left for the curator
     result = Screener(catalog).screen(_case())
     assert [t.nct_id for t in result.trials] == ["NCT00000001"]

@@ -109,3 +109,30 @@ def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
         second = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
         assert second.status_code == 200, second.text
         assert second.json()["cards"]
+
+
+def test_a_replaced_worker_screens_with_the_rules_the_service_started_with(tmp_path: Path) -> None:
+    """Workers get the catalog from the service, never from the rules directory: one removed
+    after the start leaves a replacement worker screening with the same rules."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    from careligible.catalog import default_rules_dir
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    with running(tmp_path, "--workers", "1", "--no-auth", "--rules", str(rules)) as server:
+        before = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert before.status_code == 200, before.text
+        shutil.rmtree(rules)
+        [worker] = _worker_pids(server.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        time.sleep(0.5)
+        lost = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert lost.status_code == 503
+        after = httpx.post(server.url + HOOK, json=hook_call(full_prefetch()), timeout=60)
+        assert after.status_code == 200, after.text
+        titles = [card["summary"] for card in after.json()["cards"]]
+        assert titles == [card["summary"] for card in before.json()["cards"]]

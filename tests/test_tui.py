@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
-from careligible.results import CaseResult, TrialResult
+from careligible.results import CaseResult, CohortResult
 from careligible.screening import Screener
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
@@ -123,8 +123,8 @@ def mg_result(catalog: Catalog, screener: Screener) -> CaseResult:
 
 
 def test_ask_next_counts_missing_facts_across_needs_info_trials() -> None:
-    def trial(nct: str, verdict: str, missing: list[str]) -> TrialResult:
-        return TrialResult.model_validate(
+    def trial(nct: str, verdict: str, missing: list[str]) -> CohortResult:
+        return CohortResult.model_validate(
             {
                 "nct_id": nct,
                 "verdict": verdict,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from careligible.case import Case
-from careligible.results import CriterionResult, TrialResult
+from careligible.results import CohortResult, CriterionResult
 from careligible.screening import Screener
 from careligible.verdicts import best_cohort, cohort_verdict, missing_facts, rank_trials
 
@@ -48,8 +48,8 @@ def test_missing_facts_lists_unknown_facts_of_undecided_criteria_once() -> None:
     assert missing_facts(criteria) == ["age", "labs.egfr"]
 
 
-def trial(nct: str, verdict: str, missing: int) -> TrialResult:
-    return TrialResult(
+def trial(nct: str, verdict: str, missing: int) -> CohortResult:
+    return CohortResult(
         nct_id=nct,
         verdict=verdict,
         cohort="c",

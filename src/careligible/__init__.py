@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .case import Case
     from .catalog import Catalog, load_catalog
-    from .results import CaseResult, CriterionResult, TrialResult
+    from .results import CaseResult, CohortResult, CriterionResult
     from .screening import Screener
 
 _HOMES = {
@@ -27,7 +27,7 @@ _HOMES = {
     "load_catalog": "catalog",
     "CaseResult": "results",
     "CriterionResult": "results",
-    "TrialResult": "results",
+    "CohortResult": "results",
     "Screener": "screening",
 }
 
@@ -35,9 +35,9 @@ __all__ = [
     "Case",
     "CaseResult",
     "Catalog",
+    "CohortResult",
     "CriterionResult",
     "Screener",
-    "TrialResult",
     "load_catalog",
 ]
 

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from .case import Case
 from .catalog import Catalog
 from .errors import CareligibleError
-from .results import CaseResult, TrialResult
+from .results import CaseResult, CohortResult
 from .rulediff import status_changes
 
 if TYPE_CHECKING:  # screening loads the rule engine; importing this module must not
@@ -86,7 +86,7 @@ def tool_version() -> str:
         return "unknown"
 
 
-def fired_rules(trial: TrialResult) -> dict[str, str]:
+def fired_rules(trial: CohortResult) -> dict[str, str]:
     """Criterion id -> status for every criterion of the chosen cohort that was decided."""
     return {c.id: c.status for c in trial.criteria if c.status in FIRED}
 

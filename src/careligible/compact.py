@@ -34,19 +34,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
 from .explain import rule_place
-from .results import CaseResult, TrialResult, Verdict
+from .results import CaseResult, CohortResult, Verdict
 from .screening import CATALOG_GAPS
 
 #: What a trial ruled out by the disease gate alone is recorded as blocked by, when expanded.
 GATED = (DISEASE,)
 
 
-def disease_gated(trial: TrialResult) -> bool:
+def disease_gated(trial: CohortResult) -> bool:
     """True when only the disease criterion rules the case out of this trial's every cohort."""
     return trial.verdict == "ineligible" and tuple(trial.blocked_by) == GATED
 
 
-def compact_trial(trial: TrialResult) -> dict[str, Any]:
+def compact_trial(trial: CohortResult) -> dict[str, Any]:
     """One trial's entry: its verdict and the ids of what decides it, nothing else."""
     entry: dict[str, Any] = {"nct_id": trial.nct_id, "verdict": trial.verdict}
     if disease_gated(trial):
@@ -175,11 +175,11 @@ def _criterion(
     catalog: Catalog, trial: Trial | None, cohort: Cohort | None, criterion_id: str
 ) -> dict[str, Any]:
     """A criterion by id, in the record's cohort first (ids repeat across cohorts)."""
-    found = None
-    if cohort is not None:
-        found = next((c for c in cohort.criteria if c.id == criterion_id), None)
-    if found is None and trial is not None:
-        found = trial.criterion(criterion_id)
+    found, held_by = None, cohort.id if cohort is not None else ""
+    if trial is not None and cohort is not None:
+        found = trial.criterion(cohort.id, criterion_id)
+    if found is None and trial is not None and (named := trial.criteria_named(criterion_id)):
+        held_by, found = named[0][0][0], named[0][1]
     if found is None:
         gaps = dict(CATALOG_GAPS.values())  # what the catalog says it lacks of a trial
         text = gaps.get(criterion_id, "(not in these rules)")
@@ -197,7 +197,7 @@ def _criterion(
         "text": found.text,
         "rationale": found.rationale,
         "source": found.source.cite(),
-        "where": rule_place(catalog, trial, found.id),
+        "where": rule_place(catalog, trial, held_by, found.id),
     }
 
 

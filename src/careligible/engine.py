@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from durable import engine as durable_engine
 
@@ -51,8 +51,7 @@ from .compiler import (
 from .conditions import Condition, Decide, FieldTest, TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
-
-Status = Literal["met", "not_met", "unknown"]
+from .results import CriterionStatus
 
 #: Rules per ruleset. The engine's ceiling depends on the rules' shape (about 130 simple rules were
 #: measured to work and 140 to fail); 80 keeps a margin for compound conditions.
@@ -67,7 +66,7 @@ CONSIDERATIONS = "considerations"
 CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
 
 #: What one rule's firing decides: (slot, status) pairs. A slot holds criteria sharing a status.
-Decision = tuple[tuple[int, Status], ...]
+Decision = tuple[tuple[int, CriterionStatus], ...]
 
 
 class _Host(durable_engine.Host):  # type: ignore[misc]
@@ -194,7 +193,7 @@ class RuleEngine:
             fact[possible] = tallied.possible
         return fact
 
-    def evaluate(self, facts: CaseFacts, gate: bool = True) -> dict[CriterionKey, Status]:
+    def evaluate(self, facts: CaseFacts, gate: bool = True) -> dict[CriterionKey, CriterionStatus]:
         """The status of every criterion evaluated, and the considerations that are met.
 
         A criterion no rule decided is unknown. With ``gate`` (the default), the criteria of a
@@ -202,7 +201,7 @@ class RuleEngine:
         it every criterion is evaluated, which tests use to show the gate changes no verdict.
         """
         fact = self.engine_fact(facts)
-        statuses: dict[CriterionKey, Status] = {}
+        statuses: dict[CriterionKey, CriterionStatus] = {}
         with self._lock:
             first, *others = self._rulesets
             gates = self._decide(first, fact, statuses)
@@ -213,14 +212,17 @@ class RuleEngine:
         return statuses
 
     def _decide(
-        self, ruleset: _Compiled, fact: dict[str, Any], statuses: dict[CriterionKey, Status]
-    ) -> list[Status]:
+        self,
+        ruleset: _Compiled,
+        fact: dict[str, Any],
+        statuses: dict[CriterionKey, CriterionStatus],
+    ) -> list[CriterionStatus]:
         """Run one ruleset and record its statuses; returns them by slot."""
         # Each ruleset gets only the facts it tests: durable_rules serialises the whole fact for
         # every rule that fires, so a smaller fact is a faster screen.
         projected = {k: v for k, v in fact.items() if k in ruleset.reads}
         decided = self._run(ruleset, projected)
-        out: list[Status] = []
+        out: list[CriterionStatus] = []
         for index, keys in enumerate(ruleset.slots):
             status = decided.get(index, "unknown")
             out.append(status)
@@ -229,7 +231,7 @@ class RuleEngine:
                     statuses[key] = status
         return out
 
-    def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, Status]:
+    def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, CriterionStatus]:
         name = ruleset.name
         sid = str(next(self._sids))
         self._fired.clear()
@@ -247,7 +249,7 @@ class RuleEngine:
             ) from None
         if isinstance(state, dict) and "exception" in state:
             raise EngineError(f"a rule action failed in ruleset {name}")
-        out: dict[int, Status] = {}
+        out: dict[int, CriterionStatus] = {}
         for rule in self._fired:
             for index, status in ruleset.meaning[rule]:
                 if out.setdefault(index, status) == status:
@@ -495,7 +497,7 @@ def _refusal(catalog: Catalog) -> str | None:
                     _Host().register_rulesets({"probe": rules})
                 except Exception as exc:
                     return (
-                        f"{criterion.where}: {criterion.id}: the engine refused this condition "
+                        f"{criterion.place}: {criterion.id}: the engine refused this condition "
                         f"({_safe(exc)}); simplify it, e.g. with count_at_least on a list"
                     )
     return None

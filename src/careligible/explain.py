@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import Catalog, Trial
-from .results import CaseResult, CriterionResult, TrialResult
+from .results import CaseResult, CohortResult, CriterionResult
 from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
@@ -54,17 +54,16 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
-def rule_place(catalog: Catalog, trial: Trial | None, criterion_id: str) -> str:
-    """``trials/NCT….yaml:LINE`` for a criterion, relative to the rules directory when possible."""
-    criterion = trial.criterion(criterion_id) if trial else None
-    if criterion is None or not criterion.where:
+def rule_place(catalog: Catalog, trial: Trial | None, cohort: str, criterion_id: str) -> str:
+    """``trials/NCT….yaml:LINE`` for a cohort's criterion, relative to the rules directory when
+    possible."""
+    criterion = trial.criterion(cohort, criterion_id) if trial else None
+    if criterion is None or not criterion.file:
         return "automatic (built from the cohort's diseases)" if criterion_id == "disease" else ""
-    file, _, line = criterion.where.rpartition(":")
-    if not line.isdigit():
-        file, line = criterion.where, ""
+    file = criterion.file
     with contextlib.suppress(ValueError):  # outside the rules directory: keep the full path
         file = Path(file).resolve().relative_to(catalog.directory.resolve()).as_posix()
-    return f"{file}:{line}" if line else file
+    return f"{file}:{criterion.line}" if criterion.line else file
 
 
 def criterion_explanation(
@@ -80,12 +79,12 @@ def criterion_explanation(
         "facts": dict(result.facts),
         "rationale": result.rationale,
         "source": result.source,
-        "where": rule_place(catalog, trial, result.id),
+        "where": rule_place(catalog, trial, cohort, result.id),
         "confirmed": result.confirmed.model_dump() if result.confirmed else None,
     }
 
 
-def trial_explanation(catalog: Catalog, result: TrialResult) -> dict[str, Any]:
+def trial_explanation(catalog: Catalog, result: CohortResult) -> dict[str, Any]:
     trial = catalog.trial(result.nct_id)
     return {
         "nct_id": result.nct_id,

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from .case import Case
 
-Kind = Literal["number", "bool", "choice", "list", "text"]
+FieldKind = Literal["number", "bool", "choice", "list", "text"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class FieldSpec:
     """A case fact: its dotted path, what kind of value it holds, and its allowed values."""
 
     path: str
-    kind: Kind
+    kind: FieldKind
     choices: tuple[str, ...] = ()
     description: str = ""
     integer: bool = False

@@ -34,14 +34,21 @@ def trial_rows(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def show_rule(catalog: Catalog, rule_id: str) -> str | None:
-    """A plain-text account of a trial, a criterion (``NCT…/id``) or a consideration."""
-    nct, _, criterion_id = rule_id.partition("/")
+    """A plain-text account of a trial, a criterion or a consideration.
+
+    A criterion is named ``NCT…/cohort/id``, or ``NCT…/id`` for every criterion of the trial with
+    that id (cohorts may each define their own under one id; each is shown).
+    """
+    nct, *rest = rule_id.split("/")
     trial = catalog.trial(nct)
-    if trial is not None and not criterion_id:
+    if trial is not None and not rest:
         return _show_trial(trial)
-    if trial is not None:
-        criterion = trial.criterion(criterion_id)
-        return _show_criterion(trial, criterion) if criterion else None
+    if trial is not None and len(rest) == 2:
+        criterion = trial.criterion(rest[0], rest[1])
+        return _show_criterion(trial, (rest[0],), criterion) if criterion else None
+    if trial is not None and len(rest) == 1:
+        found = trial.criteria_named(rest[0])
+        return "\n\n".join(_show_criterion(trial, *item) for item in found) or None
     rule = next((c for c in catalog.considerations if c.id == rule_id), None)
     return _show_consideration(rule) if rule else None
 
@@ -69,10 +76,10 @@ def _show_trial(trial: Trial) -> str:
     return "\n".join(lines)
 
 
-def _show_criterion(trial: Trial, criterion: Criterion) -> str:
+def _show_criterion(trial: Trial, cohorts: tuple[str, ...], criterion: Criterion) -> str:
     rule = describe(criterion.condition) if criterion.condition else "none: to confirm at screening"
     lines = [
-        f"{trial.nct_id}/{criterion.id} ({criterion.kind})",
+        f"{trial.nct_id}/{cohorts[0]}/{criterion.id} ({criterion.kind})",
         f"text: {criterion.text}",
         f"condition: {rule}",
         f"rationale: {criterion.rationale}",
@@ -81,8 +88,10 @@ def _show_criterion(trial: Trial, criterion: Criterion) -> str:
     ]
     if criterion.note:
         lines.append(f"note: {criterion.note}")
-    if criterion.where:
-        lines.append(f"defined at: {criterion.where}")
+    if len(cohorts) > 1:
+        lines.append(f"cohorts: {', '.join(cohorts)}")
+    if criterion.file:
+        lines.append(f"defined at: {criterion.place}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["met", "not_met", "unknown"]
+CriterionStatus = Literal["met", "not_met", "unknown"]
+"""What screening found for one criterion: met, not met, or unknown for want of facts."""
+CriterionKind = Literal["inclusion", "exclusion"]
+"""An inclusion must be met to enrol; an exclusion, if met, rules the case out."""
 Verdict = Literal["eligible", "possibly_eligible", "needs_info", "cannot_screen", "ineligible"]
 """A trial's verdict for a case, from the most to the least favourable:
 
@@ -61,8 +64,8 @@ class Confirmed(_Out):
 
 class CriterionResult(_Out):
     id: str
-    kind: Literal["inclusion", "exclusion"]
-    status: Status
+    kind: CriterionKind
+    status: CriterionStatus
     text: str
     facts: dict[str, Any]
     source: str
@@ -76,7 +79,7 @@ class ConfirmItem(_Out):
     """A criterion the case format cannot express: the screening team must check it."""
 
     id: str
-    kind: Literal["inclusion", "exclusion"]
+    kind: CriterionKind
     text: str
     source: str
     defines_population: bool = False
@@ -99,7 +102,10 @@ class NearestSite(_Out):
         return place + (f" ({self.distance_km:g} km)" if self.distance_km is not None else "")
 
 
-class TrialResult(_Out):
+class CohortResult(_Out):
+    """One cohort of a trial screened against a case. A case's result lists, for each trial, the
+    cohort that fits it best (see :func:`~careligible.verdicts.best_cohort`)."""
+
     nct_id: str
     verdict: Verdict
     cohort: str
@@ -174,9 +180,10 @@ class CaseResult(_Out):
     source: str
     error: str | None = None
     warnings: list[str] = []
-    trials: list[TrialResult] = []
+    trials: list[CohortResult] = []
+    """Each trial's best-fitting cohort, ranked."""
     considerations: list[Consideration] = []
     ask_next: list[AskNext] = []
 
-    def by_verdict(self, verdict: Verdict) -> list[TrialResult]:
+    def by_verdict(self, verdict: Verdict) -> list[CohortResult]:
         return [t for t in self.trials if t.verdict == verdict]

@@ -14,16 +14,17 @@ from typing import Any
 from .case import Case, Confirmation
 from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
 from .conditions import Condition, TherapyCount, walk
-from .engine import CONSIDERATIONS, CriterionKey, RuleEngine, Status
+from .engine import CONSIDERATIONS, CriterionKey, RuleEngine
 from .facts import CaseFacts, TherapyTally, case_facts
 from .results import (
     AskNext,
     CaseResult,
+    CohortResult,
     Confirmed,
     ConfirmItem,
     Consideration,
     CriterionResult,
-    TrialResult,
+    CriterionStatus,
 )
 from .verdicts import (
     ask_next,
@@ -53,7 +54,7 @@ class Screener:
         }
         self._advice = {rule.id: _Reading.of(rule.condition) for rule in catalog.considerations}
         # A cohort the gate closed gives the same result for every case of the same disease.
-        self._closed: dict[tuple[str, str, Any, bool], TrialResult] = {}
+        self._closed: dict[tuple[str, str, Any, bool], CohortResult] = {}
 
     def facts(self, case: Case) -> CaseFacts:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
@@ -115,7 +116,7 @@ class Screener:
                 score += 1
         return score
 
-    def cohort_results(self, case: Case, nct_id: str) -> dict[str, TrialResult]:
+    def cohort_results(self, case: Case, nct_id: str) -> dict[str, CohortResult]:
         """Every cohort of one trial, not only the best: for explaining and for tests."""
         trial = self.catalog.trial(nct_id)
         if trial is None:
@@ -131,9 +132,9 @@ class Screener:
         self,
         trial: Trial,
         facts: CaseFacts,
-        statuses: dict[CriterionKey, Status],
+        statuses: dict[CriterionKey, CriterionStatus],
         context: _Context,
-    ) -> TrialResult:
+    ) -> CohortResult:
         cohorts = [
             self._cohort_result(trial, cohort, facts, statuses, context) for cohort in trial.cohorts
         ]
@@ -144,9 +145,9 @@ class Screener:
         trial: Trial,
         cohort: Cohort,
         facts: CaseFacts,
-        statuses: dict[CriterionKey, Status],
+        statuses: dict[CriterionKey, CriterionStatus],
         context: _Context,
-    ) -> TrialResult:
+    ) -> CohortResult:
         plan = self._cohorts[(trial.nct_id, cohort.id)]
         if plan.closed(statuses):
             current = _status_current(trial, context.as_of)
@@ -211,13 +212,13 @@ class _CohortPlan:
         confirm = tuple(_confirm_item(c) for c in cohort.criteria if c.condition is None)
         return cls(trial, cohort, computable, (*confirm, *_catalog_gaps(trial)))
 
-    def closed(self, statuses: dict[CriterionKey, Status]) -> bool:
+    def closed(self, statuses: dict[CriterionKey, CriterionStatus]) -> bool:
         """True when the disease gate left this cohort's other criteria unevaluated."""
         return any(key not in statuses for key, _, _ in self.computable)
 
     def result(
-        self, facts: CaseFacts, statuses: dict[CriterionKey, Status], context: _Context
-    ) -> TrialResult:
+        self, facts: CaseFacts, statuses: dict[CriterionKey, CriterionStatus], context: _Context
+    ) -> CohortResult:
         decided = [
             plan.result(criterion, statuses[key], facts)
             for key, criterion, plan in self.computable
@@ -235,7 +236,7 @@ class _CohortPlan:
         blockers = [c for c in decided if is_blocking(c)]
         meta = self.trial.meta
         verdict = cohort_verdict(decided, confirm, meta.criteria_complete)
-        return TrialResult(
+        return CohortResult(
             nct_id=self.nct_id,
             verdict=verdict,
             cohort=self.cohort.id,
@@ -384,7 +385,9 @@ class _Plan:
         assert criterion.condition is not None
         return cls(_Reading.of(criterion.condition), criterion.source.cite())
 
-    def result(self, criterion: Criterion, status: Status, facts: CaseFacts) -> CriterionResult:
+    def result(
+        self, criterion: Criterion, status: CriterionStatus, facts: CaseFacts
+    ) -> CriterionResult:
         return CriterionResult(
             id=criterion.id,
             kind=criterion.kind,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .results import VERDICTS, ConfirmItem, CriterionResult, TrialResult, Verdict
+from .results import VERDICTS, CohortResult, ConfirmItem, CriterionResult, Verdict
 
 _RANK: dict[Verdict, int] = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
@@ -61,13 +61,13 @@ def cohort_verdict(
     return "eligible"
 
 
-def status_rank(result: TrialResult) -> int:
+def status_rank(result: CohortResult) -> int:
     """0 for a recruiting trial, up to 3 for a closed one; a stale or undated status is unknown."""
     status = result.status if result.status_current else "unknown"
     return _STATUS_RANK.get(status, _CLOSED)
 
 
-def share_checked(result: TrialResult) -> float:
+def share_checked(result: CohortResult) -> float:
     """The part of the cohort's criteria decided for this case."""
     return result.checked / result.total if result.total else 0.0
 
@@ -102,7 +102,7 @@ INCOMPLETE_HISTORY = "therapies: is the listed therapy history complete? (therap
 UNDECIDED = "the recorded facts do not decide it; for the site to judge"
 
 
-def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
+def best_cohort(results: Sequence[CohortResult]) -> CohortResult:
     """A trial's verdict is that of its most favourable cohort.
 
     On a tie, a cohort that enrols the case's disease (all its criteria evaluated) comes before one
@@ -113,8 +113,8 @@ def best_cohort(results: Sequence[TrialResult]) -> TrialResult:
 
 
 def rank_trials(
-    results: Sequence[TrialResult], fit: Callable[[str], int] = lambda nct: 0
-) -> list[TrialResult]:
+    results: Sequence[CohortResult], fit: Callable[[str], int] = lambda nct: 0
+) -> list[CohortResult]:
     """Candidates first, ineligible and cannot-screen trials last; among candidates recruiting
     trials first (a status older than 12 months counts as unknown), then by verdict, then by the
     share of criteria checked, then by fewest missing facts.
@@ -135,7 +135,7 @@ def rank_trials(
     )
 
 
-def ask_next(results: Sequence[TrialResult], limit: int = 5) -> list[tuple[str, list[str]]]:
+def ask_next(results: Sequence[CohortResult], limit: int = 5) -> list[tuple[str, list[str]]]:
     """The missing facts that would settle the most needs_info trials, most decisive first."""
     trials_by_fact: dict[str, list[str]] = {}
     for result in results:

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .compact import encode_compact
-from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, TrialResult
+from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
 
@@ -150,7 +150,7 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _detail(trial: TrialResult) -> str:
+def _detail(trial: CohortResult) -> str:
     """What stands between a candidate trial and a referral."""
     if trial.verdict == "needs_info":
         return ", ".join(trial.missing)

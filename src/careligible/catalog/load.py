@@ -255,7 +255,6 @@ def _criteria(
             condition = parse_when(raw.when, (*path, "when"), ctx)
             if condition is None:
                 continue
-        line = ctx.line_of(path)
         out.append(
             Criterion(
                 raw.id,
@@ -265,7 +264,8 @@ def _criteria(
                 raw.rationale,
                 sources[raw.source],
                 raw.note,
-                where=f"{ctx.file}:{line}" if line else ctx.file,
+                file=ctx.file,
+                line=ctx.line_of(path),
                 defines_population=raw.defines_population,
             )
         )

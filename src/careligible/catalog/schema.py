@@ -18,10 +18,10 @@ from ..case import Disease
 from ..conditions import Condition
 from ..registry.record import Site
 from ..registry.snapshot import Snapshot
+from ..results import CriterionKind
 from ..vocabulary import Vocabulary
 
-Kind = Literal["inclusion", "exclusion"]
-Status = Literal[
+RecruitmentStatus = Literal[
     "recruiting",
     "not_yet_recruiting",
     "active_not_recruiting",
@@ -58,7 +58,7 @@ class Source(_Strict):
 
 class RawCriterion(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
-    kind: Kind
+    kind: CriterionKind
     text: str = Field(min_length=1)
     when: dict[str, Any] | None = None
     rationale: str = Field(min_length=1)
@@ -98,7 +98,7 @@ class RawTrial(_Strict):
     lymphodepletion: str
     phase: str
     sponsor: str
-    status: Status
+    status: RecruitmentStatus
     status_as_of: date | None = None
     """The date the source gives for the status; None when no dated source shows it."""
     criteria_complete: Completeness
@@ -172,14 +172,23 @@ class Criterion:
     """One eligibility criterion. Without a condition it is an item to confirm at screening."""
 
     id: str
-    kind: Kind
+    kind: CriterionKind
     text: str
     condition: Condition | None
     rationale: str
     source: Source
     note: str | None = None
-    where: str = ""  # file:line of the rule, for messages
+    file: str = ""
+    """The rule file that defines the criterion; empty for the disease criterion every cohort
+    gets from its ``diseases``."""
+    line: int | None = None
+    """The line of ``file`` where the criterion's item starts."""
     defines_population: bool = False
+
+    @property
+    def place(self) -> str:
+        """``file:line`` for messages, or the file alone when the line is not known."""
+        return f"{self.file}:{self.line}" if self.line else self.file
 
     @property
     def to_confirm(self) -> bool:
@@ -232,12 +241,23 @@ class Trial:
         """True when the sources say the product is given with no lymphodepleting chemotherapy."""
         return self.meta.lymphodepletion.strip().lower().startswith("none")
 
-    def criterion(self, criterion_id: str) -> Criterion | None:
+    def criterion(self, cohort_id: str, criterion_id: str) -> Criterion | None:
+        """The criterion ``criterion_id`` of cohort ``cohort_id``: an id names a criterion only
+        within its cohort, since two cohorts may each define their own under one id."""
+        cohort = next((c for c in self.cohorts if c.id == cohort_id), None)
+        if cohort is None:
+            return None
+        return next((c for c in cohort.criteria if c.id == criterion_id), None)
+
+    def criteria_named(self, criterion_id: str) -> list[tuple[tuple[str, ...], Criterion]]:
+        """Every distinct criterion with this id, each with the cohorts that hold it (a general
+        criterion is one criterion held by every cohort), in the order of the file."""
+        found: dict[int, tuple[list[str], Criterion]] = {}
         for cohort in self.cohorts:
             for criterion in cohort.criteria:
                 if criterion.id == criterion_id:
-                    return criterion
-        return None
+                    found.setdefault(id(criterion), ([], criterion))[0].append(cohort.id)
+        return [(tuple(cohorts), criterion) for cohorts, criterion in found.values()]
 
 
 @dataclass

@@ -65,14 +65,15 @@ def trials(fmt: str, rules_dir: Path | None) -> None:
 @click.argument("rule_id")
 @rules_option
 def rules_show(rule_id: str, rules_dir: Path | None) -> None:
-    """Print one rule: a trial (NCT…), a criterion (NCT…/ID) or a consideration (ID)."""
+    """Print one rule: a trial (NCT…), a criterion (NCT…/COHORT/ID, or NCT…/ID for every cohort's
+    criterion of that id) or a consideration (ID)."""
     from ..listing import show_rule
 
     text = show_rule(load_rules(rules_dir), rule_id)
     if text is None:
         click.echo(
             f"careligible: no rule '{rule_id}'; try a trial id such as NCT06193889, "
-            "NCT06193889/qmg_ge_11, or a consideration id",
+            "NCT06193889/gmg/qmg_ge_11, NCT06193889/qmg_ge_11 or a consideration id",
             err=True,
         )
         sys.exit(ExitCode.RECORD_ERRORS)

@@ -144,7 +144,6 @@ def serve(
     settings = ServiceSettings(
         site_secret=secret,
         public_url=public_url or f"http://{host}:{port}",
-        rules_dir=rules_dir,
         audit_log=audit_log,
         feedback_log=feedback_log,
         workers=workers,

@@ -28,7 +28,7 @@ from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 #: The computed Condition value: within_5y or remote, from the abatement date.
 SINCE_ABATEMENT = "@since_abatement"
 
-Kind = Literal["quantity", "ratio_to_uln", "coded", "below_range"]
+ReadingKind = Literal["quantity", "ratio_to_uln", "coded", "below_range"]
 
 
 def normalise_text(text: str) -> str:
@@ -95,7 +95,7 @@ class ObservationRule(_Strict):
     codes: dict[str, list[str]] = Field(default_factory=dict)
     text: list[str] = Field(default_factory=list)
     field: str
-    kind: Kind = "quantity"
+    kind: ReadingKind = "quantity"
     units: dict[str, float | Divide] = Field(default_factory=dict)
     answers: str | None = None
     note: str | None = None

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["inclusion", "exclusion"]
+from ..results import CriterionKind
 
 _BULLET = re.compile(r"^(?P<indent>\s*)(?:[*+\-•]|\d{1,3}[.)]|[a-zA-Z][.)])\s+(?P<text>.*)$")
 _HEADING = re.compile(r"^\s*(?:#+\s*)?(?P<text>.{1,100}?):?\s*$")
@@ -25,7 +24,7 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 class Item:
     """One criterion of the registry text, with its sub-items and notes."""
 
-    kind: Kind | None
+    kind: CriterionKind | None
     heading: str
     text: str
 
@@ -38,7 +37,7 @@ def unescape(text: str) -> str:
 def split_criteria(markdown: str) -> list[Item]:
     """The items of an eligibility text, in order (see the module docstring)."""
     items: list[Item] = []
-    kind: Kind | None = None
+    kind: CriterionKind | None = None
     heading = ""
     current: list[str] | None = None
 
@@ -93,7 +92,7 @@ def _heading(line: str) -> str | None:
     return None
 
 
-def _kind_of(heading: str) -> Kind | None:
+def _kind_of(heading: str) -> CriterionKind | None:
     lower = heading.lower()
     if "exclusion" in lower:
         return "exclusion"

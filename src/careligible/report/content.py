@@ -19,7 +19,7 @@ from typing import Any
 from ..audit import tool_version
 from ..case import Case
 from ..catalog import Catalog
-from ..results import VERDICT_LABEL, CaseResult, ConfirmItem, CriterionResult, TrialResult
+from ..results import VERDICT_LABEL, CaseResult, CohortResult, ConfirmItem, CriterionResult
 from ..verdicts import is_blocking, is_settled
 
 #: Where a colleague looks a trial up: the registry's own page for it.
@@ -145,7 +145,7 @@ def build(
     )
 
 
-def _enrols(catalog: Catalog, result: TrialResult, disease: str | None) -> bool:
+def _enrols(catalog: Catalog, result: CohortResult, disease: str | None) -> bool:
     """True when one of the trial's cohorts is open to ``disease`` (or no disease is given)."""
     if disease is None:
         return True
@@ -202,7 +202,7 @@ def therapy_rows(case: Case) -> list[tuple[str, ...]]:
     return rows
 
 
-def trial_section(catalog: Catalog, result: TrialResult) -> TrialSection:
+def trial_section(catalog: Catalog, result: CohortResult) -> TrialSection:
     trial = catalog.trial(result.nct_id)
     sites = tuple(
         ", ".join(p for p in (s.facility, s.city, s.country) if p)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..audit import tool_version
 from ..catalog import Catalog, Trial
-from ..results import DISCLAIMER, CaseResult, TrialResult
+from ..results import DISCLAIMER, CaseResult, CohortResult
 
 #: The verdict that rules a trial out: no card lists it as open.
 RULED_OUT = "ineligible"
@@ -75,20 +75,20 @@ def cards_for(
     return cards, issued
 
 
-def _enrols_elsewhere(trial: TrialResult) -> bool:
+def _enrols_elsewhere(trial: CohortResult) -> bool:
     """True when the trial is closed to the patient only because it enrols other diseases."""
     return trial.verdict == RULED_OUT and trial.blocked_by == ["disease"]
 
 
-def _near_misses(result: CaseResult) -> list[TrialResult]:
+def _near_misses(result: CaseResult) -> list[CohortResult]:
     """The trials of the patient's disease that rule them out, one-criterion misses first."""
     enrolling = [t for t in result.trials if not _enrols_elsewhere(t)]
     return sorted(enrolling, key=lambda t: t.only_blocker is None)
 
 
 def _grouped(
-    open_trials: list[TrialResult], trials: dict[str, Trial]
-) -> dict[str, list[TrialResult]]:
+    open_trials: list[CohortResult], trials: dict[str, Trial]
+) -> dict[str, list[CohortResult]]:
     """Open trials by verdict (verdict order), each group in the core's ranking (recruiting
     first, a stale status as unknown, then the share of criteria checked)."""
     verdicts = sorted({t.verdict for t in open_trials}, key=_verdict_rank)
@@ -108,7 +108,7 @@ def _verdict_label(verdict: str) -> str:
 def _card(
     card_id: str,
     verdict: str,
-    members: list[TrialResult],
+    members: list[CohortResult],
     trials: dict[str, Trial],
     result: CaseResult,
     explanation_url: str,
@@ -187,7 +187,7 @@ def _registry_url(nct_id: str, trial: Trial | None) -> str:
     return f"https://clinicaltrials.gov/study/{nct_id}"
 
 
-def _trial_markdown(result: TrialResult, trial: Trial | None) -> str:
+def _trial_markdown(result: CohortResult, trial: Trial | None) -> str:
     meta = trial.meta if trial else None
     title = f" ({meta.acronym})" if meta and meta.acronym else ""
     lines = [f"**{result.nct_id}**{title}: {meta.title if meta else ''}".rstrip(": ")]

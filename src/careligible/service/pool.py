@@ -2,8 +2,10 @@
 
 durable_rules keeps its state per ruleset and holds the interpreter while it matches, so one
 compiled catalog cannot serve concurrent requests. The service therefore keeps a pool of spawned
-processes (no engine threads inherited through a fork); each loads the rules at start-up, and the
-event loop hands it one case at a time and waits without blocking other requests. A worker also
+processes (no engine threads inherited through a fork); each compiles, at start-up, the catalog
+the service loaded (sent as bytes with their SHA-256, as ``screen`` sends it to its workers, so a
+worker restarted later screens with the same rules even if the files changed), and the event loop
+hands it one case at a time and waits without blocking other requests. A worker also
 appends the decision record to the audit log itself: the log is locked per append, so the
 workers never chain two records to the same predecessor.
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..batch.frozen import FrozenCatalog, freeze, thaw
+from ..catalog import Catalog
 from ..errors import Problem
 from ..results import CaseResult
 
@@ -61,8 +65,8 @@ class Outcome:
 class ScreeningPool:
     """A pool of screening processes, restarted whole if one of them dies."""
 
-    def __init__(self, rules_dir: Path | None, workers: int, audit_log: Path | None) -> None:
-        self.rules_dir = rules_dir
+    def __init__(self, catalog: Catalog, workers: int, audit_log: Path | None) -> None:
+        self.frozen = freeze(catalog)
         self.workers = workers
         self.audit_log = audit_log
         self._executor: ProcessPoolExecutor | None = None
@@ -72,7 +76,7 @@ class ScreeningPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.rules_dir, self.audit_log),
+            initargs=(self.frozen, self.audit_log),
         )
 
     async def warm_up(self) -> None:
@@ -112,19 +116,18 @@ _audit_log: Path | None = None
 _screener: Any = None  # this worker's Screener, built once at start-up
 
 
-def _start_worker(rules_dir: Path | None, audit_log: Path | None) -> None:
-    """Compile the catalog once for this worker; leave Ctrl-C to the main process."""
+def _start_worker(frozen: FrozenCatalog, audit_log: Path | None) -> None:
+    """Compile the service's catalog once for this worker; leave Ctrl-C to the main process."""
     global _audit_log, _screener
     import os
     import signal
     import threading
 
-    from ..catalog import load_catalog
     from ..screening import Screener
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _screener = Screener(load_catalog(rules_dir))
+    _screener = Screener(thaw(frozen.data, frozen.digest))
     _audit_log = audit_log
     import fhir.resources.R4B.bundle  # noqa: F401 - the first hook call would pay this import
 

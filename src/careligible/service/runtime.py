@@ -31,7 +31,6 @@ class ServiceSettings:
 
     site_secret: bytes
     public_url: str = "http://127.0.0.1:8080"
-    rules_dir: Path | None = None
     audit_log: Path | None = None
     feedback_log: Path | None = None
     workers: int = 2
@@ -56,7 +55,7 @@ class Service:
     def __init__(self, settings: ServiceSettings, catalog: Catalog) -> None:
         self.settings = settings
         self.catalog = catalog
-        self.pool = ScreeningPool(settings.rules_dir, settings.workers, settings.audit_log)
+        self.pool = ScreeningPool(catalog, settings.workers, settings.audit_log)
         self.verifier = TokenVerifier(settings.issuers, settings.audiences)
         self.pseudonym = Pseudonymizer(settings.site_secret)
         self.issued = Issued(ttl=settings.link_ttl)

@@ -17,7 +17,7 @@ from .. import fields
 from ..case import SUBTYPES, Case, Therapy
 from ..errors import describe_validation_error
 
-Kind = Literal["text", "int", "float", "enum", "bool", "list"]
+InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
 
 YES, NO = "yes", "no"
 EMPTY_LIST = "none"
@@ -25,12 +25,12 @@ THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
 
 
 @dataclass(frozen=True)
-class FieldSpec:
+class FormField:
     """One form field: its dotted path, label, kind, allowed values and the diseases it shows for."""
 
     key: str
     label: str
-    kind: Kind
+    kind: InputKind
     choices: tuple[str, ...] = ()
     diseases: frozenset[str] | None = None  # None = always shown
 
@@ -41,7 +41,7 @@ class FieldSpec:
 @dataclass(frozen=True)
 class Section:
     title: str
-    fields: tuple[FieldSpec, ...]
+    fields: tuple[FormField, ...]
 
 
 LABELS = {
@@ -113,21 +113,21 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _form_kind(spec: fields.FieldSpec) -> Kind:
+def _form_kind(spec: fields.FieldSpec) -> InputKind:
     """The form widget kind of a case fact: numbers split into whole and decimal."""
     if spec.kind == "number":
         return "int" if spec.integer else "float"
     return "enum" if spec.kind == "choice" else spec.kind
 
 
-def _specs(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
+def _specs(model: type[BaseModel], prefix: str) -> list[FormField]:
     """One form field per leaf of the model, from the same symbol table the rules use."""
-    out: list[FieldSpec] = []
+    out: list[FormField] = []
     for spec in fields.model_fields(model, prefix):
         alias = spec.path.rsplit(".", 1)[-1]
         disease = _DISEASE_OF.get(spec.path)
         out.append(
-            FieldSpec(
+            FormField(
                 spec.path,
                 LABELS.get(alias, alias.replace("_", " ")),
                 _form_kind(spec),
@@ -139,7 +139,7 @@ def _specs(model: type[BaseModel], prefix: str) -> list[FieldSpec]:
 
 
 def _build_sections() -> tuple[Section, ...]:
-    by_top: dict[str, list[FieldSpec]] = {}
+    by_top: dict[str, list[FormField]] = {}
     for spec in _specs(Case, ""):
         by_top.setdefault(spec.key.split(".")[0], []).append(spec)
     disease_specific = [s for s in _specs(Case, "") if s.diseases is not None]
@@ -153,8 +153,8 @@ def _build_sections() -> tuple[Section, ...]:
 
 
 SECTIONS: tuple[Section, ...] = _build_sections()
-FIELDS: dict[str, FieldSpec] = {f.key: f for s in SECTIONS for f in s.fields}
-THERAPY_FIELDS: dict[str, FieldSpec] = {
+FIELDS: dict[str, FormField] = {f.key: f for s in SECTIONS for f in s.fields}
+THERAPY_FIELDS: dict[str, FormField] = {
     s.key: s for s in _specs(Therapy, "") if s.key in THERAPY_COLUMNS
 }
 
@@ -168,7 +168,7 @@ def widget_id(key: str) -> str:
     return "f-" + key.replace(".", "--").replace("[", "-").replace("]", "")
 
 
-def _number(text: str, kind: Kind) -> Any:
+def _number(text: str, kind: InputKind) -> Any:
     try:
         return int(text) if kind == "int" else float(text)
     except ValueError:
@@ -179,7 +179,7 @@ def _number(text: str, kind: Kind) -> Any:
         return int(value) if kind == "int" and value.is_integer() else value
 
 
-def _convert(text: str, spec: FieldSpec) -> Any:
+def _convert(text: str, spec: FormField) -> Any:
     text = text.strip()
     if spec.kind in ("int", "float"):
         return _number(text, spec.kind)
@@ -246,7 +246,7 @@ def validate(values: Mapping[str, str]) -> tuple[Case | None, dict[str, str]]:
         return None, problems
 
 
-def _text(value: Any, spec: FieldSpec) -> str:
+def _text(value: Any, spec: FormField) -> str:
     if value is None:
         return ""
     if spec.kind == "bool":

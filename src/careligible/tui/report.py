@@ -12,7 +12,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
-from ..results import CaseResult, CriterionResult, TrialResult
+from ..results import CaseResult, CohortResult, CriterionResult
 
 VERDICT_LABEL = {verdict: label.capitalize() for verdict, label in CORE_VERDICT_LABEL.items()}
 STATUS_LABEL = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
@@ -62,7 +62,7 @@ def trial_meta(catalog: Catalog, nct_id: str) -> tuple[str, str, str, str, str]:
     return (meta.title, "/".join(meta.targets), meta.phase, meta.sponsor, status)
 
 
-def reasons(trial: TrialResult) -> list[CriterionResult]:
+def reasons(trial: CohortResult) -> list[CriterionResult]:
     """The criteria that decided a verdict: those not met, then those unknown."""
     order = {"not_met": 0, "unknown": 1, "met": 2}
     return sorted(

@@ -9,14 +9,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from ...results import TrialResult
+from ...results import CohortResult
 from ..widgets.trial_detail import TrialDetail, TrialInfo
 
 
 class TrialScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss(None)", "Back")]
 
-    def __init__(self, trial: TrialResult, info: TrialInfo) -> None:
+    def __init__(self, trial: CohortResult, info: TrialInfo) -> None:
         super().__init__()
         self.trial = trial
         self.info = info

@@ -9,12 +9,12 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from ..form_model import NO, YES, FieldSpec, widget_id
+from ..form_model import NO, YES, FormField, widget_id
 
 UNKNOWN = "unknown"
 
 
-def _options(spec: FieldSpec) -> list[tuple[str, str]]:
+def _options(spec: FormField) -> list[tuple[str, str]]:
     if spec.kind == "bool":
         return [(YES, YES), (NO, NO)]
     return [(c, c) for c in spec.choices]
@@ -35,7 +35,7 @@ class FieldRow(Widget):
 
     def __init__(
         self,
-        spec: FieldSpec,
+        spec: FormField,
         value: str = "",
         *,
         key: str | None = None,

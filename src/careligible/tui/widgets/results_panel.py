@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ...results import VERDICTS, CaseResult, TrialResult
+from ...results import VERDICTS, CaseResult, CohortResult
 from ..report import VERDICT_LABEL
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
 
@@ -113,7 +113,7 @@ class ResultsPanel(Vertical):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return key
 
-    def selected_trial(self) -> TrialResult | None:
+    def selected_trial(self) -> CohortResult | None:
         nct = self.selected_nct()
         if self.result is None or nct is None:
             return None

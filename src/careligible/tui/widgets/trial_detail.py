@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ...results import TrialResult
+from ...results import CohortResult
 from ..report import STATUS_LABEL, VERDICT_LABEL, show_facts
 
 STATUS_STYLE = {"met": "green", "not_met": "bold red", "unknown": "yellow"}
@@ -34,7 +34,7 @@ class TrialInfo:
     status: str = ""
 
 
-def render_trial(trial: TrialResult, info: TrialInfo) -> Text:
+def render_trial(trial: CohortResult, info: TrialInfo) -> Text:
     text = Text()
     text.append(f"{trial.nct_id}  ", style="bold")
     text.append(VERDICT_LABEL[trial.verdict], style=VERDICT_STYLE[trial.verdict])
@@ -82,6 +82,6 @@ class TrialDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("Select a trial to see why.", id="trial-detail-text")
 
-    def show(self, trial: TrialResult | None, info: TrialInfo) -> None:
+    def show(self, trial: CohortResult | None, info: TrialInfo) -> None:
         body = self.query_one("#trial-detail-text", Static)
         body.update(render_trial(trial, info) if trial else "Select a trial to see why.")
