@@ -22,6 +22,7 @@ from careligible.catalog import default_rules_dir, load_catalog
 from careligible.errors import RulesError
 from careligible.explain import show_value
 from careligible.fields import case_fields
+from careligible.report.content import show_value as report_value
 from careligible.screening import Screener
 from careligible.verdicts import INCOMPLETE_HISTORY
 from careligible.vocabulary import load_vocabulary
@@ -100,7 +101,9 @@ def test_an_unconfirmed_history_is_asked_about_and_shown(mini_screener: Build) -
     assert result.verdict == "needs_info"  # an anti-CD20 not listed is not known, not "not tried"
     assert INCOMPLETE_HISTORY in result.missing
     criterion = next(c for c in result.criteria if c.id == "c")
-    assert "history not confirmed complete" in show_value(next(iter(criterion.facts.values())))
+    read = next(iter(criterion.facts.values()))
+    assert "history not confirmed complete" in show_value(read)
+    assert "history not confirmed complete" in report_value(read)  # and so in the referral
     assert "therapies_complete" not in case_fields()  # not a fact a rule may test
 
 

@@ -36,17 +36,26 @@ def effect(result: CriterionResult) -> str:
     return "allows" if is_settled(result) else "open"
 
 
+def is_tally(value: Any) -> bool:
+    """True for what a therapy count read (see :mod:`careligible.screening`)."""
+    return isinstance(value, dict) and "qualifying" in value
+
+
+def show_tally(value: dict[str, Any]) -> str:
+    """What a therapy count read: the treatments that qualify, those that might, and a word
+    when the list is not confirmed as the whole history (so "none" is not read as "never")."""
+    qualifying = ", ".join(map(str, value["qualifying"])) or "none"
+    uncertain = ", ".join(map(str, value.get("uncertain") or [])) or "none"
+    shown = f"qualifying: {qualifying}; uncertain: {uncertain}"
+    return f"{shown}; history not confirmed complete" if value.get("history_incomplete") else shown
+
+
 def show_value(value: Any) -> str:
     """A fact's value as a clinician reads it; None is unknown, never "no"."""
     if value is None:
         return "unknown"
-    if isinstance(value, dict) and "qualifying" in value:
-        qualifying = ", ".join(value["qualifying"]) or "none"
-        uncertain = ", ".join(value.get("uncertain") or []) or "none"
-        shown = f"qualifying: {qualifying}; uncertain: {uncertain}"
-        return (
-            f"{shown}; history not confirmed complete" if value.get("history_incomplete") else shown
-        )
+    if is_tally(value):
+        return show_tally(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, bool):

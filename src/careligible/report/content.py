@@ -19,6 +19,7 @@ from typing import Any
 from ..audit import tool_version
 from ..case import Case
 from ..catalog import Catalog
+from ..explain import is_tally, show_tally
 from ..results import VERDICT_LABEL, CaseResult, CohortResult, ConfirmItem, CriterionResult
 from ..verdicts import is_blocking, is_settled
 
@@ -161,10 +162,8 @@ def show_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, dict) and "qualifying" in value:
-        qualifying = ", ".join(map(str, value["qualifying"])) or "none"
-        uncertain = ", ".join(map(str, value.get("uncertain") or [])) or "none"
-        return f"qualifying: {qualifying}; uncertain: {uncertain}"
+    if is_tally(value):
+        return show_tally(value)
     if isinstance(value, dict):
         return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from ..catalog import Catalog
+from ..report.content import show_value
 from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CohortResult, CriterionResult
 
@@ -30,21 +31,6 @@ def ask_next(result: CaseResult, limit: int = 10) -> list[tuple[str, list[str]]]
     counts = Counter({path: len(ncts) for path, ncts in trials.items()})
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [(path, trials[path]) for path, _ in ranked]
-
-
-def show_value(value: Any) -> str:
-    """A fact's value as people read it; ``None`` is unknown."""
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(show_value(v) for v in value) if value else "none"
-    return str(value)
 
 
 def show_facts(facts: dict[str, Any]) -> str:
