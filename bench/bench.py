@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the oracle lives with the tests it se
 
 from careligible.batch import parsed_cases  # noqa: E402
 from careligible.case import Case  # noqa: E402
-from careligible.catalog import default_rules_dir, load_catalog  # noqa: E402
+from careligible.catalog import Catalog, default_rules_dir, load_catalog  # noqa: E402
 from careligible.screening import Screener  # noqa: E402
 from oracle import default_rules, evaluate_catalog  # noqa: E402
 
@@ -234,6 +234,44 @@ def p95(values: list[float]) -> float:
     return values[max(0, int(0.95 * len(values)) - 1)]
 
 
+def in_process(catalog: Catalog, cases: list[Case]) -> tuple[float, float]:
+    """CPU seconds of the engine alone and of a full screen over ``cases``, each with a fresh
+    screener (nothing learnt from an earlier run)."""
+    screener = Screener(catalog)
+    # Results are dropped as they come, as in the batch command: a list of 10,000 kept
+    # results makes the garbage collector rescan them all and doubles the time measured.
+    engine_s = cpu(lambda: _drain(screener.engine.evaluate(screener.facts(c)) for c in cases))
+    screener = Screener(catalog)
+    screen_s = cpu(lambda: _drain(screener.screen(c) for c in cases))
+    return engine_s, screen_s
+
+
+def print_in_process(
+    args: argparse.Namespace,
+    n: int,
+    json_cpu: float,
+    parse_s: float,
+    oracle_s: float,
+    engine_s: float,
+    screen_s: float,
+) -> None:
+    print(
+        f"cases: {n:,} ({args.disease or 'all diseases'}, seed {args.seed})  "
+        f"load: {os.getloadavg()[0]:.1f}  CPU seconds; engine and screen the median of 3 runs"
+    )
+    print(f"json.loads of the input:      {n / json_cpu:>9,.0f} cases/s")
+    print(f"parse + validate only:        {n / parse_s:>9,.0f} cases/s")
+    print(f"plain-Python oracle:          {n / oracle_s:>9,.0f} cases/s")
+    print(
+        f"engine alone (1 process):     {n / engine_s:>9,.0f} cases/s  "
+        f"({engine_s / oracle_s:.2f}x the oracle's time)"
+    )
+    print(
+        f"full screen (1 process):      {n / screen_s:>9,.0f} cases/s  "
+        f"({screen_s / oracle_s:.2f}x the oracle, {screen_s / parse_s:.1f}x parsing)"
+    )
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -245,6 +283,9 @@ def main() -> None:
     parser.add_argument("--disease", choices=DISEASES, default=None)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--latency-cases", type=int, default=1000, help="single-case sample")
+    parser.add_argument(
+        "--in-process", action="store_true", help="only the figures measured in this process"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,14 +298,15 @@ def main() -> None:
         cases: list[Case] = [p.case for p in parsed if p.case is not None]
         rules = default_rules()
         oracle_s = cpu(lambda: evaluate_catalog(cases, rules))
-        screener = Screener(load_catalog())
+        catalog = load_catalog()
+        screener = Screener(catalog)
         engine = screener.engine
         sample = cases[: args.latency_cases]
-        latencies = latencies_ms(Screener(screener.catalog), sample)  # a fresh, cold screener
-        # Results are dropped as they come, as in the batch command: a list of 10,000 kept
-        # results makes the garbage collector rescan them all and doubles the time measured.
-        engine_s = cpu(lambda: _drain(engine.evaluate(screener.facts(c)) for c in cases))
-        screen_s = cpu(lambda: _drain(screener.screen(c) for c in cases))
+        latencies = latencies_ms(Screener(catalog), sample)  # a fresh, cold screener
+        engine_s, screen_s = median3(lambda: in_process(catalog, cases))
+        if args.in_process:
+            print_in_process(args, len(cases), json_cpu, parse_s, oracle_s, engine_s, screen_s)
+            return
         large = Screener(load_catalog(replicated_rules(Path(tmp) / "rules", LARGE_COPIES)))
         large_latencies = latencies_ms(large, sample[: max(1, len(sample) // 2)])
         compact = batch(path, args.jobs)
