@@ -153,7 +153,9 @@ def test_a_deceased_patient_is_flagged() -> None:
 
 def test_import_fhir_writes_one_case_per_bundle_with_one_screen_of_notes(tmp_path: Path) -> None:
     out = tmp_path / "cases.yaml"
-    result = run("import-fhir", *map(str, BUNDLES), "-o", str(out), "--reference-date", "2021-06-01")
+    result = run(
+        "import-fhir", *map(str, BUNDLES), "-o", str(out), "--reference-date", "2021-06-01"
+    )
     assert result.exit_code == ExitCode.OK, result.output
     text = out.read_text(encoding="utf-8")
     blocks = re.split(r"\n(?=# \S+\.json:1: case ')", text)[1:]
@@ -171,7 +173,9 @@ def test_import_fhir_lists_every_note_on_request(tmp_path: Path) -> None:
         "import-fhir", str(RA), "-o", str(out), "--reference-date", "2021-06-01", "--all-notes"
     )
     assert result.exit_code == ExitCode.OK, result.output
-    listed = [line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("#   - ")]
+    listed = [
+        line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("#   - ")
+    ]
     assert len(listed) == len(imported(RA).notes)
 
 
