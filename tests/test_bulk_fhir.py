@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner, Result
 
+from careligible.cli import ExitCode, main
 from careligible.errors import InputError
 from careligible.fhir import import_bundle
 from careligible.fhir.bulk import BulkItem, is_export, iter_export
@@ -313,3 +316,72 @@ def test_an_unsplit_export_is_read_too(tmp_path: Path) -> None:
     assert by_patient(items(tmp_path)) == {
         "pseudo-u1": {"id": "pseudo-u1", "age": 36, "sex": "female", "disease": "mg"}
     }
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_screen_gives_one_record_per_patient_and_one_per_line_no_patient_took(
+    export: Path,
+) -> None:
+    result = run("screen", str(export), "--format", "jsonl")
+    assert result.exit_code == ExitCode.RECORD_ERRORS, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["case_id"] for r in records] == [
+        "pseudo-b1", "pseudo-b2", "pseudo-b3", "pseudo-b4", None, None, None
+    ]  # fmt: skip
+    for record in records[:4]:
+        assert record["error"] is None and record["trials"]
+        assert any("Encounter files not read" in w for w in record["warnings"])
+    assert records[0]["source"] == f"{export / 'Patient.000.ndjson'}:1"
+    assert records[2]["source"] == f"{export / 'Patient.001.ndjson'}:1"
+    assert [r["source"] for r in records[4:]] == [
+        f"{export / 'Condition.000.ndjson'}:3",
+        f"{export / 'Condition.000.ndjson'}:4",
+        f"{export / 'Observation.001.ndjson'}:2",
+    ]
+    assert "invalid JSON" in records[4]["error"]
+    assert "Patient/pseudo-gone" in records[5]["error"]
+    assert "3 record(s) had errors" in result.stderr
+
+
+def test_screen_of_an_export_in_worker_processes_keeps_the_order(export: Path) -> None:
+    for number in range(5, 140):  # beyond the size below which the batch stays in-process
+        with (export / "Patient.001.ndjson").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(patient(f"pseudo-b{number}", "female", "1980-01-01")) + "\n")
+    result = run("screen", str(export), "--format", "jsonl", "--jobs", "2")
+    ids = [json.loads(line)["case_id"] for line in result.stdout.splitlines()]
+    assert ids[:139] == [f"pseudo-b{n}" for n in range(1, 140)]
+    assert ids[139:] == [None, None, None]
+
+
+def test_screen_refuses_a_directory_that_is_not_an_export(tmp_path: Path) -> None:
+    (tmp_path / "case.yaml").write_text("id: x\n", encoding="utf-8")
+    result = run("screen", str(tmp_path))
+    assert result.exit_code == ExitCode.CANNOT_RUN
+    assert "needs Patient.ndjson" in result.stderr
+
+
+def test_screen_never_writes_into_the_export(export: Path) -> None:
+    result = run("screen", str(export), "--output", str(export / "results.jsonl"))
+    assert result.exit_code == ExitCode.CANNOT_RUN
+    assert not (export / "results.jsonl").exists()
+
+
+def test_import_fhir_writes_one_case_per_patient_below_its_notes(
+    export: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cases.yaml"
+    result = run("import-fhir", str(export), "-o", str(out), "--reference-date", "2026-11-24")
+    assert result.exit_code == ExitCode.RECORD_ERRORS, result.output
+    text = out.read_text(encoding="utf-8")
+    cases = yaml.safe_load(text)
+    assert [c["id"] for c in cases] == ["pseudo-b1", "pseudo-b2", "pseudo-b3", "pseudo-b4"]
+    assert cases == list(by_patient(items(export)).values())
+    assert f"# {export / 'Condition.000.ndjson'}:4: NOT IMPORTED" in text
+    assert "#   - export: Encounter files not read: not used by the case format" in text
+    assert "3 bundle(s) could not be imported" in result.stderr

@@ -139,13 +139,13 @@ def iter_export(
         "vocabulary": vocabulary,
         "max_age_months": max_age_months,
     }
-    with _Store() as store:
+    shown = [f.shown for f in files]
+    with _Store(shown) as store:
         for number, export_file in enumerate(files):
             if export_file.kind in USED_TYPES | SHARED_TYPES:
                 store.load(number, export_file)
         store.commit()
         left = sorted({f.kind for f in files} - USED_TYPES - SHARED_TYPES)
-        shown = [f.shown for f in files]
         for row in store.patients():
             yield _patient_item(store, shown, row, left, options)
         for file_no, line, message in store.loose():
@@ -165,7 +165,8 @@ class _Store:
     and reading back cost the same memory for a thousand patients as for a million.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shown: list[str]) -> None:
+        self.shown = shown  # the files' names as shown, by number
         self._dir = tempfile.TemporaryDirectory(prefix="careligible-bulk-")
         db = sqlite3.connect(Path(self._dir.name) / "export.db")
         db.execute("PRAGMA journal_mode = OFF")
@@ -178,10 +179,10 @@ class _Store:
             CREATE TABLE resource (patient TEXT, file INTEGER, line INTEGER, label TEXT, json TEXT);
             CREATE TABLE shared (ref TEXT PRIMARY KEY, file INTEGER, line INTEGER, json TEXT);
             CREATE TABLE loose (file INTEGER, line INTEGER, message TEXT);
+            CREATE INDEX patient_id ON patient (id);
             """
         )
         self.db = db
-        self._first: dict[str, str] = {}
 
     def __enter__(self) -> _Store:
         return self
@@ -232,16 +233,14 @@ class _Store:
             message = f"{problem.field}: {problem.message}" if problem.field else problem.message
             self._loose(file_no, number, message, export_file.kind)
             return
-        self._resource(file_no, number, data, text, export_file.shown)
+        self._resource(file_no, number, data, text)
 
-    def _resource(
-        self, file_no: int, number: int, data: dict[str, Any], text: str, shown: str
-    ) -> None:
+    def _resource(self, file_no: int, number: int, data: dict[str, Any], text: str) -> None:
         kind = data["resourceType"]
         rid = data.get("id")
         label = f"{kind}/{rid[:64]}" if isinstance(rid, str) and rid else kind
         if kind == "Patient":
-            self._patient(file_no, number, rid, text, f"{shown}:{number}")
+            self._patient(file_no, number, rid, text, self.shown)
         elif kind in SHARED_TYPES:
             if isinstance(rid, str) and rid:
                 self.db.execute(
@@ -258,16 +257,21 @@ class _Store:
                     (ref, file_no, number, label, text),
                 )
 
-    def _patient(self, file_no: int, number: int, rid: Any, text: str, here: str) -> None:
+    def _patient(self, file_no: int, number: int, rid: Any, text: str, shown: list[str]) -> None:
+        """A Patient in file order; one without a usable id, or with an id seen before, is an
+        error in its place (the ids are looked up in the file, not held in memory)."""
         error = None
+        first = None
+        if isinstance(rid, str):
+            query = "SELECT file, line FROM patient WHERE id = ? LIMIT 1"
+            first = self.db.execute(query, (rid,)).fetchone()
         if not isinstance(rid, str) or not _PATIENT_REF.search(f"Patient/{rid}"):
             error = "id: a Patient of a bulk export needs an id, which its resources refer to"
             rid = None
-        elif rid in self._first:
-            error = f"id: a second Patient '{rid}' (first at {self._first[rid]}); left out"
+        elif first is not None:
+            where = f"{shown[first[0]]}:{first[1]}"
+            error = f"id: a second Patient '{rid}' (first at {where}); left out"
             rid = None
-        else:
-            self._first[rid] = here
         self.db.execute(
             "INSERT INTO patient (file, line, id, json, error) VALUES (?, ?, ?, ?, ?)",
             (file_no, number, rid, None if error else text, error),
