@@ -38,9 +38,7 @@ class _Outcome:
 
 
 @click.command("import-fhir")
-@click.argument(
-    "bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--output",
     "-o",
@@ -61,6 +59,7 @@ def import_fhir(
     """Turn FHIR R4 Bundles (JSON, one patient each) into cases, listing what could not be mapped.
 
     One case per bundle, in input order; a bundle that cannot be read is reported in its place.
+    A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one case per patient.
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
     from ..fhir import default_vocabulary, load_mapping
@@ -107,6 +106,9 @@ def _imported(
     from ..readers import format_of, read_records
 
     for path in paths:
+        if path.is_dir():
+            yield from _exported(path, day, mapping, vocabulary)
+            continue
         try:
             if format_of(path) not in ("json", "jsonl"):
                 raise InputError(f"{path}: a FHIR Bundle must be a JSON file (.json)")
@@ -139,6 +141,21 @@ def _imported(
                 yield _Outcome(record.source, problems=(f"{record.source}: nested too deeply",))
                 continue
             yield _Outcome(record.source, imported)
+
+
+def _exported(
+    directory: Path, day: dt.date, mapping: FhirMapping, vocabulary: Vocabulary
+) -> Iterator[_Outcome]:
+    """One outcome per patient of a bulk export, then one per line no patient could take."""
+    from ..fhir.bulk import iter_export
+
+    try:
+        for item in iter_export(
+            directory, reference_date=day, mapping=mapping, vocabulary=vocabulary
+        ):
+            yield _Outcome(item.source, item.imported, tuple(str(p) for p in item.problems))
+    except InputError as exc:
+        yield _Outcome(str(directory), problems=(str(exc),))
 
 
 def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date) -> None:
