@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
-from careligible.results import CaseResult, CohortResult
+from careligible.results import VERDICT_SHORT, CaseResult, CohortResult
 from careligible.screening import Screener
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
@@ -177,6 +177,10 @@ async def set_field(pilot: Pilot[Any], key: str, text: str) -> Input:
     return field
 
 
+def cell(table: DataTable[Any], nct_id: str, column: int) -> str:
+    return str(table.get_cell_at((table.get_row_index(nct_id), column))).strip()
+
+
 _SCREENERS: dict[int, Screener] = {}
 
 
@@ -192,11 +196,11 @@ async def test_typing_changes_the_verdict(catalog: Catalog) -> None:
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "eligible"
         table = app.query_one("#trials", DataTable)
-        assert "Eligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        assert cell(table, MG_TRIAL, 0) == VERDICT_SHORT["eligible"]
         await set_field(pilot, "scores.qmg", "5")
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "ineligible"
-        assert "Ineligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        assert cell(table, MG_TRIAL, 0) == VERDICT_SHORT["ineligible"]
         assert app.dirty
 
 
@@ -307,10 +311,6 @@ async def test_trial_detail_explains_criteria(catalog: Catalog) -> None:
 
 
 SLE_CASE = REPO / "cases" / "sle-nephritis.yaml"
-
-
-def cell(table: DataTable[Any], nct_id: str, column: int) -> str:
-    return str(table.get_cell_at((table.get_row_index(nct_id), column))).strip()
 
 
 @pytest.mark.parametrize("case_file", [MG_CASE, SLE_CASE], ids=["mg", "sle"])
