@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
-from .explain import rule_place
+from .explain import head_text, rule_place
 from .results import CaseResult, CohortResult, Verdict
 from .screening import CATALOG_GAPS
 
@@ -203,13 +203,9 @@ def _criterion(
 
 def render_expanded(expanded: dict[str, Any]) -> str:
     """An expanded record as plain text, one trial per block."""
-    lines = [
-        f"Case {expanded['case_id']} ({expanded['source']})",
-        f"ruleset version {expanded['ruleset_version']}",
-    ]
+    lines = head_text(expanded)
     if expanded["error"]:
-        return "\n".join([*lines, f"error: {expanded['error']}"])
-    lines += [f"warning: {w}" for w in expanded["warnings"]]
+        return "\n".join(lines)
     for trial in expanded["trials"]:
         cohort = f" (cohort {trial['cohort']}: {trial['cohort_name']})" if trial["cohort"] else ""
         status = f", trial status {trial['status']}" if trial["status"] else ""
