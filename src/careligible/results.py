@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CriterionStatus = Literal["met", "not_met", "unknown"]
 """What screening found for one criterion: met, not met, or unknown for want of facts."""
@@ -189,6 +189,10 @@ class CaseResult(_Out):
     case_id: str | None
     source: str
     error: str | None = None
+    prefilter: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Set when population screening stopped before the trials (``screen --population``): the
+    code of why (:data:`careligible.population.NO_CANDIDATE_DISEASE`), with no trials. Left out
+    of a record when unset, so records of an ordinary run are unchanged."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""
