@@ -22,6 +22,10 @@ from careligible.fhir import import_bundle
 from careligible.fhir.bulk import BulkItem, is_export, iter_export
 
 DAY = dt.date(2026, 11, 24)
+#: A subset of SMART's Synthea bulk sample (CC0; see its README.md and LICENSE).
+PUBLIC = Path(__file__).resolve().parent / "fixtures" / "fhir" / "bulk-public"
+#: The export's transaction time, in its log.ndjson.
+EXPORTED = dt.date(2024, 8, 6)
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -385,3 +389,31 @@ def test_import_fhir_writes_one_case_per_patient_below_its_notes(
     assert f"# {export / 'Condition.000.ndjson'}:4: NOT IMPORTED" in text
     assert "#   - export: Encounter files not read: not used by the case format" in text
     assert "3 bundle(s) could not be imported" in result.stderr
+
+
+# --- a real public export -----------------------------------------------------------------------
+
+
+def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
+    found = list(iter_export(PUBLIC, reference_date=EXPORTED))
+    assert [(Path(i.file).name, i.line, i.problems) for i in found] == [
+        ("Patient.000.ndjson", n, ()) for n in range(1, 6)
+    ]  # log.ndjson is the export's log, not a resource file: no record of its own
+    cases = {pid[:8]: data for pid, data in by_patient(found).items()}
+    assert not [c for c in cases.values() if "disease" in c]  # none has a disease of the catalog
+    transplant = cases["79a66c97"]
+    assert transplant["sex"] == "female"
+    assert transplant["organ_damage"]["esrd"] is True
+    # tacrolimus is named only by the shared Medication its orders refer to
+    assert "tacrolimus" in [t["drug"] for t in transplant["therapies"]]
+    imported = next(i.imported for i in found if i.patient_id and i.patient_id[:8] == "79a66c97")
+    assert imported is not None
+    assert any("deceased" in str(n) for n in imported.notes)
+    asthma = cases["fb7c882a"]
+    assert (asthma["sex"], asthma["age"]) == ("female", 22)
+    assert "budesonide" in [t["drug"] for t in asthma["therapies"]]
+    contraception = next(i.imported for i in found if (i.patient_id or "")[:8] == "7bc002fa")
+    assert contraception is not None and "therapies" not in contraception.data
+    unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]
+    assert any("Mirena 52 MG Intrauterine System" in r for r in unknown)
+    assert cases["63ee2253"]["age"] == 13 and cases["63ee2253"]["sex"] == "male"
