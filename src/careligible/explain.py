@@ -156,14 +156,23 @@ def render(explanations: Sequence[dict[str, Any]], fmt: Format) -> str:
 # --- plain text ---------------------------------------------------------------------------------
 
 
-def render_text(explanation: dict[str, Any]) -> str:
+def head_text(record: dict[str, Any]) -> list[str]:
+    """The lines every plain-text rendering of a record opens with (an explanation here, an
+    expanded compact record in :mod:`careligible.compact`): the case, the ruleset, then the
+    record's error or its warnings."""
     lines = [
-        f"Case {explanation['case_id']} ({explanation['source']})",
-        f"ruleset version {explanation['ruleset_version']}",
+        f"Case {record['case_id']} ({record['source']})",
+        f"ruleset version {record['ruleset_version']}",
     ]
+    if record["error"]:
+        return [*lines, f"error: {record['error']}"]
+    return lines + [f"warning: {w}" for w in record["warnings"]]
+
+
+def render_text(explanation: dict[str, Any]) -> str:
+    lines = head_text(explanation)
     if explanation["error"]:
-        return "\n".join([*lines, f"error: {explanation['error']}"])
-    lines += [f"warning: {w}" for w in explanation["warnings"]]
+        return "\n".join(lines)
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
     lines += ["", *_considerations_text(explanation["considerations"])]
