@@ -51,15 +51,21 @@ def show_tally(value: dict[str, Any]) -> str:
 
 
 def show_value(value: Any) -> str:
-    """A fact's value as a clinician reads it; None is unknown, never "no"."""
+    """A fact's value as a clinician reads it: ``70`` not ``70.0``, yes/no, *unknown* for None
+    (never "no"), an empty list as *none*; shared by explain, the report and the TUI so one
+    value never reads two ways."""
     if value is None:
         return "unknown"
-    if is_tally(value):
-        return show_tally(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if is_tally(value):
+        return show_tally(value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(show_value(v) for v in value) if value else "none"
     return str(value)
 
 
@@ -150,14 +156,23 @@ def render(explanations: Sequence[dict[str, Any]], fmt: Format) -> str:
 # --- plain text ---------------------------------------------------------------------------------
 
 
-def render_text(explanation: dict[str, Any]) -> str:
+def head_text(record: dict[str, Any]) -> list[str]:
+    """The lines every plain-text rendering of a record opens with (an explanation here, an
+    expanded compact record in :mod:`careligible.compact`): the case, the ruleset, then the
+    record's error or its warnings."""
     lines = [
-        f"Case {explanation['case_id']} ({explanation['source']})",
-        f"ruleset version {explanation['ruleset_version']}",
+        f"Case {record['case_id']} ({record['source']})",
+        f"ruleset version {record['ruleset_version']}",
     ]
+    if record["error"]:
+        return [*lines, f"error: {record['error']}"]
+    return lines + [f"warning: {w}" for w in record["warnings"]]
+
+
+def render_text(explanation: dict[str, Any]) -> str:
+    lines = head_text(explanation)
     if explanation["error"]:
-        return "\n".join([*lines, f"error: {explanation['error']}"])
-    lines += [f"warning: {w}" for w in explanation["warnings"]]
+        return "\n".join(lines)
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
     lines += ["", *_considerations_text(explanation["considerations"])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CriterionStatus = Literal["met", "not_met", "unknown"]
 """What screening found for one criterion: met, not met, or unknown for want of facts."""
@@ -47,6 +47,16 @@ VERDICT_LABEL: dict[str, str] = {
     "possibly_eligible": "possibly eligible: confirm",
     "needs_info": "needs information",
     "cannot_screen": "cannot screen: criteria not available",
+    "ineligible": "ineligible",
+}
+
+#: The same verdicts in a word or two, for a narrow column (the terminal UI's trial table, where
+#: a terminal 80 columns wide must show verdict, trial, criteria checked and status at once).
+VERDICT_SHORT: dict[str, str] = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly",
+    "needs_info": "needs info",
+    "cannot_screen": "no criteria",
     "ineligible": "ineligible",
 }
 
@@ -179,6 +189,10 @@ class CaseResult(_Out):
     case_id: str | None
     source: str
     error: str | None = None
+    prefilter: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Set when population screening stopped before the trials (``screen --population``): the
+    code of why (:data:`careligible.population.NO_CANDIDATE_DISEASE`), with no trials. Left out
+    of a record when unset, so records of an ordinary run are unchanged."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""
