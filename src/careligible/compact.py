@@ -8,7 +8,8 @@ into the criteria's text, rationale and source later, from the same catalog.
 
 One record per case, with the ``jsonl`` key names wherever they mean the same::
 
-    {"case_id", "source", "ruleset_version", "error"?, "warnings"?, "trials": [
+    {"case_id", "source", "ruleset_version", "error"?, "deceased"?, "deceased_date"?,
+     "warnings"?, "trials": [
         {"nct_id", "verdict", "cohort"?, "status"?, "blocked_by"?, "missing"?, "to_confirm"?}]}
 
 Per trial, in the order ``jsonl`` ranks them (every trial is kept):
@@ -22,7 +23,9 @@ Per trial, in the order ``jsonl`` ranks them (every trial is kept):
   them) when *needs information*, ``to_confirm`` (ids of the population-defining items still
   open) when *possibly eligible*.
 
-A key that would hold nothing is left out: no ``error`` means none. Nothing here knows of files.
+A case recorded as deceased has ``deceased: true`` (and ``deceased_date`` when known) and no
+trials. A key that would hold nothing is left out: no ``error`` means none. Nothing here knows of
+files.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
 from .explain import rule_place
-from .results import CaseResult, CohortResult, Verdict
+from .results import CaseResult, CohortResult, Verdict, deceased_notice
 from .screening import CATALOG_GAPS
 
 #: What a trial ruled out by the disease gate alone is recorded as blocked by, when expanded.
@@ -71,6 +74,10 @@ def compact_record(result: CaseResult, ruleset_version: str) -> dict[str, Any]:
     }
     if result.error is not None:
         record["error"] = result.error
+    if result.deceased:
+        record["deceased"] = True
+        if result.deceased_date:
+            record["deceased_date"] = result.deceased_date
     if result.warnings:
         record["warnings"] = list(result.warnings)
     record["trials"] = [compact_trial(t) for t in result.trials]
@@ -107,6 +114,8 @@ class CompactRecord(_Read):
     source: str
     ruleset_version: str
     error: str | None = None
+    deceased: bool | None = None
+    deceased_date: str | None = None
     warnings: list[str] | None = None
     trials: list[CompactTrial]
 
@@ -142,6 +151,8 @@ def expand(data: object, catalog: Catalog) -> dict[str, Any]:
         "source": record.source,
         "ruleset_version": version,
         "error": record.error,
+        "deceased": bool(record.deceased),
+        "deceased_date": record.deceased_date,
         "warnings": list(record.warnings or []),
         "trials": [_expand_trial(entry, catalog) for entry in record.trials],
     }
@@ -209,6 +220,10 @@ def render_expanded(expanded: dict[str, Any]) -> str:
     ]
     if expanded["error"]:
         return "\n".join([*lines, f"error: {expanded['error']}"])
+    if expanded["deceased"]:
+        notice = deceased_notice(expanded["deceased_date"])
+        rest = [w for w in expanded["warnings"] if w != notice]
+        return "\n".join([*lines, notice, *(f"warning: {w}" for w in rest)])
     lines += [f"warning: {w}" for w in expanded["warnings"]]
     for trial in expanded["trials"]:
         cohort = f" (cohort {trial['cohort']}: {trial['cohort_name']})" if trial["cohort"] else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import Catalog, Trial
-from .results import CaseResult, CohortResult, CriterionResult
+from .results import CaseResult, CohortResult, CriterionResult, deceased_notice
 from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
@@ -132,6 +132,8 @@ def case_explanation(
         "source": result.source,
         "ruleset_version": catalog.version,
         "error": result.error,
+        "deceased": result.deceased,
+        "deceased_date": result.deceased_date,
         "warnings": list(result.warnings),
         "trials": [
             trial_explanation(catalog, t) for t in result.trials if not wanted or t.nct_id in wanted
@@ -157,6 +159,10 @@ def render_text(explanation: dict[str, Any]) -> str:
     ]
     if explanation["error"]:
         return "\n".join([*lines, f"error: {explanation['error']}"])
+    if explanation.get("deceased"):  # the notice is the first warning; no trial was screened
+        notice = deceased_notice(explanation["deceased_date"])
+        rest = [w for w in explanation["warnings"] if w != notice]
+        return "\n".join([*lines, notice, *(f"warning: {w}" for w in rest)])
     lines += [f"warning: {w}" for w in explanation["warnings"]]
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
@@ -234,6 +240,12 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
+    if explanation.get("deceased"):
+        notice = deceased_notice(explanation["deceased_date"])
+        rest = [w for w in explanation["warnings"] if w != notice]
+        return "\n".join(
+            [*lines, "", f"**{_md(notice)}.**", *(f"- warning: {_md(w)}" for w in rest)]
+        )
     lines += [f"- warning: {_md(w)}" for w in explanation["warnings"]]
     for trial in explanation["trials"]:
         lines += ["", *_trial_markdown(trial)]

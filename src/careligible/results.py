@@ -175,10 +175,21 @@ class AskNext(_Out):
     trials: list[str]
 
 
+def deceased_notice(on: str | None) -> str:
+    """What every output says of a case recorded as deceased, in place of trial verdicts."""
+    when = f" on {on}" if on else " (date not recorded)"
+    return f"DECEASED{when}: the patient is recorded as deceased; no trial was screened"
+
+
 class CaseResult(_Out):
     case_id: str | None
     source: str
     error: str | None = None
+    deceased: bool = False
+    """True when the case records the patient as deceased: then no trial is screened, and
+    ``trials`` is empty."""
+    deceased_date: str | None = None
+    """The date of death (ISO), when the case gives it."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""

@@ -24,7 +24,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .compact import encode_compact
-from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
+from .results import (
+    DISCLAIMER,
+    VERDICT_LABEL,
+    VERDICTS,
+    CaseResult,
+    CohortResult,
+    deceased_notice,
+)
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
 
@@ -86,12 +93,17 @@ class JsonWriter(EncodingWriter):
 
 
 class CsvWriter(EncodingWriter):
-    """One row per case: the trials by verdict, their statuses, what is missing, and any error."""
+    """One row per case: the trials by verdict, their statuses, what is missing, and any error.
+
+    A case recorded as deceased has ``deceased`` true (and its ``deceased_date``) and no trials.
+    """
 
     COLUMNS = (
         "case_id",
         "source",
         "error",
+        "deceased",
+        "deceased_date",
         *VERDICTS,
         "status",
         "missing",
@@ -125,6 +137,8 @@ class CsvWriter(EncodingWriter):
             result.case_id or "",
             result.source,
             result.error or "",
+            "true" if result.deceased else "",
+            result.deceased_date or "",
             *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
             ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
             ";".join(missing),
@@ -180,6 +194,16 @@ class TableWriter:
             self.console.print(
                 f"[bold]{title}[/bold]\n  [red]error:[/red] {_text(result.error)}\n", markup=True
             )
+            return
+        if result.deceased:
+            notice = deceased_notice(result.deceased_date)
+            rest = [w for w in result.warnings if w != notice]
+            self.console.print(
+                f"[bold]{title}[/bold]\n  [bold magenta]{_text(notice)}[/bold magenta]", markup=True
+            )
+            for warning in rest:
+                self.console.print(Text(printable(f"  warning: {warning}"), style="yellow"))
+            self.console.print()
             return
         open_trials = [t for t in result.trials if t.verdict not in NOT_CANDIDATES]
         if not open_trials:
