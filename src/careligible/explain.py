@@ -51,15 +51,21 @@ def show_tally(value: dict[str, Any]) -> str:
 
 
 def show_value(value: Any) -> str:
-    """A fact's value as a clinician reads it; None is unknown, never "no"."""
+    """A fact's value as a clinician reads it: ``70`` not ``70.0``, yes/no, *unknown* for None
+    (never "no"), an empty list as *none*; shared by explain, the report and the TUI so one
+    value never reads two ways."""
     if value is None:
         return "unknown"
-    if is_tally(value):
-        return show_tally(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if is_tally(value):
+        return show_tally(value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(show_value(v) for v in value) if value else "none"
     return str(value)
 
 

@@ -33,6 +33,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster
 from distributed.client import FutureCancelledError
 
+from ..errors import InputError
 from ..readers import ParsedCase, format_of, parse_case
 from ..readers.pieces import Piece, pieces, read_piece
 from ..results import CaseResult
@@ -83,6 +84,11 @@ def cluster_stream(
 
 def _all_pieces(paths: Iterable[Path], size: int) -> Iterator[Piece]:
     for path in paths:
+        if path.is_dir():
+            raise InputError(
+                f"{path}: a FHIR bulk export is screened on this machine (--jobs); "
+                "--scheduler sends pieces of case files"
+            )
         yield from pieces(path, format_of(path), size)
 
 

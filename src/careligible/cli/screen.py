@@ -36,9 +36,7 @@ from .common import (
 
 
 @click.command()
-@click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "fmt",
@@ -113,7 +111,10 @@ def screen(
     within: float | None,
     rules_dir: Path | None,
 ) -> None:
-    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial.
+
+    A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one record per patient.
+    """
     from ..registry.sites import parse_area
     from ..screening import Screener
 

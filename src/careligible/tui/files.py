@@ -72,11 +72,6 @@ def load_case_file(path: Path) -> LoadedCase:
     return LoadedCase(values_from_case(opened.data))
 
 
-def read_case_values(path: Path) -> dict[str, str]:
-    """A case file -> form text (see :func:`load_case_file`)."""
-    return load_case_file(path).values
-
-
 #: What Save writes: YAML, or JSON for a ``.json`` name.
 SAVE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .. import fields
-from ..case import SUBTYPES, Case, Therapy
+from ..case import Case, Therapy
 from ..errors import describe_validation_error
 
 InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
@@ -280,7 +280,3 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
 
 def blank_values(case_id: str = "new-case") -> dict[str, str]:
     return {**{key: "" for key in FIELDS}, "id": case_id}
-
-
-def subtype_hint(disease: str) -> str:
-    return ", ".join(SUBTYPES.get(disease, ()))

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from ..catalog import Catalog
-from ..report.content import show_value
+from ..explain import show_value
 from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CohortResult, CriterionResult
 
