@@ -268,6 +268,8 @@ class _Import:
         evidence = self.evidence
         if patient.deceasedBoolean is not None:
             evidence.add("deceased", bool(patient.deceasedBoolean), label, None, "agree")
+            if patient.deceasedBoolean:
+                self.deceased_note(label)
             return
         raw = patient.deceasedDateTime
         if raw is None:
@@ -290,6 +292,15 @@ class _Import:
         else:
             evidence.add("deceased_date", bounds[0].isoformat(), label, None, "agree")
         evidence.add("deceased", True, label, None, "agree")
+        self.deceased_note(label)
+
+    def deceased_note(self, label: str) -> None:
+        """Said with the notes too, so every view of the import (the TUI's notice included)
+        leads to the fact that matters most."""
+        self.evidence.note(
+            label,
+            "the patient is recorded as deceased: screening gives this case no trial verdicts",
+        )
 
 
 def _kind(label: str) -> str:
