@@ -8,8 +8,8 @@ into the criteria's text, rationale and source later, from the same catalog.
 
 One record per case, with the ``jsonl`` key names wherever they mean the same::
 
-    {"case_id", "source", "ruleset_version", "error"?, "deceased"?, "deceased_date"?,
-     "warnings"?, "trials": [
+    {"case_id", "source", "ruleset_version", "error"?, "prefilter"?, "deceased"?,
+     "deceased_date"?, "warnings"?, "trials": [
         {"nct_id", "verdict", "cohort"?, "status"?, "blocked_by"?, "missing"?, "to_confirm"?}]}
 
 Per trial, in the order ``jsonl`` ranks them (every trial is kept):
@@ -23,9 +23,10 @@ Per trial, in the order ``jsonl`` ranks them (every trial is kept):
   them) when *needs information*, ``to_confirm`` (ids of the population-defining items still
   open) when *possibly eligible*.
 
-A case recorded as deceased has ``deceased: true`` (and ``deceased_date`` when known) and no
-trials. A key that would hold nothing is left out: no ``error`` means none. Nothing here knows of
-files.
+A key that would hold nothing is left out: no ``error`` means none. A population run's short
+result (:mod:`careligible.population`) is ``prefilter`` with its code, and no trials; a case
+recorded as deceased has ``deceased: true`` (and ``deceased_date`` when known) and no trials.
+Nothing here knows of files.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
 from .explain import rule_place
+from .population import PREFILTER_LABEL
 from .results import CaseResult, CohortResult, Verdict, deceased_notice
 from .screening import CATALOG_GAPS
 
@@ -74,6 +76,8 @@ def compact_record(result: CaseResult, ruleset_version: str) -> dict[str, Any]:
     }
     if result.error is not None:
         record["error"] = result.error
+    if result.prefilter is not None:
+        record["prefilter"] = result.prefilter
     if result.deceased:
         record["deceased"] = True
         if result.deceased_date:
@@ -114,6 +118,7 @@ class CompactRecord(_Read):
     source: str
     ruleset_version: str
     error: str | None = None
+    prefilter: str | None = None
     deceased: bool | None = None
     deceased_date: str | None = None
     warnings: list[str] | None = None
@@ -151,6 +156,7 @@ def expand(data: object, catalog: Catalog) -> dict[str, Any]:
         "source": record.source,
         "ruleset_version": version,
         "error": record.error,
+        "prefilter": record.prefilter,
         "deceased": bool(record.deceased),
         "deceased_date": record.deceased_date,
         "warnings": list(record.warnings or []),
@@ -224,6 +230,9 @@ def render_expanded(expanded: dict[str, Any]) -> str:
         notice = deceased_notice(expanded["deceased_date"])
         rest = [w for w in expanded["warnings"] if w != notice]
         return "\n".join([*lines, notice, *(f"warning: {w}" for w in rest)])
+    if expanded.get("prefilter"):
+        label = PREFILTER_LABEL.get(expanded["prefilter"], expanded["prefilter"])
+        return "\n".join([*lines, f"{label} (population pre-filter: no trial screened)"])
     lines += [f"warning: {w}" for w in expanded["warnings"]]
     for trial in expanded["trials"]:
         cohort = f" (cohort {trial['cohort']}: {trial['cohort_name']})" if trial["cohort"] else ""

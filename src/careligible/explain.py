@@ -138,8 +138,8 @@ def case_explanation(
         "source": result.source,
         "ruleset_version": catalog.version,
         "error": result.error,
-        "deceased": result.deceased,
-        "deceased_date": result.deceased_date,
+        # only for a case recorded as deceased, as in the screening record
+        **({"deceased": True, "deceased_date": result.deceased_date} if result.deceased else {}),
         "warnings": list(result.warnings),
         "trials": [
             trial_explanation(catalog, t) for t in result.trials if not wanted or t.nct_id in wanted

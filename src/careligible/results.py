@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CriterionStatus = Literal["met", "not_met", "unknown"]
 """What screening found for one criterion: met, not met, or unknown for want of facts."""
@@ -185,11 +185,16 @@ class CaseResult(_Out):
     case_id: str | None
     source: str
     error: str | None = None
-    deceased: bool = False
+    prefilter: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Set when population screening stopped before the trials (``screen --population``): the
+    code of why (:data:`careligible.population.NO_CANDIDATE_DISEASE`), with no trials. Left out
+    of a record when unset, so records of an ordinary run are unchanged."""
+    deceased: bool = Field(default=False, exclude_if=lambda value: not value)
     """True when the case records the patient as deceased: then no trial is screened, and
-    ``trials`` is empty."""
-    deceased_date: str | None = None
-    """The date of death (ISO), when the case gives it."""
+    ``trials`` is empty. Left out of a record when false (the patient is not recorded as
+    deceased, which is not the same as known to be alive)."""
+    deceased_date: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The date of death (ISO), when the case gives it; left out when unset."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""

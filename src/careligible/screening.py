@@ -16,6 +16,7 @@ from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Tri
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine
 from .facts import CaseFacts, TherapyTally, case_facts
+from .population import enrolled_diseases, prefilter, prefiltered
 from .results import (
     AskNext,
     CaseResult,
@@ -40,10 +41,16 @@ from .verdicts import (
 class Screener:
     """Holds a loaded catalog and its compiled engine; screens cases one at a time."""
 
-    def __init__(self, catalog: Catalog, disease_gate: bool = True) -> None:
+    def __init__(
+        self, catalog: Catalog, disease_gate: bool = True, population: bool = False
+    ) -> None:
         """``disease_gate=False`` evaluates every cohort in full, even those of other diseases:
-        slower, and used to show the gate changes no verdict."""
+        slower, and used to show the gate changes no verdict. ``population=True`` gives a case
+        with no disease any trial enrols one short result instead of its verdicts
+        (:mod:`careligible.population`); never the default."""
         self.catalog = catalog
+        self.population = population
+        self._enrolled = enrolled_diseases(catalog)
         self.engine = RuleEngine(catalog)
         self.disease_gate = disease_gate
         # Everything about a result that does not depend on the case, worked out once.
@@ -63,6 +70,8 @@ class Screener:
     def screen(self, case: Case, source: str = "") -> CaseResult:
         if case.deceased:
             return deceased_result(case, source)
+        if self.population and (code := prefilter(case, self._enrolled)) is not None:
+            return prefiltered(case, source, code)
         facts = self.facts(case)
         statuses = self.engine.evaluate(facts, gate=self.disease_gate)
         context = _Context.of(case)

@@ -106,7 +106,8 @@ class _Gather:
     ) -> None:
         self.client, self.scheduler, self.seen = client, scheduler, seen
         self.fmt, self.keep = fmt, keep
-        self.encode = encoder(fmt, screener.catalog.version)
+        self.population = screener.population
+        self.encode = encoder(fmt, screener.catalog.version, self.population)
         self.frozen = freeze(screener.catalog)
         [self.catalog] = client.scatter([self.frozen.data], broadcast=True, hash=False)
         self.window = IN_FLIGHT * max(1, len(_workers(client, scheduler)))
@@ -130,7 +131,14 @@ class _Gather:
         data = self.client.scatter(piece, hash=False)
         digest = self.frozen.digest
         return self.client.submit(
-            screen_piece, data, self.catalog, digest, self.fmt, self.keep, pure=False
+            screen_piece,
+            data,
+            self.catalog,
+            digest,
+            self.fmt,
+            self.keep,
+            self.population,
+            pure=False,
         )
 
     def _records(

@@ -21,6 +21,7 @@ import click
 from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
+from ..population import PopulationCounts
 from ..writers import BINARY_FORMATS, WRITERS, make_writer
 from .common import (
     ExitCode,
@@ -90,6 +91,12 @@ from .common import (
     show_default=True,
     help="With --scheduler: records per piece of the input sent to a worker.",
 )
+@click.option(
+    "--population",
+    is_flag=True,
+    help="Population screening: a case with no disease any trial enrols gets one short result "
+    "('no candidate disease recorded') instead of verdicts; counts on stderr at the end.",
+)
 @click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
 @click.option(
     "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
@@ -106,6 +113,7 @@ def screen(
     jobs: int | None,
     scheduler: str | None,
     partition_size: int,
+    population: bool,
     country: str | None,
     near: str | None,
     within: float | None,
@@ -128,11 +136,13 @@ def screen(
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
-        screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
+        catalog = load_rules(rules_dir, consequence="; nothing was screened")
+        screener = Screener(catalog, population=population)
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
+    counts = PopulationCounts() if population else None
     with _signals_end_the_run():
         batch = Batch(
             paths=paths,
@@ -145,11 +155,13 @@ def screen(
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             scheduler=scheduler,
             piece_size=partition_size,
-            progress=lambda items: _with_progress(items, show_progress),
+            progress=lambda items: _with_progress(_counted(items, counts), show_progress),
         )
         errors = _run(batch, output, protected)
     if audit_log_path is not None:
         _print_head(audit_log_path)
+    for line in counts.lines() if counts is not None else ():
+        click.echo(f"careligible: {line}", err=True)
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -246,9 +258,8 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     finished = False
     try:
         with destination(output, protected) as out:
-            errors = run_batch(
-                batch, make_writer(batch.fmt, out, batch.screener.catalog.version), where
-            )
+            version, population = batch.screener.catalog.version, batch.screener.population
+            errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
             finished = True
     except BrokenPipeError:
         quiet_stdout()
@@ -276,6 +287,17 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
 def _fail(code: ExitCode, message: str) -> NoReturn:
     click.echo(f"careligible: {message}", err=True)
     sys.exit(code)
+
+
+def _counted(results: Iterator[Screened], counts: PopulationCounts | None) -> Iterator[Screened]:
+    """Pass records on, counting each result of a population run as it goes by."""
+    if counts is None:
+        yield from results
+        return
+    for item in results:
+        if item.result is not None:
+            counts.add(item.result)
+        yield item
 
 
 def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
