@@ -287,6 +287,11 @@ class Therapy(_Section):
     dose: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+#: A therapy's fields in the order the case format writes them: the columns of every therapy
+#: table (the TUI's rows, the referral report).
+THERAPY_COLUMNS = tuple(Therapy.model_fields)
+
+
 class History(_Section):
     prior_car_t: bool | None = None
     prior_hsct: bool | None = None

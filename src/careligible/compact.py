@@ -37,9 +37,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
-from .explain import rule_place
+from .explain import head_text, rule_place
 from .population import PREFILTER_LABEL
-from .results import CaseResult, CohortResult, Verdict, deceased_notice
+from .results import CaseResult, CohortResult, Verdict
 from .screening import CATALOG_GAPS
 
 #: What a trial ruled out by the disease gate alone is recorded as blocked by, when expanded.
@@ -220,20 +220,14 @@ def _criterion(
 
 def render_expanded(expanded: dict[str, Any]) -> str:
     """An expanded record as plain text, one trial per block."""
-    lines = [
-        f"Case {expanded['case_id']} ({expanded['source']})",
-        f"ruleset version {expanded['ruleset_version']}",
-    ]
+    lines = head_text(expanded)
     if expanded["error"]:
-        return "\n".join([*lines, f"error: {expanded['error']}"])
+        return "\n".join(lines)
     if expanded["deceased"]:
-        notice = deceased_notice(expanded["deceased_date"])
-        rest = [w for w in expanded["warnings"] if w != notice]
-        return "\n".join([*lines, notice, *(f"warning: {w}" for w in rest)])
+        return "\n".join(lines)
     if expanded.get("prefilter"):
         label = PREFILTER_LABEL.get(expanded["prefilter"], expanded["prefilter"])
         return "\n".join([*lines, f"{label} (population pre-filter: no trial screened)"])
-    lines += [f"warning: {w}" for w in expanded["warnings"]]
     for trial in expanded["trials"]:
         cohort = f" (cohort {trial['cohort']}: {trial['cohort_name']})" if trial["cohort"] else ""
         status = f", trial status {trial['status']}" if trial["status"] else ""

@@ -158,18 +158,30 @@ def render(explanations: Sequence[dict[str, Any]], fmt: Format) -> str:
 # --- plain text ---------------------------------------------------------------------------------
 
 
-def render_text(explanation: dict[str, Any]) -> str:
+def head_text(record: dict[str, Any]) -> list[str]:
+    """The lines every plain-text rendering of a record opens with (an explanation here, an
+    expanded compact record in :mod:`careligible.compact`): the case, the ruleset, then the
+    record's error or its warnings."""
     lines = [
-        f"Case {explanation['case_id']} ({explanation['source']})",
-        f"ruleset version {explanation['ruleset_version']}",
+        f"Case {record['case_id']} ({record['source']})",
+        f"ruleset version {record['ruleset_version']}",
     ]
+    if record["error"]:
+        return [*lines, f"error: {record['error']}"]
+    warnings = record["warnings"]
+    if record.get("deceased"):  # said first, as what it is: the reason there are no verdicts
+        notice = deceased_notice(record["deceased_date"])
+        lines.append(notice)
+        warnings = [w for w in warnings if w != notice]
+    return lines + [f"warning: {w}" for w in warnings]
+
+
+def render_text(explanation: dict[str, Any]) -> str:
+    lines = head_text(explanation)
     if explanation["error"]:
-        return "\n".join([*lines, f"error: {explanation['error']}"])
-    if explanation.get("deceased"):  # the notice is the first warning; no trial was screened
-        notice = deceased_notice(explanation["deceased_date"])
-        rest = [w for w in explanation["warnings"] if w != notice]
-        return "\n".join([*lines, notice, *(f"warning: {w}" for w in rest)])
-    lines += [f"warning: {w}" for w in explanation["warnings"]]
+        return "\n".join(lines)
+    if explanation.get("deceased"):  # no trial was screened: the notice says so
+        return "\n".join(lines)
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
     lines += ["", *_considerations_text(explanation["considerations"])]

@@ -50,6 +50,16 @@ VERDICT_LABEL: dict[str, str] = {
     "ineligible": "ineligible",
 }
 
+#: The same verdicts in a word or two, for a narrow column (the terminal UI's trial table, where
+#: a terminal 80 columns wide must show verdict, trial, criteria checked and status at once).
+VERDICT_SHORT: dict[str, str] = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly",
+    "needs_info": "needs info",
+    "cannot_screen": "no criteria",
+    "ineligible": "ineligible",
+}
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
