@@ -12,13 +12,18 @@ peak RSS (``ru_maxrss``). Flat means the larger export needs no more memory than
 
 ``--control`` also reads the largest export keeping every imported case in a list, which is
 what a reader that groups in memory would hold at least, to show that the measure can see
-growth.
+growth. ``--screen`` also runs the whole command on each export, ``careligible screen DIR
+--format compact --jobs 1 --output /dev/null`` (reading, import, rule engine, writing in one
+process), and reports its peak RSS:
+
+    python bench/bulk_memory.py --patients 2000 20000 --control --screen
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -174,14 +179,37 @@ def measure(root: Path, keep: bool) -> tuple[int, int, float, int]:
     return int(cases), int(errors), float(wall), int(rss)
 
 
+SCREEN = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:]).returncode
+wall = time.perf_counter() - start
+print(code, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def measure_screen(root: Path) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of ``careligible screen`` on ``root`` in one process."""
+    command = [sys.executable, "-m", "careligible", "screen", str(root), "--format", "compact"]
+    command += ["--jobs", "1", "--output", os.devnull]
+    done = subprocess.run(
+        [sys.executable, "-c", SCREEN, *command], check=True, capture_output=True, text=True
+    )
+    code, wall, rss = done.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"careligible screen exited with {code}: {done.stderr[-500:]}")
+    return float(wall), int(rss)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--control", action="store_true")
+    parser.add_argument("--screen", action="store_true")
     args = parser.parse_args()
     sizes = sorted(args.patients)
-    peaks = []
+    peaks, screen_peaks = [], []
     with tempfile.TemporaryDirectory(prefix="careligible-bulk-bench-") as tmp:
         for size in sizes:
             started = time.perf_counter()
@@ -195,6 +223,19 @@ def main() -> None:
                 f"{size:>8,} patients ({megabytes:,.1f} MB of NDJSON, written in {written:.0f} s): "
                 f"{cases:,} cases in {wall:.0f} s ({cases / wall:,.0f}/s), "
                 f"peak RSS {rss / 1024:.0f} MB"
+            )
+            if args.screen:
+                wall, rss = measure_screen(root)
+                screen_peaks.append(rss)
+                print(
+                    f"{'':>8} careligible screen: {wall:.0f} s ({size / wall:,.0f}/s), "
+                    f"peak RSS {rss / 1024:.0f} MB"
+                )
+        if len(screen_peaks) > 1:
+            print(
+                f"screen peak RSS {sizes[0]:,} -> {sizes[-1]:,} patients: "
+                f"{screen_peaks[0] / 1024:.0f} MB -> {screen_peaks[-1] / 1024:.0f} MB "
+                f"(ratio {screen_peaks[-1] / screen_peaks[0]:.2f})"
             )
         if len(peaks) > 1:
             print(
