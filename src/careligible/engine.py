@@ -7,8 +7,9 @@ only the rule's name is read), and maps every engine error into
 :class:`careligible.errors.EngineError` with no case data in its message: durable_rules puts the
 whole fact, that is the patient, into its own errors.
 
-Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) under
-a fresh session id whose state is deleted afterwards, so memory stays flat over any batch. Every
+Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) into
+one session per ruleset and retracted once its rules have fired, so memory stays flat over any
+batch. Every
 ruleset also holds a rule that matches every case: a fact that matches no rule makes durable_rules
 raise, keep a session it can never free (deleting it crashes the process) and, after a few
 thousand such cases, run out of memory.
@@ -135,6 +136,7 @@ class RuleEngine:
     def __init__(self, catalog: Catalog) -> None:
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
+        self._sessions: dict[str, str] = {}  # ruleset name -> the session id its cases go to
         conditions = [c.condition for c in _computable(catalog) if c.condition is not None]
         conditions += [c.condition for c in catalog.considerations]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
@@ -218,9 +220,9 @@ class RuleEngine:
         return out
 
     def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, CriterionStatus]:
-        """Assert ``fact`` into a fresh session of ``ruleset``: what each slot is."""
+        """Assert ``fact`` into ``ruleset``'s session, then retract it: what each slot is."""
         name = ruleset.name
-        sid = str(next(self._sids))
+        sid = self._sessions.setdefault(name, str(next(self._sids)))
         fired = self._fire(name, _encode({**fact, "sid": sid}), sid)
         out: dict[int, CriterionStatus] = {}
         for rule in fired:
@@ -238,18 +240,19 @@ class RuleEngine:
 
         This drives the engine's C core as ``durable.engine`` does (assert, then run each pending
         action: update the state, complete, start the next), minus its Python layer: no state
-        or message is decoded or re-encoded, only each firing's rule name is read.
+        or message is decoded or re-encoded, only each firing's rule name is read. The fact is
+        then retracted, which leaves the session empty for the next case: reusing one session
+        costs less than setting one up and deleting it per case. After any failure the session
+        is left as it is (deleting a session whose assert failed crashes the process) and the
+        next case gets a new one.
         """
         handle = self._handles[name]
         try:
             code, state = _native.assert_fact(handle, text)
-        except Exception as exc:
-            raise EngineError(f"the rule engine failed on ruleset {name}: {_safe(exc)}") from None
-        if code in (1, 2):  # 1: no rule matched (the catch-all always does); 2: seen already
-            raise EngineError(f"ruleset {name} did not accept the case")
-        fired: list[str] = []
-        try:
+            if code in (1, 2):  # 1: no rule matched (the catch-all always does); 2: seen already
+                raise EngineError(f"ruleset {name} did not accept the case")
             state = 0 if code == 3 else state  # 3: queued, as durable.engine reads it
+            fired: list[str] = []
             started = _native.start_action_for_state(handle, state)
             if started:
                 state_text, message = started[0], started[1]
@@ -257,14 +260,13 @@ class RuleEngine:
                     fired.append(message[2 : message.index('"', 2)])  # {"r12":{"m":{...}}}
                     _native.update_state(handle, state_text)
                     message = _native.complete_and_start_action(handle, state)
+            _native.retract_fact(handle, text)
+        except EngineError:
+            del self._sessions[name]
+            raise
         except Exception as exc:
+            del self._sessions[name]
             raise EngineError(f"the rule engine failed on ruleset {name}: {_safe(exc)}") from None
-        try:
-            _native.delete_state(handle, sid)
-        except Exception as exc:
-            raise EngineError(
-                f"could not free engine state of ruleset {name}: {_safe(exc)}"
-            ) from None
         return fired
 
 
