@@ -30,6 +30,7 @@ Python), so the layout is built to fire few:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -62,6 +63,14 @@ from .results import CriterionStatus
 #: Rules per ruleset. The engine's ceiling depends on the rules' shape (about 130 simple rules were
 #: measured to work and 140 to fail); 80 keeps a margin for compound conditions.
 MAX_RULES_PER_RULESET = 80
+
+#: Facts the engine's results are remembered for, over all rulesets (a few hundred bytes each),
+#: and the fewest any one ruleset keeps however many the catalog has.
+MEMO_ENTRIES = 16_384
+MEMO_MIN = 256
+
+#: What the memo key holds for an attribute the case lacks.
+_ABSENT: Any = object()
 
 #: The attribute every asserted case carries, matched by each ruleset's catch-all rule.
 _CASE_MARK = "careligible_case"
@@ -125,6 +134,7 @@ class _Compiled:
     slots: tuple[tuple[CriterionKey, ...], ...]
     meaning: dict[str, Decision]  # rule name -> what its firing decides
     reads: frozenset[str]  # the fact attributes its rules test
+    reads_in_order: tuple[str, ...]  # the same, sorted
     met_only: frozenset[int]
     gate: int | None
     met_wins: frozenset[int] = frozenset()
@@ -137,6 +147,7 @@ class RuleEngine:
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
         self._sessions: dict[str, str] = {}  # ruleset name -> the session id its cases go to
+        self._memo: dict[str, dict[tuple[Any, ...], dict[int, CriterionStatus]]] = {}
         conditions = [c.condition for c in _computable(catalog) if c.condition is not None]
         conditions += [c.condition for c in catalog.considerations]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
@@ -150,7 +161,9 @@ class RuleEngine:
         self._contains = sorted(contains_refs(conditions))
         layout = _layout(catalog)
         self._rulesets = [_freeze(r) for r in layout]
+        self._memo_limit = max(MEMO_MIN, MEMO_ENTRIES // len(self._rulesets))
         self._thresholds = _thresholds([rule.match for r in layout for rule in r.rules])
+        self._marks = {key: tuple(sorted(values)) for key, values in self._thresholds.items()}
         try:
             self._handles = {r.name: _create(r.name, _definition(r)) for r in layout}
         except Exception as exc:
@@ -208,8 +221,15 @@ class RuleEngine:
         """Run one ruleset and record its statuses; returns them by slot."""
         # Each ruleset gets only the facts it tests: durable_rules serialises the whole fact for
         # every rule that fires, so a smaller fact is a faster screen.
-        projected = {k: v for k, v in fact.items() if k in ruleset.reads}
-        decided = self._run(ruleset, projected)
+        projected: dict[str, Any] = {}
+        pattern: list[Any] = []
+        for attribute in ruleset.reads_in_order:
+            value = fact.get(attribute, _ABSENT)
+            if value is not _ABSENT:
+                projected[attribute] = value
+                value = self._where(attribute, value)
+            pattern.append(value)
+        decided = self._run(ruleset, projected, tuple(pattern))
         out: list[CriterionStatus] = []
         for index, keys in enumerate(ruleset.slots):
             status = decided.get(index, "unknown")
@@ -219,11 +239,45 @@ class RuleEngine:
                     statuses[key] = status
         return out
 
-    def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, CriterionStatus]:
-        """Assert ``fact`` into ``ruleset``'s session, then retract it: what each slot is."""
+    def _where(self, key: str, value: Any) -> Any:
+        """A number as where it lies among the numbers rules compare attribute ``key`` with
+        (below the first, equal to it, between it and the next, ...) and whether it is a float;
+        anything else as itself. Every rule gives two facts of one pattern the same result."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        marks = self._marks.get(key, ())
+        at = bisect.bisect_left(marks, value)
+        return (isinstance(value, float), 2 * at + (at < len(marks) and marks[at] == value))
+
+    def _run(
+        self, ruleset: _Compiled, fact: dict[str, Any], key: tuple[Any, ...]
+    ) -> dict[int, CriterionStatus]:
+        """What each slot of ``ruleset`` is for ``fact``, from the engine or, for a fact of the
+        same pattern seen lately (``key``), from what the engine said then.
+
+        A ruleset's result depends on nothing but the fact it is given (only the attributes its
+        rules test) and, of each number, only on where it lies among the numbers the rules
+        compare it with (:meth:`_where`). In a population most cases give each ruleset one
+        of few such patterns, so the memo, keyed by the pattern (each attribute the ruleset
+        reads, in a fixed order, or a mark that the case lacks it), saves the engine most of
+        its asserts. It holds at most :data:`MEMO_ENTRIES` patterns over all rulesets, oldest
+        out first, so memory stays flat.
+        """
         name = ruleset.name
+        memo = self._memo.setdefault(name, {})
+        found = memo.get(key)
+        if found is not None:
+            return found
         sid = self._sessions.setdefault(name, str(next(self._sids)))
-        fired = self._fire(name, _encode({**fact, "sid": sid}), sid)
+        decided = self._decided(ruleset, self._fire(name, _encode({**fact, "sid": sid}), sid))
+        if len(memo) >= self._memo_limit:
+            del memo[next(iter(memo))]
+        memo[key] = decided
+        return decided
+
+    def _decided(self, ruleset: _Compiled, fired: list[str]) -> dict[int, CriterionStatus]:
+        """The status each slot gets from the rules that fired."""
+        name = ruleset.name
         out: dict[int, CriterionStatus] = {}
         for rule in fired:
             for index, status in ruleset.meaning.get(rule, ()):
@@ -284,6 +338,7 @@ def _freeze(ruleset: _Ruleset) -> _Compiled:
         tuple(ruleset.slots),
         meaning,
         reads,
+        tuple(sorted(reads)),
         frozenset(ruleset.met_only),
         ruleset.gate,
         frozenset(ruleset.met_wins),
