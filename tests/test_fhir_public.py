@@ -145,6 +145,7 @@ def test_a_deceased_patient_is_flagged() -> None:
     assert case.data["sex"] == "male"
     deceased = [r for r in reasons(case) if "deceased" in r]
     assert deceased and deceased[0].startswith(f"Patient/{PATIENT_IDS[DECEASED]}")
+    assert (case.data["deceased"], case.data["deceased_date"]) == (True, "1981-03-14")
     # Labs from the 1970s are decades stale: none is used.
     assert "labs" not in case.data
     # Amoxicillin/clavulanate and hydrochlorothiazide are not in the drug vocabulary.

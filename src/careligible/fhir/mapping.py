@@ -80,6 +80,9 @@ class ConditionRule(_Strict):
     if_inactive: dict[str, Any] = Field(default_factory=dict)
     review: str | None = None
     note: str | None = None
+    #: The concepts whose descendants ``codes`` lists by hand (by system), so that the list can
+    #: be refreshed from a terminology server (:mod:`.terminology`); matching ignores it.
+    descendants_of: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _maps_something(self) -> ConditionRule:
@@ -209,9 +212,16 @@ def load_mapping(path: Path | None = None, vocabulary: Vocabulary | None = None)
 def _load(path: Path, vocabulary: Vocabulary | None) -> FhirMapping:
     where = str(path)
     try:
-        data, lines = load_with_lines(read_rule_text(path))
+        text = read_rule_text(path)
     except OSError as exc:
         raise RulesError([Problem(f"cannot read: {exc.strerror or exc}", file=where)]) from None
+    return parse_mapping(text, where, vocabulary)
+
+
+def parse_mapping(text: str, where: str, vocabulary: Vocabulary | None = None) -> FhirMapping:
+    """Check a mapping file's text as :func:`load_mapping` does; ``where`` names it in problems."""
+    try:
+        data, lines = load_with_lines(text)
     except YamlSyntaxError as exc:
         raise RulesError([Problem(str(exc), file=where, line=exc.line)]) from None
     try:
@@ -242,6 +252,16 @@ def _check(
         for system in cond.codes:
             if system not in systems:
                 yield problem(f"unknown code system '{system}'", "conditions", index, "codes")
+        for system, parents in cond.descendants_of.items():
+            for code in parents:
+                if code not in cond.codes.get(system, []):
+                    yield problem(
+                        f"'{code}' is not among the entry's {system} codes",
+                        "conditions",
+                        index,
+                        "descendants_of",
+                        system,
+                    )
         base = dict(cond.fields)
         for key in ("fields", "if_active", "if_inactive"):
             values: dict[str, Any] = {**base, **getattr(cond, key)}

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from ..audit import tool_version
-from ..case import Case
+from ..case import THERAPY_COLUMNS, Case
 from ..catalog import Catalog
 from ..explain import show_value
 from ..results import VERDICT_LABEL, CaseResult, CohortResult, ConfirmItem, CriterionResult
@@ -25,9 +25,6 @@ from ..verdicts import is_blocking, is_settled
 
 #: Where a colleague looks a trial up: the registry's own page for it.
 REGISTRY_URL = "https://clinicaltrials.gov/study/{nct_id}"
-
-#: The columns of the prior-therapy table, in the order the case format writes them.
-THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
 
 
 @dataclass(frozen=True)

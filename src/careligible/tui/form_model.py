@@ -14,14 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .. import fields
-from ..case import Case, Therapy
+from ..case import THERAPY_COLUMNS, Case, Therapy
 from ..errors import describe_validation_error
 
 InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
 
 YES, NO = "yes", "no"
 EMPTY_LIST = "none"
-THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
 
 
 @dataclass(frozen=True)
