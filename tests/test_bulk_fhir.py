@@ -461,3 +461,14 @@ def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
     unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]
     assert any("Mirena 52 MG Intrauterine System" in r for r in unknown)
     assert cases["63ee2253"]["age"] == 13 and cases["63ee2253"]["sex"] == "male"
+
+
+def test_screen_of_the_public_export_gives_the_patient_who_died_no_verdicts() -> None:
+    result = run("screen", str(PUBLIC), "--format", "jsonl")
+    assert result.exit_code == ExitCode.OK, result.output
+    records = {r["case_id"][:8]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert sorted(records) == ["63ee2253", "79a66c97", "7bc002fa", "bb6a9034", "fb7c882a"]
+    died = records["79a66c97"]
+    assert died["deceased"] is True and died["deceased_date"].startswith("1994-11-11")
+    assert died["trials"] == []
+    assert all(r["trials"] and not r.get("deceased") for k, r in records.items() if k != "79a66c97")
