@@ -323,6 +323,22 @@ def test_a_resource_is_its_patients_by_an_absolute_reference_too_and_a_group_is_
     )
 
 
+def test_an_invalid_resource_is_left_out_with_a_note_naming_its_file_and_line(
+    export: Path,
+) -> None:
+    broken = lab("egfr-bad", "pseudo-b2", "33914-3", 60, "mL/min/{1.73_m2}", "2026-10-01")
+    broken["valueQuantity"]["value"] = "sixty"
+    with (export / "Observation.001.ndjson").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(broken) + "\n")
+    second = next(i for i in items(export) if i.patient_id == "pseudo-b2")
+    assert second.imported is not None
+    assert second.imported.data["labs"] == {"platelets": 180}  # the rest of the patient is read
+    [note] = [str(n) for n in second.imported.notes if "not valid FHIR R4" in n.reason]
+    assert note.startswith("Observation/egfr-bad: not valid FHIR R4, left out (")
+    assert f"{export / 'Observation.001.ndjson'}:3: valueQuantity.value: " in note
+    assert "entry[" not in note
+
+
 def test_an_stu3_export_says_so_for_each_patient(tmp_path: Path) -> None:
     write_ndjson(tmp_path / "Patient.ndjson", [patient("pseudo-s1", "female", "1990-05-01")])
     old = condition("c-old", "pseudo-s1", ICD, "M32.14")

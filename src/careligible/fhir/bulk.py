@@ -373,6 +373,8 @@ def _patient_item(
         return BulkItem(
             file, line, patient_id, problems=(_problem("nested too deeply", file, line),)
         )
+    notes = tuple(_placed_note(note, sources) for note in imported.notes)
+    imported = dataclasses.replace(imported, notes=notes)
     if left:
         note = Note(
             "export",
@@ -394,6 +396,20 @@ def _medication_refs(resource: dict[str, Any]) -> Iterator[str]:
 
 
 _ENTRY_FIELD = re.compile(r"^entry\[(\d+)\]\.resource\.?")
+
+
+def _placed_note(note: Note, sources: list[tuple[str, int]]) -> Note:
+    """A note that names an entry of the assembled bundle names the file and line instead: the
+    bundle is this module's, the lines are the user's."""
+    match = _ENTRY_IN_TEXT.search(note.reason)
+    if match is None or int(match[1]) >= len(sources):
+        return note
+    file, line = sources[int(match[1])]
+    reason = f"{note.reason[: match.start()]}{file}:{line}: {note.reason[match.end() :]}"
+    return dataclasses.replace(note, reason=reason)
+
+
+_ENTRY_IN_TEXT = re.compile(r"entry\[(\d+)\]\.resource\.?")
 
 
 def _placed(problem: Problem, sources: list[tuple[str, int]]) -> Problem:
