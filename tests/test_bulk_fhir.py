@@ -306,6 +306,34 @@ def test_a_line_of_another_type_than_its_file_is_an_error(export: Path) -> None:
     assert "platelets" not in by_patient(list(found.values()))["pseudo-b1"].get("labs", {})
 
 
+def test_a_resource_is_its_patients_by_an_absolute_reference_too_and_a_group_is_nobodys(
+    export: Path,
+) -> None:
+    absolute = condition("c-abs", "pseudo-b4", ICD, "G35")
+    absolute["subject"] = {"reference": "https://ehr.example/fhir/Patient/pseudo-b4"}
+    grouped = condition("c-group", "pseudo-b4", ICD, "G35")
+    grouped["subject"] = {"reference": "Group/cohort-1"}
+    write_ndjson(export / "Condition.001.ndjson", [absolute, grouped])
+    found = items(export)
+    assert by_patient(found)["pseudo-b4"]["disease"] == "ms"
+    [group] = [i for i in found if Path(i.file).name == "Condition.001.ndjson"]
+    assert group.line == 2
+    assert "Condition/c-group has subject 'Group/cohort-1', which is not a Patient" in str(
+        group.problems[0]
+    )
+
+
+def test_an_stu3_export_says_so_for_each_patient(tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "Patient.ndjson", [patient("pseudo-s1", "female", "1990-05-01")])
+    old = condition("c-old", "pseudo-s1", ICD, "M32.14")
+    old["clinicalStatus"] = "active"  # a code in STU3, a CodeableConcept in R4
+    write_ndjson(tmp_path / "Condition.ndjson", [old])
+    [item] = items(tmp_path)
+    assert item.imported is None and item.patient_id == "pseudo-s1"
+    assert "this is a FHIR STU3 bundle, not R4" in str(item.problems[0])
+    assert str(item.problems[0]).startswith(f"{tmp_path / 'Patient.ndjson'}:1:")
+
+
 def test_a_directory_without_patient_files_is_not_an_export(tmp_path: Path) -> None:
     write_ndjson(tmp_path / "Condition.ndjson", [condition("c", "p", ICD, "M32.14")])
     assert not is_export(tmp_path)

@@ -10,8 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +60,29 @@ def gated_out(record: dict[str, Any]) -> bool:
     )
 
 
-def summary(stderr: str) -> dict[str, int]:
-    """The counts of the summary lines (``careligible: population: N label``)."""
-    found = {}
-    for count, label in re.findall(r"population: (\d+) ([^,\n]+)", stderr):
-        found[label.strip()] = int(count)
+def summary(stderr: str) -> dict[str, Any]:
+    """The counts of a population run's summary on stderr, read back from its lines."""
+    lines = [
+        line.removeprefix("careligible: population: ")
+        for line in stderr.splitlines()
+        if line.startswith("careligible: population: ")
+    ]
+    found: dict[str, Any] = {"prefiltered": {}, "best": {}, "trials": {}}
+    section = ""
+    for line in lines:
+        if match := re.fullmatch(r"(\d+) case\(s\) read, (\d+) with errors", line):
+            found["read"], found["errors"] = int(match[1]), int(match[2])
+        elif match := re.fullmatch(r"(\d+) pre-filtered: (.+)", line):
+            found["prefiltered"][match[2]] = int(match[1])
+        elif match := re.fullmatch(r"(\d+) screened against the trials; best verdict:", line):
+            found["screened"], section = int(match[1]), "best"
+        elif line.startswith("candidates per trial"):
+            section = "trials"
+        elif match := re.fullmatch(r"  (NCT\d+): (\d+), (\d+), (\d+)", line):
+            found["trials"][match[1]] = tuple(int(n) for n in match.groups()[1:])
+        elif match := re.fullmatch(r"  ([a-z ]+): (\d+)", line):
+            assert section == "best", line
+            found["best"][match[1]] = int(match[2])
     return found
 
 
@@ -100,12 +123,39 @@ def test_the_prefilter_keeps_out_exactly_the_cases_no_trial_could_take(
     assert any(len(r["trials"]) == len(CATALOG.trials) and gated_out(r) for r in plain)
 
 
-def test_the_prefiltered_cases_are_counted_on_stderr(runs: dict[str, Any]) -> None:
-    counts = summary(runs["stderr"])
-    kept_out = sum(1 for r in runs["population"] if r.get("prefilter"))
-    assert counts["pre-filtered: no candidate disease recorded"] == kept_out
-    assert counts["case(s) read"] == BULK + 1
-    assert "population:" not in runs["plain_stderr"]
+LABELS = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly eligible",
+    "needs_info": "needs information",
+    "cannot_screen": "cannot screen",
+    "ineligible": "ineligible",
+}
+ORDER = list(LABELS)
+CANDIDATE = ("eligible", "possibly_eligible", "needs_info")
+
+
+def test_the_summary_counts_what_the_records_hold(runs: dict[str, Any]) -> None:
+    found, population = summary(runs["stderr"]), runs["population"]
+    errors = [r for r in population if r["error"]]
+    kept_out = [r for r in population if r.get("prefilter")]
+    screened = [r for r in population if not r["error"] and not r.get("prefilter")]
+    assert len(errors) == 1
+    assert (found["read"], found["errors"]) == (BULK + 1, len(errors))
+    assert found["prefiltered"] == {"no candidate disease recorded": len(kept_out)}
+    assert found["screened"] == len(screened) == BULK - len(kept_out)
+    best = {label: 0 for label in LABELS.values()}
+    for record in screened:
+        best[LABELS[min((t["verdict"] for t in record["trials"]), key=ORDER.index)]] += 1
+    assert found["best"] == best
+    per_trial: dict[str, list[int]] = {}
+    for record in screened:
+        for trial in record["trials"]:
+            if trial["verdict"] in CANDIDATE:
+                counts = per_trial.setdefault(trial["nct_id"], [0, 0, 0])
+                counts[CANDIDATE.index(trial["verdict"])] += 1
+    assert found["trials"] == {nct: tuple(counts) for nct, counts in per_trial.items()}
+    assert sum(best[LABELS[v]] for v in CANDIDATE) > 0  # the mix has candidates to count
+    assert "population:" not in runs["plain_stderr"]  # an ordinary run prints no summary
 
 
 def test_workers_prefilter_as_the_main_process_does(runs: dict[str, Any]) -> None:
@@ -183,3 +233,54 @@ def test_a_dask_cluster_prefilters_as_local_workers_do(runs: dict[str, Any]) -> 
     assert cluster.exit_code == 1, cluster.stderr
     assert records(cluster.stdout) == runs["population"]
     assert summary(cluster.stderr) == summary(runs["stderr"])
+
+
+def run_with_terminal_stderr(*args: str | Path) -> tuple[bytes, str]:
+    """Run the command with stderr on a pseudo-terminal and stdout to a file: (stdout, stderr)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160"}
+    command = [sys.executable, "-m", "careligible", *map(str, args)]
+    with tempfile.TemporaryFile() as out:
+        with subprocess.Popen(command, stdout=out, stderr=slave, env=env) as process:
+            os.close(slave)
+            seen = bytearray()
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal's other side was closed: the command has ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        os.close(master)
+        assert process.returncode == 1  # the broken record
+        out.seek(0)
+        return out.read(), seen.decode("utf-8", "replace")
+
+
+def terminal_lines(text: str) -> str:
+    """What a terminal shows last on each line: escapes dropped, a line redrawn after ``\\r``."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in plain.split("\r\n"))
+
+
+def test_the_progress_bar_goes_to_a_terminal_stderr_never_to_stdout(
+    runs: dict[str, Any],
+) -> None:
+    stdout, stderr = run_with_terminal_stderr(
+        "screen", runs["source"], "--format", "jsonl", "-j", "1", "--population"
+    )
+    assert records(stdout.decode()) == runs["population"]  # stdout holds the records only
+    kept_out = sum(1 for r in runs["population"] if r.get("prefilter"))
+    assert f"screened {BULK + 1} case(s), {kept_out} pre-filtered, " in stderr  # the bar, last
+    assert summary(terminal_lines(stderr))["read"] == BULK + 1
+
+
+def test_no_bar_unless_stderr_is_a_terminal_or_it_is_asked_for(runs: dict[str, Any]) -> None:
+    """Off a terminal the bar is off by default; ``--no-progress`` turns it off on one."""
+    assert "a candidate for some trial" not in runs["stderr"]
+    _, stderr = run_with_terminal_stderr(
+        "screen", runs["source"], "--format", "compact", "--population", "--no-progress"
+    )
+    assert "a candidate for some trial" not in stderr
+    assert summary(terminal_lines(stderr))["read"] == BULK + 1

@@ -8,7 +8,8 @@ into the criteria's text, rationale and source later, from the same catalog.
 
 One record per case, with the ``jsonl`` key names wherever they mean the same::
 
-    {"case_id", "source", "ruleset_version", "error"?, "prefilter"?, "warnings"?, "trials": [
+    {"case_id", "source", "ruleset_version", "error"?, "prefilter"?, "deceased"?,
+     "deceased_date"?, "warnings"?, "trials": [
         {"nct_id", "verdict", "cohort"?, "status"?, "blocked_by"?, "missing"?, "to_confirm"?}]}
 
 Per trial, in the order ``jsonl`` ranks them (every trial is kept):
@@ -23,8 +24,9 @@ Per trial, in the order ``jsonl`` ranks them (every trial is kept):
   open) when *possibly eligible*.
 
 A key that would hold nothing is left out: no ``error`` means none. A population run's short
-result (:mod:`careligible.population`) is ``prefilter`` with its code, and no trials. Nothing here
-knows of files.
+result (:mod:`careligible.population`) is ``prefilter`` with its code, and no trials; a case
+recorded as deceased has ``deceased: true`` (and ``deceased_date`` when known) and no trials.
+Nothing here knows of files.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ def compact_record(result: CaseResult, ruleset_version: str) -> dict[str, Any]:
         record["error"] = result.error
     if result.prefilter is not None:
         record["prefilter"] = result.prefilter
+    if result.deceased:
+        record["deceased"] = True
+        if result.deceased_date:
+            record["deceased_date"] = result.deceased_date
     if result.warnings:
         record["warnings"] = list(result.warnings)
     record["trials"] = [compact_trial(t) for t in result.trials]
@@ -113,6 +119,8 @@ class CompactRecord(_Read):
     ruleset_version: str
     error: str | None = None
     prefilter: str | None = None
+    deceased: bool | None = None
+    deceased_date: str | None = None
     warnings: list[str] | None = None
     trials: list[CompactTrial]
 
@@ -149,6 +157,8 @@ def expand(data: object, catalog: Catalog) -> dict[str, Any]:
         "ruleset_version": version,
         "error": record.error,
         "prefilter": record.prefilter,
+        "deceased": bool(record.deceased),
+        "deceased_date": record.deceased_date,
         "warnings": list(record.warnings or []),
         "trials": [_expand_trial(entry, catalog) for entry in record.trials],
     }
@@ -212,6 +222,8 @@ def render_expanded(expanded: dict[str, Any]) -> str:
     """An expanded record as plain text, one trial per block."""
     lines = head_text(expanded)
     if expanded["error"]:
+        return "\n".join(lines)
+    if expanded["deceased"]:
         return "\n".join(lines)
     if expanded.get("prefilter"):
         label = PREFILTER_LABEL.get(expanded["prefilter"], expanded["prefilter"])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import Catalog, Trial
-from .results import CaseResult, CohortResult, CriterionResult
+from .results import CaseResult, CohortResult, CriterionResult, deceased_notice
 from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
@@ -138,6 +138,8 @@ def case_explanation(
         "source": result.source,
         "ruleset_version": catalog.version,
         "error": result.error,
+        # only for a case recorded as deceased, as in the screening record
+        **({"deceased": True, "deceased_date": result.deceased_date} if result.deceased else {}),
         "warnings": list(result.warnings),
         "trials": [
             trial_explanation(catalog, t) for t in result.trials if not wanted or t.nct_id in wanted
@@ -166,12 +168,19 @@ def head_text(record: dict[str, Any]) -> list[str]:
     ]
     if record["error"]:
         return [*lines, f"error: {record['error']}"]
-    return lines + [f"warning: {w}" for w in record["warnings"]]
+    warnings = record["warnings"]
+    if record.get("deceased"):  # said first, as what it is: the reason there are no verdicts
+        notice = deceased_notice(record["deceased_date"])
+        lines.append(notice)
+        warnings = [w for w in warnings if w != notice]
+    return lines + [f"warning: {w}" for w in warnings]
 
 
 def render_text(explanation: dict[str, Any]) -> str:
     lines = head_text(explanation)
     if explanation["error"]:
+        return "\n".join(lines)
+    if explanation.get("deceased"):  # no trial was screened: the notice says so
         return "\n".join(lines)
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
@@ -249,6 +258,12 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
+    if explanation.get("deceased"):
+        notice = deceased_notice(explanation["deceased_date"])
+        rest = [w for w in explanation["warnings"] if w != notice]
+        return "\n".join(
+            [*lines, "", f"**{_md(notice)}.**", *(f"- warning: {_md(w)}" for w in rest)]
+        )
     lines += [f"- warning: {_md(w)}" for w in explanation["warnings"]]
     for trial in explanation["trials"]:
         lines += ["", *_trial_markdown(trial)]

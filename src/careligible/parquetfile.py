@@ -32,6 +32,8 @@ SCHEMA = pa.schema(
         ("ruleset_version", pa.string()),
         ("error", pa.string()),
         ("prefilter", pa.string()),
+        ("deceased", pa.bool_()),
+        ("deceased_date", pa.string()),
         ("warnings", _LIST),
         (
             "trials",

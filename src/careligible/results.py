@@ -185,6 +185,12 @@ class AskNext(_Out):
     trials: list[str]
 
 
+def deceased_notice(on: str | None) -> str:
+    """What every output says of a case recorded as deceased, in place of trial verdicts."""
+    when = f" on {on}" if on else " (date not recorded)"
+    return f"DECEASED{when}: the patient is recorded as deceased; no trial was screened"
+
+
 class CaseResult(_Out):
     case_id: str | None
     source: str
@@ -193,6 +199,12 @@ class CaseResult(_Out):
     """Set when population screening stopped before the trials (``screen --population``): the
     code of why (:data:`careligible.population.NO_CANDIDATE_DISEASE`), with no trials. Left out
     of a record when unset, so records of an ordinary run are unchanged."""
+    deceased: bool = Field(default=False, exclude_if=lambda value: not value)
+    """True when the case records the patient as deceased: then no trial is screened, and
+    ``trials`` is empty. Left out of a record when false (the patient is not recorded as
+    deceased, which is not the same as known to be alive)."""
+    deceased_date: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The date of death (ISO), when the case gives it; left out when unset."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""

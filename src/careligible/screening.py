@@ -26,6 +26,7 @@ from .results import (
     Consideration,
     CriterionResult,
     CriterionStatus,
+    deceased_notice,
 )
 from .verdicts import (
     ask_next,
@@ -67,6 +68,8 @@ class Screener:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
 
     def screen(self, case: Case, source: str = "") -> CaseResult:
+        if case.deceased:
+            return deceased_result(case, source)
         if self.population and (code := prefilter(case, self._enrolled)) is not None:
             return prefiltered(case, source, code)
         facts = self.facts(case)
@@ -165,6 +168,22 @@ class Screener:
                 self._closed[key] = plan.result(facts, statuses, context)
             return self._closed[key]
         return plan.result(facts, statuses, context)
+
+
+def deceased_result(case: Case, source: str = "") -> CaseResult:
+    """The result of a case recorded as deceased: that fact, said once, and no trial verdicts.
+
+    Screening a patient who has died against trials would only produce referrals no one can
+    act on; every output carries the notice (as the first warning) and the ``deceased`` fields.
+    """
+    on = case.deceased_date.isoformat() if case.deceased_date else None
+    return CaseResult(
+        case_id=case.id,
+        source=source,
+        deceased=True,
+        deceased_date=on,
+        warnings=[deceased_notice(on)],
+    )
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,14 @@ from rich.text import Text
 
 from .compact import encode_compact
 from .population import PREFILTER_LABEL
-from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
+from .results import (
+    DISCLAIMER,
+    VERDICT_LABEL,
+    VERDICTS,
+    CaseResult,
+    CohortResult,
+    deceased_notice,
+)
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
 
@@ -91,12 +98,16 @@ class CsvWriter(EncodingWriter):
 
     A population run (``screen --population``) adds a ``prefilter`` column after ``error``: the
     code of a case's short result, empty for a case screened against the trials.
+
+    A case recorded as deceased has ``deceased`` true (and its ``deceased_date``) and no trials.
     """
 
     COLUMNS = (
         "case_id",
         "source",
         "error",
+        "deceased",
+        "deceased_date",
         *VERDICTS,
         "status",
         "missing",
@@ -142,6 +153,8 @@ class CsvWriter(EncodingWriter):
             result.source,
             result.error or "",
             *([result.prefilter or ""] if population else []),
+            "true" if result.deceased else "",
+            result.deceased_date or "",
             *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
             ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
             ";".join(missing),
@@ -197,6 +210,16 @@ class TableWriter:
             self.console.print(
                 f"[bold]{title}[/bold]\n  [red]error:[/red] {_text(result.error)}\n", markup=True
             )
+            return
+        if result.deceased:
+            notice = deceased_notice(result.deceased_date)
+            rest = [w for w in result.warnings if w != notice]
+            self.console.print(
+                f"[bold]{title}[/bold]\n  [bold magenta]{_text(notice)}[/bold magenta]", markup=True
+            )
+            for warning in rest:
+                self.console.print(Text(printable(f"  warning: {warning}"), style="yellow"))
+            self.console.print()
             return
         if result.prefilter is not None:  # a population run's short result
             label = PREFILTER_LABEL.get(result.prefilter, result.prefilter)

@@ -204,6 +204,8 @@ def _comments(outcome: _Outcome, all_notes: bool) -> Iterator[str]:
         for problem in outcome.problems:
             yield f"  {_one_line(problem)}"
         return
+    if imported.deceased:  # first, so that no one reads on as if the patient could enrol
+        yield f"{imported.deceased.upper()}: screening gives this case no trial verdicts"
     yield f"{_one_line(outcome.source)}: case '{_one_line(imported.case_id)}'"
     if imported.notes:
         yield f"not mapped ({len(imported.notes)}):"

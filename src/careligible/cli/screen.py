@@ -142,7 +142,7 @@ def screen(
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
-    counts = PopulationCounts() if population else None
+    counts = PopulationCounts([t.nct_id for t in catalog.trials]) if population else None
     with _signals_end_the_run():
         batch = Batch(
             paths=paths,
@@ -155,7 +155,7 @@ def screen(
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             scheduler=scheduler,
             piece_size=partition_size,
-            progress=lambda items: _with_progress(_counted(items, counts), show_progress),
+            progress=lambda items: _with_progress(_counted(items, counts), show_progress, counts),
         )
         errors = _run(batch, output, protected)
     if audit_log_path is not None:
@@ -300,7 +300,11 @@ def _counted(results: Iterator[Screened], counts: PopulationCounts | None) -> It
         yield item
 
 
-def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
+def _with_progress(
+    results: Iterator[Screened], enabled: bool, counts: PopulationCounts | None = None
+) -> Iterator[Screened]:
+    """A bar on stderr (never stdout, where records go) counting the records as they are
+    written; a population run's bar also counts the pre-filtered cases and the candidates."""
     results = _stop_if_asked(results)
     if not enabled:
         yield from results
@@ -308,16 +312,22 @@ def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Scree
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (
-        SpinnerColumn(),
-        TextColumn("screened {task.completed} case(s)"),
-        TimeElapsedColumn(),
-    )
+    text = "screened {task.completed} case(s)"
+    if counts is not None:
+        text += (
+            ", {task.fields[prefiltered]} pre-filtered, "
+            "{task.fields[candidates]} a candidate for some trial"
+        )
+    columns = (SpinnerColumn(), TextColumn(text), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("screening")
+        task = bar.add_task("screening", prefiltered=0, candidates=0)
         for result in results:
             yield result
-            bar.advance(task)
+            if counts is None:
+                bar.advance(task)
+                continue
+            prefiltered, candidates = counts.prefiltered.total(), counts.with_candidate_trial
+            bar.update(task, advance=1, prefiltered=prefiltered, candidates=candidates)
 
 
 @click.command()

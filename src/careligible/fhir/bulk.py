@@ -34,8 +34,8 @@ from ..readers.records import RawRecord
 from ..readers.text import shown_path
 from ..readers.validate import unreadable
 from ..vocabulary import Vocabulary
-from .importer import ImportedCase, import_bundle
-from .mapping import FhirMapping
+from .importer import ImportedCase, default_vocabulary, import_bundle
+from .mapping import FhirMapping, load_mapping
 from .notes import Note
 from .validate import BundleError
 
@@ -133,9 +133,11 @@ def iter_export(
     Raises :class:`InputError` (before yielding) when ``directory`` is not a bulk export.
     """
     files = export_files(directory)
+    vocabulary = vocabulary or default_vocabulary()
     options = {
         "reference_date": reference_date or dt.date.today(),
-        "mapping": mapping,
+        # loaded once for the export, not once per patient
+        "mapping": mapping or load_mapping(vocabulary=vocabulary),
         "vocabulary": vocabulary,
         "max_age_months": max_age_months,
     }
