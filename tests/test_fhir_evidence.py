@@ -100,3 +100,78 @@ def test_a_default_upper_limit_on_a_quantity_is_a_mapping_error(tmp_path: Path) 
     path.write_text(broken, encoding="utf-8")
     with pytest.raises(RulesError, match="default_upper_limit is for ratio_to_uln"):
         load_mapping(path)
+
+
+# --- open orders: current only while the record shows them alive -------------------------------
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def order(oid: str, authored: str | None, **extra: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": oid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/pseudo-evidence"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": "6851", "display": "methotrexate"}]
+        },
+        **extra,
+    }
+    if authored:
+        resource["authoredOn"] = authored
+    return resource
+
+
+def therapy(case: ImportedCase) -> dict[str, Any]:
+    (only,) = case.data["therapies"]
+    assert only["drug"] == "methotrexate"
+    return dict(only)
+
+
+def test_an_order_authored_decades_ago_is_not_decades_of_treatment() -> None:
+    case = imported(order("rx-1973", "1973-05-10"))
+    assert therapy(case) == {"drug": "methotrexate"}  # no months, no "current"
+    (note,) = reasons(case, "MedicationRequest/rx-1973")
+    assert "latest date is 1973-05-10" in note and "not as current" in note
+
+
+def test_a_recent_open_order_is_current() -> None:
+    item = therapy(imported(order("rx-recent", "2026-08-24")))
+    assert item["stopped_months_ago"] == 0
+    assert item["months"] == pytest.approx(3.0, abs=0.1)
+
+
+def test_a_valid_prescription_is_evidence_that_the_order_stands() -> None:
+    validity = {"validityPeriod": {"start": "2015-03-01", "end": "2026-06-30"}}
+    item = therapy(imported(order("rx-valid", "2015-03-01", dispenseRequest=validity)))
+    assert item["stopped_months_ago"] == 0
+    assert item["months"] > 130  # 2015-03 to the reference date
+
+
+def test_a_statement_counts_up_to_its_last_date_and_its_stop_stays_unknown() -> None:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-old",
+        "status": "active",
+        "subject": {"reference": "Patient/pseudo-evidence"},
+        "medicationCodeableConcept": {"text": "Methotrexate 2.5 MG Oral Tablet"},
+        "effectivePeriod": {"start": "2015-01-01"},
+        "dateAsserted": "2019-01-01",
+    }
+    case = imported(statement)
+    assert therapy(case) == {"drug": "methotrexate", "months": 48.0}
+    (note,) = reasons(case, "MedicationStatement/ms-old")
+    assert "latest date is 2019-01-01" in note
+
+
+def test_a_stale_order_beside_a_current_one_leaves_the_drug_current() -> None:
+    item = therapy(imported(order("rx-old", "2001-02-03"), order("rx-new", "2026-10-24")))
+    assert item["stopped_months_ago"] == 0
+    assert "months" not in item  # the 2001 order's duration is unknown
+
+
+def test_an_open_order_with_no_date_stays_as_current_as_it_says() -> None:
+    item = therapy(imported(order("rx-undated", None)))
+    assert item == {"drug": "methotrexate", "stopped_months_ago": 0}

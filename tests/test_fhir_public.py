@@ -148,6 +148,7 @@ def test_a_deceased_patient_is_flagged() -> None:
     deceased = [r for r in reasons(case) if "deceased" in r]
     assert deceased and deceased[0].startswith(f"Patient/{PATIENT_IDS[DECEASED]}")
     assert (case.data["deceased"], case.data["deceased_date"]) == (True, "1981-03-14")
+    assert (case.data["deceased"], case.data["deceased_date"]) == (True, "1981-03-14")
     # Labs from the 1970s are decades stale: none is used.
     assert "labs" not in case.data
     # Amoxicillin/clavulanate and hydrochlorothiazide are not in the drug vocabulary.
@@ -200,7 +201,10 @@ def test_screen_gives_one_record_per_bundle(tmp_path: Path) -> None:
         t["cohort"] for t in by_id[PATIENT_IDS[RA]]["trials"] if t["verdict"] != "ineligible"
     }
     assert open_cohorts == {"ra"}
-    assert any("deceased" in w for w in by_id[PATIENT_IDS[DECEASED]]["warnings"])
+    dead = by_id[PATIENT_IDS[DECEASED]]
+    assert (dead["deceased"], dead["deceased_date"], dead["trials"]) == (True, "1981-03-14", [])
+    assert any("deceased" in w for w in dead["warnings"])
+    assert all(not r.get("deceased") for r in records if r is not dead)
 
 
 def test_the_tui_notice_names_each_kind_of_note(tmp_path: Path) -> None:

@@ -35,11 +35,14 @@ BULK = 300
 
 
 def write_cases(path: Path, count: int = BULK, seed: int = 17) -> list[dict[str, Any]]:
-    """Generated cases, a few with the disease taken away, and one record that is not a case."""
+    """Generated cases, a few with the disease taken away, a few recorded as deceased (one of
+    them with no disease either), and one record that is not a case."""
     cases = list(random_case_dicts(seed, count))
     for index in range(0, count, 23):
         cases[index].pop("disease", None)
         cases[index].pop("subtype", None)
+    for index in range(0, count, 29):
+        cases[index]["deceased"] = True
     lines = [json.dumps(case, default=str) for case in cases]
     lines.insert(5, '{"id": "broken", "age": "old"}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -72,6 +75,8 @@ def summary(stderr: str) -> dict[str, Any]:
     for line in lines:
         if match := re.fullmatch(r"(\d+) case\(s\) read, (\d+) with errors", line):
             found["read"], found["errors"] = int(match[1]), int(match[2])
+        elif match := re.fullmatch(r"(\d+) recorded as deceased: not screened", line):
+            found["deceased"] = int(match[1])
         elif match := re.fullmatch(r"(\d+) pre-filtered: (.+)", line):
             found["prefiltered"][match[2]] = int(match[1])
         elif match := re.fullmatch(r"(\d+) screened against the trials; best verdict:", line):
@@ -112,7 +117,9 @@ def test_the_prefilter_keeps_out_exactly_the_cases_no_trial_could_take(
     kept_out = 0
     for full, short in zip(plain, population, strict=True):
         assert short["case_id"] == full["case_id"] and short["source"] == full["source"]
-        if gated_out(full):
+        if full.get("deceased"):  # a deceased case is never screened, in either run
+            assert short == full and "prefilter" not in short and short["trials"] == []
+        elif gated_out(full):
             kept_out += 1
             assert short["prefilter"] == "no_candidate_disease"
             assert short["trials"] == [] and short["error"] is None
@@ -138,11 +145,14 @@ def test_the_summary_counts_what_the_records_hold(runs: dict[str, Any]) -> None:
     found, population = summary(runs["stderr"]), runs["population"]
     errors = [r for r in population if r["error"]]
     kept_out = [r for r in population if r.get("prefilter")]
-    screened = [r for r in population if not r["error"] and not r.get("prefilter")]
-    assert len(errors) == 1
+    deceased = [r for r in population if r.get("deceased")]
+    screened = [r for r in population if r["trials"]]
+    assert len(errors) == 1 and len(deceased) == len(range(0, BULK, 29))
     assert (found["read"], found["errors"]) == (BULK + 1, len(errors))
+    assert found["deceased"] == len(deceased)
+    assert len(errors) + len(deceased) + len(kept_out) + len(screened) == BULK + 1
     assert found["prefiltered"] == {"no candidate disease recorded": len(kept_out)}
-    assert found["screened"] == len(screened) == BULK - len(kept_out)
+    assert found["screened"] == len(screened)
     best = {label: 0 for label in LABELS.values()}
     for record in screened:
         best[LABELS[min((t["verdict"] for t in record["trials"]), key=ORDER.index)]] += 1

@@ -63,14 +63,16 @@ CANDIDATE_VERDICTS: tuple[Verdict, ...] = ("eligible", "possibly_eligible", "nee
 class PopulationCounts:
     """What a population run found, counted as the records pass: the summary on stderr.
 
-    Per case: read, with errors, pre-filtered (by reason), or screened, and then its best verdict
-    over all trials. Per trial: its candidates (cases it is eligible, possibly eligible or needs
-    information for), by verdict. Counting keeps no case: memory stays flat in the number of cases.
+    Per case: read, with errors, recorded as deceased (never screened, whatever else it holds),
+    pre-filtered (by reason), or screened, and then its best verdict over all trials. Per trial:
+    its candidates (cases it is eligible, possibly eligible or needs information for), by
+    verdict. Counting keeps no case: memory stays flat in the number of cases.
     """
 
     def __init__(self, trials: list[str]) -> None:
         self.read = 0
         self.errors = 0
+        self.deceased = 0
         self.prefiltered: Counter[str] = Counter()
         self.best: Counter[str] = Counter()
         self.candidates: dict[str, Counter[str]] = {nct: Counter() for nct in trials}
@@ -89,6 +91,9 @@ class PopulationCounts:
         if result.error is not None:
             self.errors += 1
             return
+        if result.deceased:
+            self.deceased += 1
+            return
         if result.prefilter is not None:
             self.prefiltered[result.prefilter] += 1
             return
@@ -101,6 +106,7 @@ class PopulationCounts:
     def lines(self) -> list[str]:
         """The summary, one count per line, for a person at the end of a run."""
         lines = [f"population: {self.read} case(s) read, {self.errors} with errors"]
+        lines.append(f"population: {self.deceased} recorded as deceased: not screened")
         for code, count in sorted(self.prefiltered.items()):
             lines.append(f"population: {count} pre-filtered: {PREFILTER_LABEL.get(code, code)}")
         lines.append(f"population: {self.screened} screened against the trials; best verdict:")
