@@ -157,6 +157,12 @@ def _free_port() -> int:
     return port
 
 
+def _pieces_seen(client: Client) -> bool:
+    """Whether a piece of the run is being screened on a worker, or held there screened."""
+    keys = [*client.processing().values(), *client.has_what().values()]
+    return any(str(key).startswith("screen_piece") for held in keys for key in held)
+
+
 def _command(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, *args],
@@ -188,11 +194,11 @@ def test_the_loss_of_the_scheduler_ends_the_run_at_once_with_one_line(tmp_path: 
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".out.jsonl.*.part")):  # records are being written
-            assert run.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(1)
+        with Client(address, timeout=60) as watching:
+            deadline = time.monotonic() + 120
+            while not _pieces_seen(watching):  # the run is under way
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
         scheduler.kill()
         lost = time.monotonic()
         _, stderr = run.communicate(timeout=60)

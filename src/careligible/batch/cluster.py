@@ -38,6 +38,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster
 from distributed.client import FutureCancelledError
 
+from ..errors import InputError
 from ..readers import ParsedCase, format_of, parse_case
 from ..readers.pieces import Piece, pieces, read_piece
 from ..results import CaseResult
@@ -88,6 +89,11 @@ def cluster_stream(
 
 def _all_pieces(paths: Iterable[Path], size: int) -> Iterator[Piece]:
     for path in paths:
+        if path.is_dir():
+            raise InputError(
+                f"{path}: a FHIR bulk export is screened on this machine (--jobs); "
+                "--scheduler sends pieces of case files"
+            )
         yield from pieces(path, format_of(path), size)
 
 
@@ -105,7 +111,8 @@ class _Gather:
     ) -> None:
         self.client, self.scheduler, self.seen = client, scheduler, seen
         self.fmt, self.keep = fmt, keep
-        self.encode = encoder(fmt, screener.catalog.version)
+        self.population = screener.population
+        self.encode = encoder(fmt, screener.catalog.version, self.population)
         self.frozen = freeze(screener.catalog)
         with self._reaching():
             # A task, not scattered data: its result can be computed again if its worker dies.
@@ -133,7 +140,14 @@ class _Gather:
         digest = self.frozen.digest
         with self._reaching():
             return self.client.submit(
-                screen_piece, piece, self.catalog, digest, self.fmt, self.keep, pure=False
+                screen_piece,
+                piece,
+                self.catalog,
+                digest,
+                self.fmt,
+                self.keep,
+                self.population,
+                pure=False,
             )
 
     @contextlib.contextmanager
