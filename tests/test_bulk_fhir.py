@@ -357,6 +357,34 @@ def test_a_directory_without_patient_files_is_not_an_export(tmp_path: Path) -> N
         list(iter_export(tmp_path))
 
 
+def test_a_patient_without_an_id_is_an_error_in_its_place(tmp_path: Path) -> None:
+    write_ndjson(
+        tmp_path / "Patient.ndjson",
+        [
+            {"resourceType": "Patient", "gender": "female"},
+            patient("pseudo-i2", "male", "1980-01-01"),
+        ],
+    )
+    first, second = items(tmp_path)
+    assert first.imported is None and first.line == 1
+    assert str(first.problems[0]).endswith("id: a Patient of a bulk export needs a FHIR id "
+                                           "(up to 64 letters, digits, '-' or '.'), which its "
+                                           "resources refer to")  # fmt: skip
+    assert second.patient_id == "pseudo-i2" and second.imported is not None
+
+
+def test_an_export_without_a_patient_is_one_error_record(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_text("\n", encoding="utf-8")
+    write_ndjson(tmp_path / "Condition.ndjson", [condition("c", "pseudo-x", ICD, "M32.14")])
+    found = items(tmp_path)
+    assert [(Path(i.file).name, i.line) for i in found] == [
+        ("Patient.ndjson", 1),
+        ("Condition.ndjson", 1),
+    ]
+    assert "the export holds no Patient" in str(found[0].problems[0])
+    assert "refers to Patient/pseudo-x" in str(found[1].problems[0])
+
+
 def test_an_unsplit_export_is_read_too(tmp_path: Path) -> None:
     write_ndjson(tmp_path / "Patient.ndjson", [patient("pseudo-u1", "female", "1990-05-01")])
     write_ndjson(tmp_path / "Condition.ndjson", [condition("c", "pseudo-u1", ICD, "G70.00")])
@@ -461,3 +489,14 @@ def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
     unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]
     assert any("Mirena 52 MG Intrauterine System" in r for r in unknown)
     assert cases["63ee2253"]["age"] == 13 and cases["63ee2253"]["sex"] == "male"
+
+
+def test_screen_of_the_public_export_gives_the_patient_who_died_no_verdicts() -> None:
+    result = run("screen", str(PUBLIC), "--format", "jsonl")
+    assert result.exit_code == ExitCode.OK, result.output
+    records = {r["case_id"][:8]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert sorted(records) == ["63ee2253", "79a66c97", "7bc002fa", "bb6a9034", "fb7c882a"]
+    died = records["79a66c97"]
+    assert died["deceased"] is True and died["deceased_date"].startswith("1994-11-11")
+    assert died["trials"] == []
+    assert all(r["trials"] and not r.get("deceased") for k, r in records.items() if k != "79a66c97")
