@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from click.testing import CliRunner, Result
 from careligible.cli import ExitCode, main
 from careligible.fhir import ImportedCase, import_bundle
 from careligible.fhir.notes import SCREEN_LINES, grouped
+from careligible.tui.files import SHOWN_NOTES, load_case_file
 
 PUBLIC = Path(__file__).resolve().parent / "fixtures" / "fhir" / "public"
 RA = PUBLIC / "synthea-rheumatoid-arthritis.json"
@@ -146,6 +148,7 @@ def test_a_deceased_patient_is_flagged() -> None:
     deceased = [r for r in reasons(case) if "deceased" in r]
     assert deceased and deceased[0].startswith(f"Patient/{PATIENT_IDS[DECEASED]}")
     assert (case.data["deceased"], case.data["deceased_date"]) == (True, "1981-03-14")
+    assert (case.data["deceased"], case.data["deceased_date"]) == (True, "1981-03-14")
     # Labs from the 1970s are decades stale: none is used.
     assert "labs" not in case.data
     # Amoxicillin/clavulanate and hydrochlorothiazide are not in the drug vocabulary.
@@ -198,4 +201,20 @@ def test_screen_gives_one_record_per_bundle(tmp_path: Path) -> None:
         t["cohort"] for t in by_id[PATIENT_IDS[RA]]["trials"] if t["verdict"] != "ineligible"
     }
     assert open_cohorts == {"ra"}
-    assert any("deceased" in w for w in by_id[PATIENT_IDS[DECEASED]]["warnings"])
+    dead = by_id[PATIENT_IDS[DECEASED]]
+    assert (dead["deceased"], dead["deceased_date"], dead["trials"]) == (True, "1981-03-14", [])
+    assert any("deceased" in w for w in dead["warnings"])
+    assert all(not r.get("deceased") for r in records if r is not dead)
+
+
+def test_the_tui_notice_names_each_kind_of_note(tmp_path: Path) -> None:
+    path = tmp_path / RA.name
+    shutil.copy(RA, path)
+    message = load_case_file(path).import_message()
+    lines = message.splitlines()
+    assert lines[0].startswith("Imported from a FHIR Bundle as of ")
+    assert len(lines) <= SHOWN_NOTES + 3
+    # The bundle opens with organisations and encounters; what a clinician must act on (a drug
+    # the vocabulary does not know) must not be buried under them.
+    assert any(line.startswith("- not used by the case format (") for line in lines)
+    assert any("Acetaminophen 325 MG Oral Tablet" in line for line in lines)

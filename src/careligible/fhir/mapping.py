@@ -93,6 +93,22 @@ class ConditionRule(_Strict):
         return self
 
 
+class DefaultLimit(_Strict):
+    """An upper limit of normal for results that come without their laboratory's range.
+
+    A published adult reference value, never a number of ours: ``source`` names where it comes
+    from. ``units`` are the spellings of the one unit it is in; a result in another unit is
+    refused rather than converted.
+    """
+
+    value: float = Field(gt=0)
+    units: list[str] = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    def applies_to(self, unit: str) -> bool:
+        return normalise_unit(unit) in {normalise_unit(u) for u in self.units}
+
+
 class ObservationRule(_Strict):
     name: str = Field(min_length=1)
     codes: dict[str, list[str]] = Field(default_factory=dict)
@@ -102,6 +118,8 @@ class ObservationRule(_Strict):
     units: dict[str, float | Divide] = Field(default_factory=dict)
     answers: str | None = None
     note: str | None = None
+    #: ``ratio_to_uln`` only: the limit used when a result has no upper reference limit.
+    default_upper_limit: DefaultLimit | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> ObservationRule:
@@ -111,6 +129,8 @@ class ObservationRule(_Strict):
             raise ValueError("a quantity entry needs units")
         if self.kind in ("coded", "below_range") and not self.answers:
             raise ValueError(f"a {self.kind} entry needs answers")
+        if self.default_upper_limit is not None and self.kind != "ratio_to_uln":
+            raise ValueError("default_upper_limit is for ratio_to_uln entries only")
         return self
 
     def factor(self, unit: str) -> float | None:
@@ -129,6 +149,9 @@ class RawMapping(_Strict):
     conditions: list[ConditionRule] = Field(default_factory=list)
     observations: list[ObservationRule] = Field(default_factory=list)
     medications: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: Dose-form words of products that act where applied (eye drops, ointments, inhalers):
+    #: such a product is not systemic therapy, whatever its ingredient.
+    local_forms: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -192,6 +215,13 @@ class FhirMapping:
 
     def drug_for_code(self, system: str, code: str) -> str | None:
         return self.raw.medications.get(system, {}).get(code.strip())
+
+    def local_form(self, name: str) -> str | None:
+        """The local dose form ``name`` states (``ophthalmic``), compared as whole words."""
+        padded = f" {normalise_text(name)} "
+        return next(
+            (form for form in self.raw.local_forms if f" {normalise_text(form)} " in padded), None
+        )
 
 
 def default_mapping_path() -> Path:
