@@ -498,7 +498,11 @@ def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
     assert any("deceased" in str(n) for n in imported.notes)
     asthma = cases["fb7c882a"]
     assert (asthma["sex"], asthma["age"]) == ("female", 22)
-    assert "budesonide" in [t["drug"] for t in asthma["therapies"]]
+    # inhaled budesonide acts in the airways: reported, never systemic glucocorticoid therapy
+    assert "budesonide" not in [t["drug"] for t in asthma.get("therapies", [])]
+    inhaled = next(i.imported for i in found if (i.patient_id or "")[:8] == "fb7c882a")
+    assert inhaled is not None
+    assert any(n.detail == "budesonide (inhalation)" for n in inhaled.notes)
     contraception = next(i.imported for i in found if (i.patient_id or "")[:8] == "7bc002fa")
     assert contraception is not None and "therapies" not in contraception.data
     unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]
