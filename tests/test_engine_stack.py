@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from distributed import Client, LocalCluster
 
 import careligible.engine as engine_module
 from careligible.alphanet import STACK_LIMIT, stack_bound
+from careligible.batch import stream
+from careligible.batch.stream import MIN_PARALLEL
+from careligible.batch.stream import _start_worker as start_worker
 from careligible.case import Case
 from careligible.catalog import default_rules_dir, load_catalog
 from careligible.cli import ExitCode
@@ -155,19 +159,87 @@ def test_the_bound_holds_against_the_real_engine(
         assert failed == (bound > STACK_LIMIT), bound
 
 
+def unbounded_start(*args: Any) -> None:
+    """A ``--jobs`` worker's start-up that lays rulesets out with no stack bound, as
+    :func:`test_an_engine_error_on_one_case_is_its_record_and_the_batch_goes_on` does here.
+
+    Workers are spawned, so the main process's monkeypatch does not reach them: this function,
+    imported by name in each worker, sets the bound there before the catalog is compiled.
+    """
+    engine_module.STACK_LIMIT = 10**6
+    start_worker(*args)
+
+
+def unbound_in_this_process() -> None:
+    """For a Dask worker: compile rulesets from now on with no stack bound."""
+    engine_module.STACK_LIMIT = 10**6
+
+
+def many_cases(tmp_path: Path, count: int) -> Path:
+    """``count`` RA cases over :data:`AGES`, enough for ``--jobs`` to use its workers."""
+    path = tmp_path / "many.jsonl"
+    ages = [AGES[i % len(AGES)] for i in range(count)]
+    lines = [json.dumps({"id": f"ra-{i}", "disease": "ra", "age": a}) for i, a in enumerate(ages)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def assert_only_age_40_failed(stdout: str, cases: Path) -> None:
+    """One record per input, in order; the cases the engine failed on (age 40 among them) are
+    error records naming their line and saying why; every other case was screened."""
+    inputs = [json.loads(line) for line in cases.read_text().splitlines()]
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert [r["case_id"] for r in records] == [c["id"] for c in inputs]
+    failed = [(c, r) for c, r in zip(inputs, records, strict=True) if r["error"]]
+    assert any(c["age"] == 40 for c, _ in failed)
+    assert all(c["age"] != 120 for c, _ in failed)
+    for number, (case, record) in enumerate(zip(inputs, records, strict=True), start=1):
+        assert record["source"] == f"{cases}:{number}"
+        if record["error"]:
+            assert "could not be screened" in record["error"]
+            assert "error 303" in record["error"]
+            assert record["trials"] == []
+        else:
+            assert record["trials"][0]["verdict"] == "ineligible", case
+
+
 def test_an_engine_error_on_one_case_is_its_record_and_the_batch_goes_on(
     ra_rules: Callable[[list[str]], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without the packing the same catalog fails for some ages: those cases alone say so."""
     monkeypatch.setattr(engine_module, "STACK_LIMIT", 10**6)
     rules = ra_rules(two_way_exclusions(32))
-    screened = run_cli(
-        "screen", "--rules", rules, "--format", "jsonl", "--jobs", "1", cases_file(tmp_path)
-    )
+    cases = cases_file(tmp_path)
+    screened = run_cli("screen", "--rules", rules, "--format", "jsonl", "--jobs", "1", cases)
     assert screened.exit_code == ExitCode.RECORD_ERRORS
-    records = {r["case_id"]: r for r in map(json.loads, screened.stdout.splitlines())}
-    assert list(records) == [f"ra-{age}" for age in AGES]
-    failed = {case_id for case_id, r in records.items() if r["error"]}
-    assert "ra-40" in failed and "ra-120" not in failed
-    assert all("error 303" in records[c]["error"] for c in failed)
-    assert all(records[c]["trials"][0]["verdict"] == "ineligible" for c in set(records) - failed)
+    assert_only_age_40_failed(screened.stdout, cases)
+
+
+def test_an_engine_error_in_a_worker_is_that_cases_record(
+    ra_rules: Callable[[list[str]], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "_start_worker", unbounded_start)
+    rules = ra_rules(two_way_exclusions(32))
+    cases = many_cases(tmp_path, MIN_PARALLEL + 20)
+    screened = run_cli("screen", "--rules", rules, "--format", "jsonl", "--jobs", "2", cases)
+    assert screened.exit_code == ExitCode.RECORD_ERRORS
+    assert screened.stderr.splitlines()[-1].endswith("record(s) had errors; see the 'error' field")
+    assert_only_age_40_failed(screened.stdout, cases)
+
+
+def test_an_engine_error_on_a_dask_worker_is_that_cases_record(
+    ra_rules: Callable[[list[str]], Path], tmp_path: Path
+) -> None:
+    rules = ra_rules(two_way_exclusions(32))
+    cases = many_cases(tmp_path, 60)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(unbound_in_this_process)
+        screened = run_cli(
+            "screen", "--rules", rules, "--format", "jsonl", "--partition-size", "9",
+            "--scheduler", cluster.scheduler_address, cases,
+        )  # fmt: skip
+    assert screened.exit_code == ExitCode.RECORD_ERRORS, screened.output
+    assert_only_age_40_failed(screened.stdout, cases)

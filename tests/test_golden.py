@@ -27,8 +27,16 @@ OUTPUTS = {
     "screen.jsonl": ["screen", "cases/myasthenia-gravis.yaml", "--format", "jsonl"],
     "screen.compact.jsonl": ["screen", *CASES, "--format", "compact"],
     "screen.table.txt": ["screen", *CASES, "--format", "table"],
+    "screen.json": ["screen", "cases/sle-nephritis.yaml", "--format", "json"],
     "explain.md": ["explain", "cases/myasthenia-gravis.yaml", "--format", "markdown"],
     "explain.txt": ["explain", "cases/sle-nephritis.yaml", "--trial", "NCT06189157"],
+    "explain.json": ["explain", "cases/sle-nephritis.yaml", "--format", "json"],
+}
+
+#: Reports are files, not standard output: each is written to a directory and compared there.
+REPORTS = {
+    "report.md": ["--format", "md"],
+    "report.html": ["--format", "html"],
 }
 
 
@@ -58,3 +66,28 @@ def test_output_matches_its_golden_file(
     if os.environ.get("CARELIGIBLE_UPDATE_GOLDEN"):
         path.write_text(result.stdout, encoding="utf-8")
     assert result.stdout == path.read_text(encoding="utf-8"), f"{name} changed; see the module doc"
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_report_matches_its_golden_file(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dated_cases(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "reports"
+    result = run_cli(
+        "report",
+        "cases/myasthenia-gravis.yaml",
+        *REPORTS[name],
+        "--output-dir",
+        str(out),
+        "--date",
+        AS_OF,
+    )
+    assert result.exit_code == 0, result.output
+    (written,) = sorted(out.iterdir())
+    text = written.read_text(encoding="utf-8")
+    path = GOLDEN / name
+    if os.environ.get("CARELIGIBLE_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; see the module doc"

@@ -415,3 +415,19 @@ def test_decisions_are_audited_under_a_pseudonym_only(server: Served, keys: Keys
     assert hooked and hooked[-1]["verdicts"]
     for text in (server.audit_log.read_text(), server.feedback_log.read_text(), server.logs()):
         assert PATIENT not in text
+
+
+def test_a_deceased_patient_gets_no_card_and_a_deceased_record(server: Served, keys: Keys) -> None:
+    """No trial card for a patient the record says has died; /screen says deceased, no trials."""
+    prefetch = full_prefetch()
+    prefetch["patient"]["deceasedDateTime"] = "2013-04-02"
+    response = post(server, HOOK, hook_call(prefetch), signed(keys, server))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+    body = {"id": "dead-1", "disease": "sle", "age": 40, "deceased_date": "2013-04-02"}
+    record = post(server, "/screen", body, signed(keys, server, "/screen")).json()
+    assert (record["deceased"], record["deceased_date"], record["trials"]) == (
+        True,
+        "2013-04-02",
+        [],
+    )

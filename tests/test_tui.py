@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
-from careligible.results import CaseResult, CohortResult
+from careligible.results import VERDICT_SHORT, CaseResult, CohortResult
 from careligible.screening import Screener
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
@@ -178,6 +178,10 @@ async def set_field(pilot: Pilot[Any], key: str, text: str) -> Input:
     return field
 
 
+def cell(table: DataTable[Any], nct_id: str, column: int) -> str:
+    return str(table.get_cell_at((table.get_row_index(nct_id), column))).strip()
+
+
 _SCREENERS: dict[int, Screener] = {}
 
 
@@ -193,11 +197,11 @@ async def test_typing_changes_the_verdict(catalog: Catalog) -> None:
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "eligible"
         table = app.query_one("#trials", DataTable)
-        assert "Eligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        assert cell(table, MG_TRIAL, 0) == VERDICT_SHORT["eligible"]
         await set_field(pilot, "scores.qmg", "5")
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "ineligible"
-        assert "Ineligible" in str(table.get_cell_at((table.get_row_index(MG_TRIAL), 0)))
+        assert cell(table, MG_TRIAL, 0) == VERDICT_SHORT["ineligible"]
         assert app.dirty
 
 
@@ -331,6 +335,69 @@ async def test_trial_detail_explains_criteria(catalog: Catalog) -> None:
         assert "source:" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, TrialScreen)
+
+
+SLE_CASE = REPO / "cases" / "sle-nephritis.yaml"
+
+
+@pytest.mark.parametrize("case_file", [MG_CASE, SLE_CASE], ids=["mg", "sle"])
+@sync
+async def test_trial_table_shows_checked_status_and_cohort_in_80_columns(
+    catalog: Catalog, case_file: Path
+) -> None:
+    app = make_app(catalog, case_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        table = app.query_one("#trials", DataTable)
+        assert app.focused is table
+        headers = [str(c.label).strip() for c in table.ordered_columns]
+        assert headers[:5] == ["Verdict", "Trial", "Checked", "Status", "Cohort"]
+        first_four = sum(c.get_render_width(table) for c in table.ordered_columns[:4])
+        assert first_four <= table.scrollable_content_region.width
+        assert app.result is not None
+        for trial in app.result.trials:
+            assert cell(table, trial.nct_id, 2) == f"{trial.checked}/{trial.total}"
+            status = cell(table, trial.nct_id, 3)
+            assert status.startswith("open") == (trial.status == "recruiting")
+            assert status.endswith("?") == (not trial.status_current)
+            assert trial.cohort_name.startswith(cell(table, trial.nct_id, 4).rstrip("…"))
+
+
+@sync
+async def test_a_closed_trial_is_marked_in_the_table(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.result is not None
+        closed = [
+            t for t in app.result.trials if t.status == "active_not_recruiting" and t.status_current
+        ]
+        assert closed, "the MG demo meets a trial closed to enrolment"
+        table = app.query_one("#trials", DataTable)
+        for trial in closed:
+            assert cell(table, trial.nct_id, 3) == "closed"
+
+
+@sync
+async def test_opening_another_case_shows_its_table_from_the_top(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#trials", DataTable)
+        await pilot.press("f3", "ctrl+end")
+        await pilot.pause()
+        last = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert table.cursor_row == table.row_count - 1 and table.scroll_y > 0
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, FilePicker)
+        await pilot.press(*SLE_CASE.name, "enter")
+        await settle(pilot)
+        assert app.case_file == SLE_CASE
+        assert last in table.rows  # the old row exists in the new case, yet is not kept
+        assert table.cursor_row == 0
+        assert table.scroll_y == 0
 
 
 # --- snapshots (a small fixed catalog, so rule edits elsewhere do not move them) ----------------

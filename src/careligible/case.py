@@ -287,6 +287,11 @@ class Therapy(_Section):
     dose: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+#: A therapy's fields in the order the case format writes them: the columns of every therapy
+#: table (the TUI's rows, the referral report).
+THERAPY_COLUMNS = tuple(Therapy.model_fields)
+
+
 class History(_Section):
     prior_car_t: bool | None = None
     prior_hsct: bool | None = None
@@ -377,7 +382,44 @@ class Case(_Section):
         default=None,
         description="The date the facts are as of (default: the day of screening).",
     )
+    deceased: bool | None = Field(
+        default=None,
+        description=(
+            "true = the patient has died: screening gives a deceased result and no trial "
+            "verdicts. false = known to be alive; absent = not recorded (screened as today)."
+        ),
+    )
+    deceased_date: date | None = Field(
+        default=None,
+        description="The date of death, when known; it implies deceased: true.",
+    )
     confirmations: list[Confirmation] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_of_death_implies_deceased(cls, data: Any) -> Any:
+        """A date of death says the patient died: ``deceased`` is then true, so every reader
+        (screening, a population count) needs to test one field only."""
+        dated = isinstance(data, dict) and data.get("deceased_date") is not None
+        if dated and data.get("deceased") is None:
+            data = {**data, "deceased": True}
+        return data
+
+    @model_validator(mode="after")
+    def _death_is_consistent(self) -> Case:
+        """A date of death beside ``deceased: false`` contradicts itself, and one after the
+        case's date is a death the facts (as of that date) cannot know of."""
+        if self.deceased_date is None:
+            return self
+        if self.deceased is False:
+            raise ValueError("deceased is false, so deceased_date cannot be given")
+        limit = self.as_of or date.today()
+        if self.deceased_date > limit:
+            raise ValueError(
+                f"deceased_date: {self.deceased_date.isoformat()} is after the case's date "
+                f"({limit.isoformat()})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _confirmed_before_facts_date(self) -> Case:

@@ -8,7 +8,8 @@ into the criteria's text, rationale and source later, from the same catalog.
 
 One record per case, with the ``jsonl`` key names wherever they mean the same::
 
-    {"case_id", "source", "ruleset_version", "error"?, "warnings"?, "trials": [
+    {"case_id", "source", "ruleset_version", "error"?, "prefilter"?, "deceased"?,
+     "deceased_date"?, "warnings"?, "trials": [
         {"nct_id", "verdict", "cohort"?, "status"?, "blocked_by"?, "missing"?, "to_confirm"?}]}
 
 Per trial, in the order ``jsonl`` ranks them (every trial is kept):
@@ -22,7 +23,10 @@ Per trial, in the order ``jsonl`` ranks them (every trial is kept):
   them) when *needs information*, ``to_confirm`` (ids of the population-defining items still
   open) when *possibly eligible*.
 
-A key that would hold nothing is left out: no ``error`` means none. Nothing here knows of files.
+A key that would hold nothing is left out: no ``error`` means none. A population run's short
+result (:mod:`careligible.population`) is ``prefilter`` with its code, and no trials; a case
+recorded as deceased has ``deceased: true`` (and ``deceased_date`` when known) and no trials.
+Nothing here knows of files.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .catalog import DISEASE, Catalog, Cohort, Trial
-from .explain import rule_place
+from .explain import head_text, rule_place
+from .population import PREFILTER_LABEL
 from .results import CaseResult, CohortResult, Verdict
 from .screening import CATALOG_GAPS
 
@@ -71,6 +76,12 @@ def compact_record(result: CaseResult, ruleset_version: str) -> dict[str, Any]:
     }
     if result.error is not None:
         record["error"] = result.error
+    if result.prefilter is not None:
+        record["prefilter"] = result.prefilter
+    if result.deceased:
+        record["deceased"] = True
+        if result.deceased_date:
+            record["deceased_date"] = result.deceased_date
     if result.warnings:
         record["warnings"] = list(result.warnings)
     record["trials"] = [compact_trial(t) for t in result.trials]
@@ -107,6 +118,9 @@ class CompactRecord(_Read):
     source: str
     ruleset_version: str
     error: str | None = None
+    prefilter: str | None = None
+    deceased: bool | None = None
+    deceased_date: str | None = None
     warnings: list[str] | None = None
     trials: list[CompactTrial]
 
@@ -142,6 +156,9 @@ def expand(data: object, catalog: Catalog) -> dict[str, Any]:
         "source": record.source,
         "ruleset_version": version,
         "error": record.error,
+        "prefilter": record.prefilter,
+        "deceased": bool(record.deceased),
+        "deceased_date": record.deceased_date,
         "warnings": list(record.warnings or []),
         "trials": [_expand_trial(entry, catalog) for entry in record.trials],
     }
@@ -203,13 +220,14 @@ def _criterion(
 
 def render_expanded(expanded: dict[str, Any]) -> str:
     """An expanded record as plain text, one trial per block."""
-    lines = [
-        f"Case {expanded['case_id']} ({expanded['source']})",
-        f"ruleset version {expanded['ruleset_version']}",
-    ]
+    lines = head_text(expanded)
     if expanded["error"]:
-        return "\n".join([*lines, f"error: {expanded['error']}"])
-    lines += [f"warning: {w}" for w in expanded["warnings"]]
+        return "\n".join(lines)
+    if expanded["deceased"]:
+        return "\n".join(lines)
+    if expanded.get("prefilter"):
+        label = PREFILTER_LABEL.get(expanded["prefilter"], expanded["prefilter"])
+        return "\n".join([*lines, f"{label} (population pre-filter: no trial screened)"])
     for trial in expanded["trials"]:
         cohort = f" (cohort {trial['cohort']}: {trial['cohort_name']})" if trial["cohort"] else ""
         status = f", trial status {trial['status']}" if trial["status"] else ""

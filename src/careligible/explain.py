@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import Catalog, Trial
-from .results import CaseResult, CohortResult, CriterionResult
+from .results import CaseResult, CohortResult, CriterionResult, deceased_notice
 from .safetext import markdown_code, markdown_source, markdown_text
 from .verdicts import is_blocking, is_settled
 
@@ -51,15 +51,21 @@ def show_tally(value: dict[str, Any]) -> str:
 
 
 def show_value(value: Any) -> str:
-    """A fact's value as a clinician reads it; None is unknown, never "no"."""
+    """A fact's value as a clinician reads it: ``70`` not ``70.0``, yes/no, *unknown* for None
+    (never "no"), an empty list as *none*; shared by explain, the report and the TUI so one
+    value never reads two ways."""
     if value is None:
         return "unknown"
-    if is_tally(value):
-        return show_tally(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if is_tally(value):
+        return show_tally(value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(show_value(v) for v in value) if value else "none"
     return str(value)
 
 
@@ -132,6 +138,8 @@ def case_explanation(
         "source": result.source,
         "ruleset_version": catalog.version,
         "error": result.error,
+        # only for a case recorded as deceased, as in the screening record
+        **({"deceased": True, "deceased_date": result.deceased_date} if result.deceased else {}),
         "warnings": list(result.warnings),
         "trials": [
             trial_explanation(catalog, t) for t in result.trials if not wanted or t.nct_id in wanted
@@ -150,14 +158,30 @@ def render(explanations: Sequence[dict[str, Any]], fmt: Format) -> str:
 # --- plain text ---------------------------------------------------------------------------------
 
 
-def render_text(explanation: dict[str, Any]) -> str:
+def head_text(record: dict[str, Any]) -> list[str]:
+    """The lines every plain-text rendering of a record opens with (an explanation here, an
+    expanded compact record in :mod:`careligible.compact`): the case, the ruleset, then the
+    record's error or its warnings."""
     lines = [
-        f"Case {explanation['case_id']} ({explanation['source']})",
-        f"ruleset version {explanation['ruleset_version']}",
+        f"Case {record['case_id']} ({record['source']})",
+        f"ruleset version {record['ruleset_version']}",
     ]
+    if record["error"]:
+        return [*lines, f"error: {record['error']}"]
+    warnings = record["warnings"]
+    if record.get("deceased"):  # said first, as what it is: the reason there are no verdicts
+        notice = deceased_notice(record["deceased_date"])
+        lines.append(notice)
+        warnings = [w for w in warnings if w != notice]
+    return lines + [f"warning: {w}" for w in warnings]
+
+
+def render_text(explanation: dict[str, Any]) -> str:
+    lines = head_text(explanation)
     if explanation["error"]:
-        return "\n".join([*lines, f"error: {explanation['error']}"])
-    lines += [f"warning: {w}" for w in explanation["warnings"]]
+        return "\n".join(lines)
+    if explanation.get("deceased"):  # no trial was screened: the notice says so
+        return "\n".join(lines)
     for trial in explanation["trials"]:
         lines += ["", *_trial_text(trial)]
     lines += ["", *_considerations_text(explanation["considerations"])]
@@ -234,6 +258,12 @@ def render_markdown(explanation: dict[str, Any]) -> str:
     ]
     if explanation["error"]:
         return "\n".join([*lines, "", f"**Error:** {_md(explanation['error'])}"])
+    if explanation.get("deceased"):
+        notice = deceased_notice(explanation["deceased_date"])
+        rest = [w for w in explanation["warnings"] if w != notice]
+        return "\n".join(
+            [*lines, "", f"**{_md(notice)}.**", *(f"- warning: {_md(w)}" for w in rest)]
+        )
     lines += [f"- warning: {_md(w)}" for w in explanation["warnings"]]
     for trial in explanation["trials"]:
         lines += ["", *_trial_markdown(trial)]

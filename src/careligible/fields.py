@@ -83,7 +83,8 @@ def model_fields(model: type[BaseModel], prefix: str = "") -> list[FieldSpec]:
 
 #: Case fields that are not facts about the patient: who the case is, and whether its therapy
 #: list is the whole history (which changes how therapy counts read, not what a rule tests).
-_NOT_RULE_FIELDS = ("id", "therapies_complete")
+#: ``deceased`` is decided before any rule: a deceased case reaches no trial's criteria.
+_NOT_RULE_FIELDS = ("id", "therapies_complete", "deceased")
 
 
 @cache

@@ -10,20 +10,21 @@ import httpx
 
 
 class NotAnObject(ValueError):
-    """The answer's body is not a JSON object; ``reason`` says which part failed."""
+    """The answer's body is not what was expected; ``expected`` names it for the message
+    ("JSON" when the body does not parse, else the resource the caller asked for)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, expected: str) -> None:
+        super().__init__(f"not {expected}")
+        self.expected = expected
 
 
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The body of ``response`` as a JSON object, or :class:`NotAnObject` ("not JSON" /
-    "not an object")."""
+def json_object(response: httpx.Response, resource: str) -> dict[str, Any]:
+    """The body of ``response`` as a JSON object, or :class:`NotAnObject` expecting "JSON"
+    (the body does not parse) or ``resource`` (it parses to something other than an object)."""
     try:
         data = response.json()
     except ValueError:
-        raise NotAnObject("not JSON") from None
+        raise NotAnObject("JSON") from None
     if not isinstance(data, dict):
-        raise NotAnObject("not an object")
+        raise NotAnObject(resource)
     return data

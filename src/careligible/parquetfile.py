@@ -31,6 +31,9 @@ SCHEMA = pa.schema(
         ("source", pa.string()),
         ("ruleset_version", pa.string()),
         ("error", pa.string()),
+        ("prefilter", pa.string()),
+        ("deceased", pa.bool_()),
+        ("deceased_date", pa.string()),
         ("warnings", _LIST),
         (
             "trials",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CriterionStatus = Literal["met", "not_met", "unknown"]
 """What screening found for one criterion: met, not met, or unknown for want of facts."""
@@ -47,6 +47,16 @@ VERDICT_LABEL: dict[str, str] = {
     "possibly_eligible": "possibly eligible: confirm",
     "needs_info": "needs information",
     "cannot_screen": "cannot screen: criteria not available",
+    "ineligible": "ineligible",
+}
+
+#: The same verdicts in a word or two, for a narrow column (the terminal UI's trial table, where
+#: a terminal 80 columns wide must show verdict, trial, criteria checked and status at once).
+VERDICT_SHORT: dict[str, str] = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly",
+    "needs_info": "needs info",
+    "cannot_screen": "no criteria",
     "ineligible": "ineligible",
 }
 
@@ -175,10 +185,26 @@ class AskNext(_Out):
     trials: list[str]
 
 
+def deceased_notice(on: str | None) -> str:
+    """What every output says of a case recorded as deceased, in place of trial verdicts."""
+    when = f" on {on}" if on else " (date not recorded)"
+    return f"DECEASED{when}: the patient is recorded as deceased; no trial was screened"
+
+
 class CaseResult(_Out):
     case_id: str | None
     source: str
     error: str | None = None
+    prefilter: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Set when population screening stopped before the trials (``screen --population``): the
+    code of why (:data:`careligible.population.NO_CANDIDATE_DISEASE`), with no trials. Left out
+    of a record when unset, so records of an ordinary run are unchanged."""
+    deceased: bool = Field(default=False, exclude_if=lambda value: not value)
+    """True when the case records the patient as deceased: then no trial is screened, and
+    ``trials`` is empty. Left out of a record when false (the patient is not recorded as
+    deceased, which is not the same as known to be alive)."""
+    deceased_date: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The date of death (ISO), when the case gives it; left out when unset."""
     warnings: list[str] = []
     trials: list[CohortResult] = []
     """Each trial's best-fitting cohort, ranked."""

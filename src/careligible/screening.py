@@ -16,6 +16,7 @@ from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Tri
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine
 from .facts import CaseFacts, TherapyTally, case_facts
+from .population import enrolled_diseases, prefilter, prefiltered
 from .results import (
     AskNext,
     CaseResult,
@@ -25,6 +26,7 @@ from .results import (
     Consideration,
     CriterionResult,
     CriterionStatus,
+    deceased_notice,
 )
 from .verdicts import (
     ask_next,
@@ -39,10 +41,16 @@ from .verdicts import (
 class Screener:
     """Holds a loaded catalog and its compiled engine; screens cases one at a time."""
 
-    def __init__(self, catalog: Catalog, disease_gate: bool = True) -> None:
+    def __init__(
+        self, catalog: Catalog, disease_gate: bool = True, population: bool = False
+    ) -> None:
         """``disease_gate=False`` evaluates every cohort in full, even those of other diseases:
-        slower, and used to show the gate changes no verdict."""
+        slower, and used to show the gate changes no verdict. ``population=True`` gives a case
+        with no disease any trial enrols one short result instead of its verdicts
+        (:mod:`careligible.population`); never the default."""
         self.catalog = catalog
+        self.population = population
+        self._enrolled = enrolled_diseases(catalog)
         self.engine = RuleEngine(catalog)
         self.disease_gate = disease_gate
         # Everything about a result that does not depend on the case, worked out once.
@@ -60,6 +68,10 @@ class Screener:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
 
     def screen(self, case: Case, source: str = "") -> CaseResult:
+        if case.deceased:
+            return deceased_result(case, source)
+        if self.population and (code := prefilter(case, self._enrolled)) is not None:
+            return prefiltered(case, source, code)
         facts = self.facts(case)
         statuses = self.engine.evaluate(facts, gate=self.disease_gate)
         context = _Context.of(case)
@@ -156,6 +168,22 @@ class Screener:
                 self._closed[key] = plan.result(facts, statuses, context)
             return self._closed[key]
         return plan.result(facts, statuses, context)
+
+
+def deceased_result(case: Case, source: str = "") -> CaseResult:
+    """The result of a case recorded as deceased: that fact, said once, and no trial verdicts.
+
+    Screening a patient who has died against trials would only produce referrals no one can
+    act on; every output carries the notice (as the first warning) and the ``deceased`` fields.
+    """
+    on = case.deceased_date.isoformat() if case.deceased_date else None
+    return CaseResult(
+        case_id=case.id,
+        source=source,
+        deceased=True,
+        deceased_date=on,
+        warnings=[deceased_notice(on)],
+    )
 
 
 @dataclass(frozen=True)

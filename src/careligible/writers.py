@@ -24,7 +24,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .compact import encode_compact
-from .results import DISCLAIMER, VERDICT_LABEL, VERDICTS, CaseResult, CohortResult
+from .population import PREFILTER_LABEL
+from .results import (
+    DISCLAIMER,
+    VERDICT_LABEL,
+    VERDICTS,
+    CaseResult,
+    CohortResult,
+    deceased_notice,
+)
 from .safetext import csv_cell, printable
 from .verdicts import NOT_CANDIDATES
 
@@ -86,28 +94,39 @@ class JsonWriter(EncodingWriter):
 
 
 class CsvWriter(EncodingWriter):
-    """One row per case: the trials by verdict, their statuses, what is missing, and any error."""
+    """One row per case: the trials by verdict, their statuses, what is missing, and any error.
+
+    A population run (``screen --population``) adds a ``prefilter`` column after ``error``: the
+    code of a case's short result, empty for a case screened against the trials.
+
+    A case recorded as deceased has ``deceased`` true (and its ``deceased_date``) and no trials.
+    """
 
     COLUMNS = (
         "case_id",
         "source",
         "error",
+        "deceased",
+        "deceased_date",
         *VERDICTS,
         "status",
         "missing",
         "warnings",
         "nearest_sites",
     )
+    POPULATION_COLUMNS = (*COLUMNS[:3], "prefilter", *COLUMNS[3:])
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], population: bool = False) -> None:
         super().__init__(out)
         self.started = False
+        self.population = population
 
     def _head(self) -> None:
         """The header row, written with the first record (or at close), never on creation: a
         writer is made before the run's guarded writes, and a full disk must fail inside them."""
         if not self.started:
-            csv.writer(self.out, lineterminator="\n").writerow(self.COLUMNS)
+            columns = self.POPULATION_COLUMNS if self.population else self.COLUMNS
+            csv.writer(self.out, lineterminator="\n").writerow(columns)
             self.started = True
 
     def write_encoded(self, text: str) -> None:
@@ -117,14 +136,25 @@ class CsvWriter(EncodingWriter):
     def close(self) -> None:
         self._head()
 
+    def write(self, result: CaseResult) -> None:
+        self.write_encoded(self.encode_row(result, self.population))
+
     @staticmethod
     def encode(result: CaseResult) -> str:
+        return CsvWriter.encode_row(result)
+
+    @staticmethod
+    def encode_row(result: CaseResult, population: bool = False) -> str:
+        """One row; with ``population``, the ``prefilter`` cell after ``error``."""
         missing = sorted({m for t in result.by_verdict("needs_info") for m in t.missing})
         line = io.StringIO()
         cells = [
             result.case_id or "",
             result.source,
             result.error or "",
+            *([result.prefilter or ""] if population else []),
+            "true" if result.deceased else "",
+            result.deceased_date or "",
             *(";".join(t.nct_id for t in result.by_verdict(v)) for v in VERDICTS),
             ";".join(f"{t.nct_id} {t.status_text}" for t in result.trials),
             ";".join(missing),
@@ -180,6 +210,20 @@ class TableWriter:
             self.console.print(
                 f"[bold]{title}[/bold]\n  [red]error:[/red] {_text(result.error)}\n", markup=True
             )
+            return
+        if result.deceased:
+            notice = deceased_notice(result.deceased_date)
+            rest = [w for w in result.warnings if w != notice]
+            self.console.print(
+                f"[bold]{title}[/bold]\n  [bold magenta]{_text(notice)}[/bold magenta]", markup=True
+            )
+            for warning in rest:
+                self.console.print(Text(printable(f"  warning: {warning}"), style="yellow"))
+            self.console.print()
+            return
+        if result.prefilter is not None:  # a population run's short result
+            label = PREFILTER_LABEL.get(result.prefilter, result.prefilter)
+            self.console.print(f"[bold]{title}[/bold]\n  [dim]{_text(label)}[/dim]\n", markup=True)
             return
         open_trials = [t for t in result.trials if t.verdict not in NOT_CANDIDATES]
         if not open_trials:
@@ -284,7 +328,13 @@ WRITERS: dict[str, Callable[[IO[str], str], Writer]] = {
 BINARY_FORMATS = frozenset({"parquet"})
 
 
-def make_writer(fmt: str, out: IO[str], ruleset_version: str = "") -> Writer:
+def make_writer(
+    fmt: str, out: IO[str], ruleset_version: str = "", population: bool = False
+) -> Writer:
+    """The writer of ``fmt``; ``population`` gives the CSV its ``prefilter`` column (every
+    other format carries a short result in the fields it already has)."""
+    if fmt == "csv" and population:
+        return CsvWriter(out, population=True)
     return WRITERS[fmt](out, ruleset_version)
 
 
@@ -298,9 +348,12 @@ ENCODERS: dict[str, Encoder] = {
 }
 
 
-def encoder(fmt: str, ruleset_version: str) -> Encoder | None:
+def encoder(fmt: str, ruleset_version: str, population: bool = False) -> Encoder | None:
     """The function that encodes one record of ``fmt`` (None for the table), picklable so that
-    workers can encode. Compact records and Parquet rows carry the ruleset version."""
+    workers can encode. Compact records and Parquet rows carry the ruleset version; a population
+    run's CSV rows carry the ``prefilter`` cell."""
     if fmt in ("compact", "parquet"):
         return partial(encode_compact, ruleset_version=ruleset_version)
+    if fmt == "csv" and population:
+        return partial(CsvWriter.encode_row, population=True)
     return ENCODERS.get(fmt)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import CareligibleError, Problem
-from ..readers import ParsedCase, parse_case, read_records
+from ..readers import ParsedCase, parsed_records
 from ..results import CaseResult
 from ..screening import Screener
 
@@ -23,15 +23,15 @@ MESSAGE_LIMIT = 200
 
 
 def parsed_cases(paths: Iterable[Path]) -> Iterator[ParsedCase]:
-    """Every record of every file, validated, with duplicate ids turned into errors."""
+    """Every record of every file (or patient of a bulk export directory), validated, with
+    duplicate ids turned into errors."""
     with SeenIds() as seen:
         for path in paths:
-            for record in read_records(path):
-                parsed = parse_case(record)
+            for file, line, parsed in parsed_records(path):
                 if parsed.case is not None:
                     earlier = seen.first_seen(parsed.case.id, parsed.source)
                     if earlier is not None:
-                        parsed = duplicate(parsed.case.id, record.file, record.line, earlier)
+                        parsed = duplicate(parsed.case.id, file, line, earlier)
                 yield parsed
 
 

@@ -33,6 +33,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster
 from distributed.client import FutureCancelledError
 
+from ..errors import InputError
 from ..readers import ParsedCase, format_of, parse_case
 from ..readers.pieces import Piece, pieces, read_piece
 from ..results import CaseResult
@@ -83,6 +84,11 @@ def cluster_stream(
 
 def _all_pieces(paths: Iterable[Path], size: int) -> Iterator[Piece]:
     for path in paths:
+        if path.is_dir():
+            raise InputError(
+                f"{path}: a FHIR bulk export is screened on this machine (--jobs); "
+                "--scheduler sends pieces of case files"
+            )
         yield from pieces(path, format_of(path), size)
 
 
@@ -100,7 +106,8 @@ class _Gather:
     ) -> None:
         self.client, self.scheduler, self.seen = client, scheduler, seen
         self.fmt, self.keep = fmt, keep
-        self.encode = encoder(fmt, screener.catalog.version)
+        self.population = screener.population
+        self.encode = encoder(fmt, screener.catalog.version, self.population)
         self.frozen = freeze(screener.catalog)
         [self.catalog] = client.scatter([self.frozen.data], broadcast=True, hash=False)
         self.window = IN_FLIGHT * max(1, len(_workers(client, scheduler)))
@@ -124,7 +131,14 @@ class _Gather:
         data = self.client.scatter(piece, hash=False)
         digest = self.frozen.digest
         return self.client.submit(
-            screen_piece, data, self.catalog, digest, self.fmt, self.keep, pure=False
+            screen_piece,
+            data,
+            self.catalog,
+            digest,
+            self.fmt,
+            self.keep,
+            self.population,
+            pure=False,
         )
 
     def _records(

@@ -35,37 +35,43 @@ Reply = tuple[int, str | None, bool, str | None, str | None]
 class _Loaded:
     data: bytes
     digest: str
+    population: bool
     screener: Screener
 
 
 _loaded: _Loaded | None = None
 
 
-def screener_for(catalog: bytes, digest: str) -> Screener:
-    """A screener of the catalog in ``catalog``, checked against ``digest`` the first time."""
+def screener_for(catalog: bytes, digest: str, population: bool = False) -> Screener:
+    """A screener of the catalog in ``catalog``, checked against ``digest`` the first time
+    (``population``: with the pre-filter of :mod:`careligible.population`)."""
     global _loaded
     last = _loaded
     if (
         last is not None
         and last.digest == digest
+        and last.population == population
         and (last.data is catalog or last.data == catalog)
     ):
         return last.screener
-    screener = Screener(thaw(catalog, digest))
-    _loaded = _Loaded(catalog, digest, screener)
+    screener = Screener(thaw(catalog, digest), population=population)
+    _loaded = _Loaded(catalog, digest, population, screener)
     return screener
 
 
-def screen_piece(piece: Piece, catalog: bytes, digest: str, fmt: str, keep: bool) -> list[Reply]:
+def screen_piece(
+    piece: Piece, catalog: bytes, digest: str, fmt: str, keep: bool, population: bool = False
+) -> list[Reply]:
     """Every record of ``piece`` screened with the catalog in ``catalog`` and encoded as ``fmt``
-    (a format whose records are encoded apart, or ``"table"`` for the result alone).
+    (a format whose records are encoded apart, or ``"table"`` for the result alone);
+    ``population`` screens as ``screen --population`` does.
 
     With ``keep`` (or a format that is not encoded apart) each reply also carries the result as
     JSON, for a caller that must read it. Raises
     :class:`~careligible.batch.frozen.CatalogRefused` when ``catalog`` does not match ``digest``.
     """
-    screener = screener_for(catalog, digest)
-    encode = encoder(fmt, screener.catalog.version)
+    screener = screener_for(catalog, digest, population)
+    encode = encoder(fmt, screener.catalog.version, population)
     replies: list[Reply] = []
     for record in read_piece(piece):
         parsed = parse_case(record)

@@ -53,8 +53,9 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
     """Screen every record of ``batch`` and write each to ``writer`` (which writes to ``where``),
     in input order; return how many records had errors."""
     errors = 0
-    encode = encoder(batch.fmt, batch.screener.catalog.version)
-    stream = _screened(batch, keep=batch.audit_log is not None or batch.area is not None)
+    encode = encoder(batch.fmt, batch.screener.catalog.version, batch.screener.population)
+    keep = batch.audit_log is not None or batch.area is not None or batch.screener.population
+    stream = _screened(batch, keep=keep)
     outcomes: Iterator[Screened] = stream
     if batch.area is not None:  # trials with a recruiting site in the area, nearest named
         from ..registry.sites import narrowed
@@ -73,7 +74,7 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
 def _screened(batch: Batch, keep: bool) -> Generator[Screened, None, None]:
     """The batch's outcomes in input order, from this machine's processes or a Dask cluster."""
     if batch.scheduler is None:
-        encode = encoder(batch.fmt, batch.screener.catalog.version)
+        encode = encoder(batch.fmt, batch.screener.catalog.version, batch.screener.population)
         parsed = parsed_cases(batch.paths)
         return screen_stream(parsed, batch.screener, batch.jobs, encode, keep, batch.on_event)
     from .cluster import cluster_stream  # Dask is imported only when asked for

@@ -21,7 +21,6 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
-from ..catalog import Catalog
 from ..readers import ParsedCase
 from ..results import CaseResult
 from ..screening import Screener
@@ -83,7 +82,7 @@ def screen_stream(
     if jobs <= 1 or len(head) < MIN_PARALLEL:
         outcomes = (outcome(p, screen_parsed(screener, p), encode, keep_results) for p in rest)
     else:
-        outcomes = _in_workers(rest, screener.catalog, jobs, encode, keep_results, on_event)
+        outcomes = _in_workers(rest, screener, jobs, encode, keep_results, on_event)
     with closing(outcomes):  # closing this stream stops its workers at once
         for item in outcomes:
             yield item
@@ -107,14 +106,14 @@ def outcome(parsed: ParsedCase, result: CaseResult, encode: Encoder | None, keep
 
 def _in_workers(
     items: Iterator[ParsedCase],
-    catalog: Catalog,
+    screener: Screener,
     jobs: int,
     encode: Encoder | None,
     keep: bool,
     on_event: Callable[[str], None],
 ) -> Generator[Screened, None, None]:
-    frozen = freeze(catalog)
-    start_args = (frozen.data, frozen.digest, encode, keep)
+    frozen = freeze(screener.catalog)
+    start_args = (frozen.data, frozen.digest, encode, keep, screener.population)
     sent: deque[list[ParsedCase]] = deque()  # what the pool was given, whose outcome is due
 
     def chunks() -> Iterator[list[ParsedCase]]:
@@ -145,10 +144,14 @@ _encode: Encoder | None = None
 _keep = False
 
 
-def _start_worker(frozen: bytes, digest: str, encode: Encoder | None, keep: bool) -> None:
-    """Build this worker's screener from the main process's catalog, checked against its hash."""
+def _start_worker(
+    frozen: bytes, digest: str, encode: Encoder | None, keep: bool, population: bool = False
+) -> None:
+    """Build this worker's screener from the main process's catalog, checked against its hash,
+    screening as the main process's does (``population``: with the pre-filter)."""
     global _worker, _encode, _keep
-    _worker, _encode, _keep = Screener(thaw(frozen, digest)), encode, keep
+    _worker = Screener(thaw(frozen, digest), population=population)
+    _encode, _keep = encode, keep
 
 
 def _screen_chunk(chunk: list[ParsedCase]) -> list[Reply]:

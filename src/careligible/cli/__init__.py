@@ -19,6 +19,7 @@ from .report import report
 from .rules import rules, trials
 from .screen import screen, tui
 from .serve import serve
+from .terminology import rules_expand
 
 
 class _Careligible(click.Group):
@@ -58,5 +59,6 @@ def main() -> None:
 for _command in (screen, tui, rules, trials, explain, report, audit, import_fhir, registry, serve):
     main.add_command(_command)
 rules.add_command(rules_draft)
+rules.add_command(rules_expand)
 
 __all__ = ["ExitCode", "main"]

@@ -38,9 +38,7 @@ class _Outcome:
 
 
 @click.command("import-fhir")
-@click.argument(
-    "bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--output",
     "-o",
@@ -55,12 +53,22 @@ class _Outcome:
     metavar="YYYY-MM-DD",
     help="Compute ages and therapy months as of this date (default: today); recorded in the output.",
 )
+@click.option(
+    "--all-notes",
+    is_flag=True,
+    help="List every note, one per line, instead of grouping them by reason (one screen a bundle).",
+)
 def import_fhir(
-    bundles: tuple[Path, ...], output: Path | None, reference_date: dt.datetime | None
+    bundles: tuple[Path, ...],
+    output: Path | None,
+    reference_date: dt.datetime | None,
+    all_notes: bool,
 ) -> None:
     """Turn FHIR R4 Bundles (JSON, one patient each) into cases, listing what could not be mapped.
 
     One case per bundle, in input order; a bundle that cannot be read is reported in its place.
+    A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one case per patient.
+    Notes are grouped by reason, with counts, to fit on one screen a case (--all-notes: all).
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
     from ..fhir import default_vocabulary, load_mapping
@@ -79,7 +87,7 @@ def import_fhir(
     outcomes = list(_imported(bundles, day, mapping, vocabulary))
     try:
         with destination(output, protected_files(bundles)) as out:
-            _write_yaml(out, outcomes, day)
+            _write_yaml(out, outcomes, day, all_notes)
     except (OSError, CareligibleError) as exc:
         click.echo(f"careligible: cannot write the output: {exc}", err=True)
         sys.exit(ExitCode.CANNOT_RUN)
@@ -107,6 +115,9 @@ def _imported(
     from ..readers import format_of, read_records
 
     for path in paths:
+        if path.is_dir():
+            yield from _exported(path, day, mapping, vocabulary)
+            continue
         try:
             if format_of(path) not in ("json", "jsonl"):
                 raise InputError(f"{path}: a FHIR Bundle must be a JSON file (.json)")
@@ -141,7 +152,22 @@ def _imported(
             yield _Outcome(record.source, imported)
 
 
-def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date) -> None:
+def _exported(
+    directory: Path, day: dt.date, mapping: FhirMapping, vocabulary: Vocabulary
+) -> Iterator[_Outcome]:
+    """One outcome per patient of a bulk export, then one per line no patient could take."""
+    from ..fhir.bulk import iter_export
+
+    try:
+        for item in iter_export(
+            directory, reference_date=day, mapping=mapping, vocabulary=vocabulary
+        ):
+            yield _Outcome(item.source, item.imported, tuple(str(p) for p in item.problems))
+    except InputError as exc:
+        yield _Outcome(str(directory), problems=(str(exc),))
+
+
+def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date, all_notes: bool) -> None:
     """One YAML document: a case (one bundle) or a list of cases, each below its comments."""
     import yaml
 
@@ -155,7 +181,7 @@ def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date) -> None:
     as_list = len(outcomes) > 1
     for outcome in outcomes:
         out.write("\n")
-        for line in _comments(outcome):
+        for line in _comments(outcome, all_notes):
             out.write(f"# {line}\n")
         if outcome.imported is None:
             continue
@@ -168,18 +194,23 @@ def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date) -> None:
         out.write(text)
 
 
-def _comments(outcome: _Outcome) -> Iterator[str]:
+def _comments(outcome: _Outcome, all_notes: bool) -> Iterator[str]:
+    """The source, what was not mapped (grouped by reason unless ``all_notes``), the sources."""
+    from ..fhir.notes import full, grouped
+
     imported = outcome.imported
     if imported is None:
         yield f"{_one_line(outcome.source)}: NOT IMPORTED"
         for problem in outcome.problems:
             yield f"  {_one_line(problem)}"
         return
+    if imported.deceased:  # first, so that no one reads on as if the patient could enrol
+        yield f"{imported.deceased.upper()}: screening gives this case no trial verdicts"
     yield f"{_one_line(outcome.source)}: case '{_one_line(imported.case_id)}'"
     if imported.notes:
         yield f"not mapped ({len(imported.notes)}):"
-        for note in imported.notes:
-            yield f"  - {_one_line(str(note))}"
+        for line in full(imported.notes) if all_notes else grouped(imported.notes):
+            yield f"  - {_one_line(line)}"
     if imported.sources:
         yield "sources:"
         for field, source in imported.sources.items():

@@ -21,6 +21,7 @@ import click
 from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
+from ..population import PopulationCounts
 from ..writers import BINARY_FORMATS, WRITERS, make_writer
 from .common import (
     ExitCode,
@@ -36,9 +37,7 @@ from .common import (
 
 
 @click.command()
-@click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "fmt",
@@ -92,6 +91,12 @@ from .common import (
     show_default=True,
     help="With --scheduler: records per piece of the input sent to a worker.",
 )
+@click.option(
+    "--population",
+    is_flag=True,
+    help="Population screening: a case with no disease any trial enrols gets one short result "
+    "('no candidate disease recorded') instead of verdicts; counts on stderr at the end.",
+)
 @click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
 @click.option(
     "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
@@ -108,12 +113,16 @@ def screen(
     jobs: int | None,
     scheduler: str | None,
     partition_size: int,
+    population: bool,
     country: str | None,
     near: str | None,
     within: float | None,
     rules_dir: Path | None,
 ) -> None:
-    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial."""
+    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial.
+
+    A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one record per patient.
+    """
     from ..registry.sites import parse_area
     from ..screening import Screener
 
@@ -127,11 +136,13 @@ def screen(
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
-        screener = Screener(load_rules(rules_dir, consequence="; nothing was screened"))
+        catalog = load_rules(rules_dir, consequence="; nothing was screened")
+        screener = Screener(catalog, population=population)
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
+    counts = PopulationCounts([t.nct_id for t in catalog.trials]) if population else None
     with _signals_end_the_run():
         batch = Batch(
             paths=paths,
@@ -144,11 +155,13 @@ def screen(
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             scheduler=scheduler,
             piece_size=partition_size,
-            progress=lambda items: _with_progress(items, show_progress),
+            progress=lambda items: _with_progress(_counted(items, counts), show_progress, counts),
         )
         errors = _run(batch, output, protected)
     if audit_log_path is not None:
         _print_head(audit_log_path)
+    for line in counts.lines() if counts is not None else ():
+        click.echo(f"careligible: {line}", err=True)
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -245,9 +258,8 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     finished = False
     try:
         with destination(output, protected) as out:
-            errors = run_batch(
-                batch, make_writer(batch.fmt, out, batch.screener.catalog.version), where
-            )
+            version, population = batch.screener.catalog.version, batch.screener.population
+            errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
             finished = True
     except BrokenPipeError:
         quiet_stdout()
@@ -277,7 +289,22 @@ def _fail(code: ExitCode, message: str) -> NoReturn:
     sys.exit(code)
 
 
-def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Screened]:
+def _counted(results: Iterator[Screened], counts: PopulationCounts | None) -> Iterator[Screened]:
+    """Pass records on, counting each result of a population run as it goes by."""
+    if counts is None:
+        yield from results
+        return
+    for item in results:
+        if item.result is not None:
+            counts.add(item.result)
+        yield item
+
+
+def _with_progress(
+    results: Iterator[Screened], enabled: bool, counts: PopulationCounts | None = None
+) -> Iterator[Screened]:
+    """A bar on stderr (never stdout, where records go) counting the records as they are
+    written; a population run's bar also counts the pre-filtered cases and the candidates."""
     results = _stop_if_asked(results)
     if not enabled:
         yield from results
@@ -285,16 +312,22 @@ def _with_progress(results: Iterator[Screened], enabled: bool) -> Iterator[Scree
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (
-        SpinnerColumn(),
-        TextColumn("screened {task.completed} case(s)"),
-        TimeElapsedColumn(),
-    )
+    text = "screened {task.completed} case(s)"
+    if counts is not None:
+        text += (
+            ", {task.fields[prefiltered]} pre-filtered, "
+            "{task.fields[candidates]} a candidate for some trial"
+        )
+    columns = (SpinnerColumn(), TextColumn(text), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("screening")
+        task = bar.add_task("screening", prefiltered=0, candidates=0)
         for result in results:
             yield result
-            bar.advance(task)
+            if counts is None:
+                bar.advance(task)
+                continue
+            prefiltered, candidates = counts.prefiltered.total(), counts.with_candidate_trial
+            bar.update(task, advance=1, prefiltered=prefiltered, candidates=candidates)
 
 
 @click.command()

@@ -53,6 +53,15 @@ class ImportedCase:
     def case_id(self) -> str:
         return str(self.data["id"])
 
+    @property
+    def deceased(self) -> str | None:
+        """``deceased <date>`` (or ``deceased, date not recorded``) when the Patient died by
+        the reference date: said first wherever the imported case is shown."""
+        if not self.data.get("deceased"):
+            return None
+        on = self.data.get("deceased_date")
+        return f"deceased {on}" if on else "deceased, date not recorded"
+
     def warnings(self) -> list[str]:
         """What a screening result should carry so the import is never mistaken for a full case."""
         head = (
@@ -247,8 +256,51 @@ class _Import:
                         f"birthDate '{patient.birthDate}' gives an age of {ages[0]} or {ages[-1]} "
                         "at the reference date; enter the age by hand",
                     )
-        if patient.deceasedBoolean or patient.deceasedDateTime:
-            evidence.note(label, "the patient is recorded as deceased")
+        self.death(patient, label)
+
+    def death(self, patient: Patient, label: str) -> None:
+        """``deceasedBoolean``/``deceasedDateTime`` -> ``deceased``/``deceased_date``.
+
+        A death after the reference date had not happened then: the case is as of that date,
+        so it is reported and not recorded. A date coarser than a day (``2013``) still makes
+        the patient deceased; the date is then reported, not guessed.
+        """
+        evidence = self.evidence
+        if patient.deceasedBoolean is not None:
+            evidence.add("deceased", bool(patient.deceasedBoolean), label, None, "agree")
+            if patient.deceasedBoolean:
+                self.deceased_note(label)
+            return
+        raw = patient.deceasedDateTime
+        if raw is None:
+            return
+        bounds = date_bounds(raw)
+        if bounds is None:
+            evidence.note(label, f"deceasedDateTime '{raw}' cannot be read; recorded as deceased")
+        elif bounds[0] > evidence.reference:
+            evidence.note(
+                label,
+                f"deceased on {bounds[0].isoformat()}, after the reference date; alive then, "
+                "so not recorded as deceased",
+            )
+            return
+        elif bounds[0] != bounds[1]:
+            evidence.note(
+                label,
+                f"deceasedDateTime '{raw}' is not a full date; deceased_date left unknown",
+            )
+        else:
+            evidence.add("deceased_date", bounds[0].isoformat(), label, None, "agree")
+        evidence.add("deceased", True, label, None, "agree")
+        self.deceased_note(label)
+
+    def deceased_note(self, label: str) -> None:
+        """Said with the notes too, so every view of the import (the TUI's notice included)
+        leads to the fact that matters most."""
+        self.evidence.note(
+            label,
+            "the patient is recorded as deceased: screening gives this case no trial verdicts",
+        )
 
 
 def _kind(label: str) -> str:

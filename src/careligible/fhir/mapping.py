@@ -80,6 +80,9 @@ class ConditionRule(_Strict):
     if_inactive: dict[str, Any] = Field(default_factory=dict)
     review: str | None = None
     note: str | None = None
+    #: The concepts whose descendants ``codes`` lists by hand (by system), so that the list can
+    #: be refreshed from a terminology server (:mod:`.terminology`); matching ignores it.
+    descendants_of: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _maps_something(self) -> ConditionRule:
@@ -88,6 +91,22 @@ class ConditionRule(_Strict):
         if not (self.fields or self.if_active or self.if_inactive or self.review):
             raise ValueError("an entry needs fields, if_active, if_inactive or review")
         return self
+
+
+class DefaultLimit(_Strict):
+    """An upper limit of normal for results that come without their laboratory's range.
+
+    A published adult reference value, never a number of ours: ``source`` names where it comes
+    from. ``units`` are the spellings of the one unit it is in; a result in another unit is
+    refused rather than converted.
+    """
+
+    value: float = Field(gt=0)
+    units: list[str] = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    def applies_to(self, unit: str) -> bool:
+        return normalise_unit(unit) in {normalise_unit(u) for u in self.units}
 
 
 class ObservationRule(_Strict):
@@ -99,6 +118,8 @@ class ObservationRule(_Strict):
     units: dict[str, float | Divide] = Field(default_factory=dict)
     answers: str | None = None
     note: str | None = None
+    #: ``ratio_to_uln`` only: the limit used when a result has no upper reference limit.
+    default_upper_limit: DefaultLimit | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> ObservationRule:
@@ -108,6 +129,8 @@ class ObservationRule(_Strict):
             raise ValueError("a quantity entry needs units")
         if self.kind in ("coded", "below_range") and not self.answers:
             raise ValueError(f"a {self.kind} entry needs answers")
+        if self.default_upper_limit is not None and self.kind != "ratio_to_uln":
+            raise ValueError("default_upper_limit is for ratio_to_uln entries only")
         return self
 
     def factor(self, unit: str) -> float | None:
@@ -209,9 +232,16 @@ def load_mapping(path: Path | None = None, vocabulary: Vocabulary | None = None)
 def _load(path: Path, vocabulary: Vocabulary | None) -> FhirMapping:
     where = str(path)
     try:
-        data, lines = load_with_lines(read_rule_text(path))
+        text = read_rule_text(path)
     except OSError as exc:
         raise RulesError([Problem(f"cannot read: {exc.strerror or exc}", file=where)]) from None
+    return parse_mapping(text, where, vocabulary)
+
+
+def parse_mapping(text: str, where: str, vocabulary: Vocabulary | None = None) -> FhirMapping:
+    """Check a mapping file's text as :func:`load_mapping` does; ``where`` names it in problems."""
+    try:
+        data, lines = load_with_lines(text)
     except YamlSyntaxError as exc:
         raise RulesError([Problem(str(exc), file=where, line=exc.line)]) from None
     try:
@@ -242,6 +272,16 @@ def _check(
         for system in cond.codes:
             if system not in systems:
                 yield problem(f"unknown code system '{system}'", "conditions", index, "codes")
+        for system, parents in cond.descendants_of.items():
+            for code in parents:
+                if code not in cond.codes.get(system, []):
+                    yield problem(
+                        f"'{code}' is not among the entry's {system} codes",
+                        "conditions",
+                        index,
+                        "descendants_of",
+                        system,
+                    )
         base = dict(cond.fields)
         for key in ("fields", "if_active", "if_inactive"):
             values: dict[str, Any] = {**base, **getattr(cond, key)}

@@ -39,7 +39,7 @@ def read_observation(evidence: Evidence, resource: Resource, label: str) -> None
         return
     for rule in rules:
         try:
-            value = read_value(evidence, rule, observation)
+            value = read_value(evidence, rule, observation, label)
         except Refused as refused:
             evidence.note(label, f"{rule.name}: {refused}")
             continue
@@ -91,7 +91,9 @@ def observation_rules(evidence: Evidence, code: CodeableConcept | None) -> list[
     return found
 
 
-def read_value(evidence: Evidence, rule: ObservationRule, observation: Observation) -> Any:
+def read_value(
+    evidence: Evidence, rule: ObservationRule, observation: Observation, label: str = ""
+) -> Any:
     """The case value an Observation gives for ``rule``, or :class:`Refused` saying why not."""
     if rule.kind == "coded":
         return coded(evidence, rule, observation)
@@ -99,7 +101,10 @@ def read_value(evidence: Evidence, rule: ObservationRule, observation: Observati
         return below_range(evidence, rule, observation)
     value, unit = quantity(observation)
     if rule.kind == "ratio_to_uln":
-        return round(value / upper_limit(observation, unit), 2)
+        limit = upper_limit(observation, unit)
+        if limit is None:
+            limit = default_limit(evidence, rule, unit, label)
+        return round(value / limit, 2)
     factor = rule.factor(unit)
     if factor is None:
         accepted = ", ".join(repr(u) for u in rule.units)
@@ -198,7 +203,8 @@ def quantity(observation: Observation) -> tuple[float, str]:
     return number(found.value), unit_of(found)
 
 
-def upper_limit(observation: Observation, unit: str) -> float:
+def upper_limit(observation: Observation, unit: str) -> float | None:
+    """The laboratory's upper reference limit, None when the result gives none."""
     for bound in observation.referenceRange or []:
         high = bound.high
         if high is None or high.value is None:
@@ -210,4 +216,30 @@ def upper_limit(observation: Observation, unit: str) -> float:
         if limit <= 0:
             raise Refused("the upper reference limit is not positive")
         return limit
-    raise Refused("no upper reference limit to divide by")
+    return None
+
+
+def default_limit(evidence: Evidence, rule: ObservationRule, unit: str, label: str) -> float:
+    """The mapping's default upper limit for a result without a range, noted where used.
+
+    Laboratories' limits differ (an ALT limit ranges from about 30 to 55 U/L), so the case
+    must say that a ratio rests on a published default and not on the laboratory's own range.
+    """
+    default = rule.default_upper_limit
+    if default is None:
+        raise Refused("no upper reference limit to divide by (and no default for this test)")
+    if not default.applies_to(unit):
+        shown = f"'{unit}'" if unit else "no unit"
+        raise Refused(
+            f"no upper reference limit to divide by; the default is in {default.units[0]}, "
+            f"the value in {shown}"
+        )
+    evidence.note(
+        label,
+        f"{rule.name}: the result gives no reference range; divided by the default upper "
+        f"limit {default.value:g} {default.units[0]} ({default.source}); check it against "
+        "the laboratory's own range",
+        "upper limit of normal from the default table (the result gives no reference range)",
+        rule.name,
+    )
+    return default.value

@@ -4,7 +4,8 @@ Readers never stop at a bad record. Each yields :class:`RawRecord` items in inpu
 either the raw mapping or the reason it could not be read, and always where it came from
 (``file:line``), so a batch writes exactly one output record per input record.
 
-JSON Lines and CSV are read as streams; YAML and JSON documents are read whole.
+JSON Lines and CSV are read as streams; YAML and JSON documents are read whole. A directory is
+read as a FHIR bulk export (:mod:`.bulk`), one record per patient.
 
 What counts as a record when the input is broken:
 
@@ -46,6 +47,7 @@ __all__ = [
     "format_of",
     "open_case",
     "parse_case",
+    "parsed_records",
     "read_records",
 ]
 
@@ -67,6 +69,18 @@ def format_of(path: Path) -> str:
             f"use {', '.join(sorted(FORMATS))}"
         )
     return fmt
+
+
+def parsed_records(path: Path) -> Iterator[tuple[str, int, ParsedCase]]:
+    """``(file, line, parsed case)`` for every record of a case file, or for every patient of a
+    FHIR bulk export when ``path`` is a directory (see :mod:`.bulk`)."""
+    if path.is_dir():
+        from .bulk import read_export
+
+        yield from read_export(path)
+        return
+    for record in read_records(path):
+        yield record.file, record.line, parse_case(record)
 
 
 def read_records(path: Path) -> Iterator[RawRecord]:

@@ -101,10 +101,9 @@ class RegistryClient:
         if response.status_code != 200:
             raise RegistryError(f"{nct_id}: the registry answered HTTP {response.status_code}")
         try:
-            return json_object(response)
+            return json_object(response, "a study record")
         except NotAnObject as exc:
-            what = "JSON" if exc.reason == "not JSON" else "a study record"
-            raise RegistryError(f"{nct_id}: the registry's answer is not {what}") from None
+            raise RegistryError(f"{nct_id}: the registry's answer is {exc}") from None
 
     _retry_after: str | None = None
 

@@ -17,17 +17,14 @@ from datetime import date
 from typing import Any
 
 from ..audit import tool_version
-from ..case import Case
+from ..case import THERAPY_COLUMNS, Case
 from ..catalog import Catalog
-from ..explain import is_tally, show_tally
+from ..explain import show_value
 from ..results import VERDICT_LABEL, CaseResult, CohortResult, ConfirmItem, CriterionResult
 from ..verdicts import is_blocking, is_settled
 
 #: Where a colleague looks a trial up: the registry's own page for it.
 REGISTRY_URL = "https://clinicaltrials.gov/study/{nct_id}"
-
-#: The columns of the prior-therapy table, in the order the case format writes them.
-THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
 
 
 @dataclass(frozen=True)
@@ -152,23 +149,6 @@ def _enrols(catalog: Catalog, result: CohortResult, disease: str | None) -> bool
         return True
     trial = catalog.trial(result.nct_id)
     return trial is None or any(disease in cohort.diseases for cohort in trial.cohorts)
-
-
-def show_value(value: Any) -> str:
-    """A value as a clinician reads it: ``70`` not ``70.0``, yes/no, *unknown* for None."""
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if is_tally(value):
-        return show_tally(value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(show_value(v) for v in value) if value else "none"
-    return str(value)
 
 
 def case_facts(case: Case) -> list[Fact]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..case import THERAPY_COLUMNS
 from ..results import DISCLAIMER
 from ..safetext import markdown_code, markdown_source, markdown_text
-from .content import THERAPY_COLUMNS, Comparison, Decided, Referral, TrialSection
+from .content import Comparison, Decided, Referral, TrialSection
 
 _md = markdown_text
 

@@ -180,10 +180,9 @@ async def _get(
     if response.status_code != 200:
         raise PrefetchUnavailable(f"{key}: the FHIR server answered {response.status_code}")
     try:
-        return json_object(response)
+        return json_object(response, "a FHIR resource")
     except NotAnObject as exc:
-        what = "JSON" if exc.reason == "not JSON" else "a FHIR resource"
-        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer {what}") from None
+        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer {exc.expected}") from None
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:

@@ -182,6 +182,7 @@ class CareligibleApp(FileActions):
         self.case_file = path
         self.dirty = False
         await self.query_one(CaseForm).load(values)
+        self.query_one(ResultsPanel).new_case()
         self._update_subtitle()
         self._screen_now()
 

@@ -13,12 +13,13 @@ from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
 from ..fhir import BundleError, ImportedCase, import_bundle
+from ..fhir.notes import grouped
 from ..outputs import write_atomic
 from ..readers import open_case, roundtrip
 from ..results import CaseResult
 from .form_model import values_from_case
 
-#: Import notes shown in one notification; the rest are counted.
+#: Lines of import notes (grouped by reason) shown in one notification; the rest are counted.
 SHOWN_NOTES = 8
 
 
@@ -40,9 +41,7 @@ class LoadedCase:
         ]
         if notes:
             lines.append(f"Not mapped ({len(notes)}):")
-            lines += [f"- {note}" for note in notes[:SHOWN_NOTES]]
-            if len(notes) > SHOWN_NOTES:
-                lines.append(f"... and {len(notes) - SHOWN_NOTES} more")
+            lines += [f"- {line}" for line in grouped(notes, SHOWN_NOTES)]
         return "\n".join(lines)
 
 
@@ -70,11 +69,6 @@ def load_case_file(path: Path) -> LoadedCase:
             "; ".join(unknown) + "; the form cannot hold these fields, correct them in the file"
         )
     return LoadedCase(values_from_case(opened.data))
-
-
-def read_case_values(path: Path) -> dict[str, str]:
-    """A case file -> form text (see :func:`load_case_file`)."""
-    return load_case_file(path).values
 
 
 #: What Save writes: YAML, or JSON for a ``.json`` name.

@@ -14,14 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .. import fields
-from ..case import SUBTYPES, Case, Therapy
+from ..case import THERAPY_COLUMNS, Case, Therapy
 from ..errors import describe_validation_error
 
 InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
 
 YES, NO = "yes", "no"
 EMPTY_LIST = "none"
-THERAPY_COLUMNS = ("drug", "outcome", "months", "stopped_months_ago", "dose")
 
 
 @dataclass(frozen=True)
@@ -280,7 +279,3 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
 
 def blank_values(case_id: str = "new-case") -> dict[str, str]:
     return {**{key: "" for key in FIELDS}, "id": case_id}
-
-
-def subtype_hint(disease: str) -> str:
-    return ", ".join(SUBTYPES.get(disease, ()))

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from ..catalog import Catalog
-from ..report.content import show_value
+from ..explain import show_value
 from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CohortResult, CriterionResult
 
@@ -46,6 +46,38 @@ def trial_meta(catalog: Catalog, nct_id: str) -> tuple[str, str, str, str, str]:
     seen = meta.status_as_of.isoformat() if meta.status_as_of else "no dated source"
     status = f"{meta.status.replace('_', ' ')} (as of {seen})"
     return (meta.title, "/".join(meta.targets), meta.phase, meta.sponsor, status)
+
+
+#: A trial's recruitment status in a word for the trial table (the detail gives it in full, with
+#: its date): *open* is recruiting; a trial that does not recruit now reads so at a glance.
+STATUS_WORD = {
+    "recruiting": "open",
+    "not_yet_recruiting": "not yet",
+    "enrolling_by_invitation": "invite",
+    "active_not_recruiting": "closed",
+    "completed": "closed",
+    "terminated": "closed",
+    "withdrawn": "closed",
+    "suspended": "paused",
+    "unknown": "unknown",
+}
+
+
+def status_word(trial: CohortResult) -> tuple[str, str]:
+    """The table's status cell and its style: green only for a trial recruiting by a current
+    source; a status that is undated or over a year old ends in "?" (it ranks as unknown)."""
+    word = STATUS_WORD.get(trial.status, trial.status.replace("_", " "))
+    if not trial.status_current:
+        return f"{word}?", "yellow"
+    if trial.status == "recruiting":
+        return word, "green"
+    return word, "red" if word in ("closed", "paused") else "yellow"
+
+
+def checked_count(trial: CohortResult) -> str:
+    """Criteria decided for the case out of all the cohort's, computable and to confirm: the
+    rest is unknown, to confirm at screening, or not evaluated for another disease."""
+    return f"{trial.checked}/{trial.total}"
 
 
 def reasons(trial: CohortResult) -> list[CriterionResult]:

@@ -11,9 +11,20 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ...results import VERDICTS, CaseResult, CohortResult
-from ..report import VERDICT_LABEL
+from ...results import VERDICT_SHORT, VERDICTS, CaseResult, CohortResult
+from ..report import checked_count, status_word
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
+
+#: The trial table's columns. Verdict, trial, criteria checked and status fit the 41 columns the
+#: panel has in an 80-column terminal; the others scroll into view.
+COLUMNS = ("Verdict", "Trial", "Checked", "Status", "Cohort", "Target", "Phase", "Sponsor")
+
+
+def _cell(text: str, style: str = "", width: int = 40) -> Text:
+    """A table cell, clipped to ``width``, after one space: the table's own padding puts two
+    spaces between columns, one more than an 80-column terminal can spare."""
+    clipped = text if len(text) <= width else text[: width - 1] + "…"
+    return Text(f" {clipped}", style=style)
 
 
 class ResultsPanel(Vertical):
@@ -28,11 +39,14 @@ class ResultsPanel(Vertical):
         super().__init__(id="results")
         self._info_of = info_of
         self.result: CaseResult | None = None
+        self._to_top = False
 
     def compose(self) -> ComposeResult:
         yield Static("Screening…", id="summary")
-        table: DataTable[str | Text] = DataTable(id="trials", cursor_type="row", zebra_stripes=True)
-        table.add_columns("Verdict", "Trial", "Target", "Phase", "Sponsor", "Status")
+        table: DataTable[str | Text] = DataTable(
+            id="trials", cursor_type="row", zebra_stripes=True, cell_padding=0
+        )
+        table.add_columns(*(f" {c}" for c in COLUMNS))
         yield table
         with TabbedContent(id="result-tabs"):
             with TabPane("Why", id="tab-why"):
@@ -61,7 +75,9 @@ class ResultsPanel(Vertical):
         text = Text()
         for verdict in VERDICTS:
             n = len(result.by_verdict(verdict))
-            text.append(f"{n} {VERDICT_LABEL[verdict].lower()}", style=VERDICT_STYLE[verdict])
+            if not n:
+                continue  # a verdict no trial has only takes room
+            text.append(f"{n} {VERDICT_SHORT[verdict]}", style=VERDICT_STYLE[verdict])
             text.append("  ")
         if result.warnings:
             text.append(f"\n{'; '.join(result.warnings)}", style="yellow")
@@ -71,22 +87,16 @@ class ResultsPanel(Vertical):
         self.result = result
         self.query_one("#summary", Static).update(self._summary(result))
         table: DataTable[str | Text] = self.query_one("#trials", DataTable)
-        current = self.selected_nct()
+        current = None if self._to_top else self.selected_nct()
         table.clear()
         for trial in result.trials:
-            info = self._info_of(trial.nct_id)
-            verdict = Text(VERDICT_LABEL[trial.verdict], style=VERDICT_STYLE[trial.verdict])
-            table.add_row(
-                verdict,
-                trial.nct_id,
-                info.targets,
-                info.phase[:24],
-                info.sponsor[:28],
-                info.status.split(" (")[0],
-                key=trial.nct_id,
-            )
+            table.add_row(*self._row(trial), key=trial.nct_id)
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current), animate=False)
+        elif self._to_top:
+            table.move_cursor(row=0, column=0, animate=False)
+            table.scroll_home(animate=False)
+        self._to_top = False
         self._show_detail()
         asks = Text()
         for path, ncts in ask_next:
@@ -104,6 +114,24 @@ class ResultsPanel(Vertical):
             considerations.append(f"source: {item.source}\n\n", style="dim")
         self.query_one("#considerations", Static).update(
             considerations if result.considerations else "No considerations for this case."
+        )
+
+    def new_case(self) -> None:
+        """Another case is on screen: its results open at the top of the table, not at the row
+        of the previous case's trial."""
+        self._to_top = True
+
+    def _row(self, trial: CohortResult) -> tuple[Text, ...]:
+        info = self._info_of(trial.nct_id)
+        return (
+            _cell(VERDICT_SHORT[trial.verdict], VERDICT_STYLE[trial.verdict]),
+            _cell(trial.nct_id),
+            _cell(checked_count(trial)),
+            _cell(*status_word(trial)),
+            _cell(trial.cohort_name, width=32),
+            _cell(info.targets),
+            _cell(info.phase, width=24),
+            _cell(info.sponsor, width=28),
         )
 
     def selected_nct(self) -> str | None:

@@ -1,0 +1,125 @@
+"""Population screening: what a run over a whole record base needs beyond each case's verdicts.
+
+One case screened on its own keeps the case format's rule: an absent fact is unknown, so a case
+with no diagnosis is *needs information* for every trial. Over a record base, most patients have
+no disease any trial enrols, and those rows would bury the few candidates. ``screen
+--population`` therefore adds a pre-filter, never the default: a case whose primary disease is
+not one any cohort of the catalog enrols (absent, ``other``, or a disease no trial takes) gets one
+short result, :data:`NO_CANDIDATE_DISEASE`, instead of a verdict per trial, and is counted apart.
+
+The diseases come from the catalog itself (:func:`enrolled_diseases`), so a trial added for a
+new disease widens the filter with no change here. The filter reads exactly the fact the disease
+gate of every cohort reads (the primary ``disease``), so it never drops a case any trial could
+take: a case it keeps out is one every cohort's disease criterion rules out or leaves unknown.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .case import Case
+from .catalog import Catalog
+from .results import VERDICTS, CaseResult, Verdict
+
+#: The short result of a case with no disease any trial of the catalog enrols.
+NO_CANDIDATE_DISEASE = "no_candidate_disease"
+
+#: How each short result reads, in every output people read.
+PREFILTER_LABEL: dict[str, str] = {NO_CANDIDATE_DISEASE: "no candidate disease recorded"}
+
+
+def enrolled_diseases(catalog: Catalog) -> frozenset[str]:
+    """Every disease some cohort of a screened trial enrols (drafts are never screened)."""
+    return frozenset(
+        d for trial in catalog.trials for cohort in trial.cohorts for d in cohort.diseases
+    )
+
+
+def prefilter(case: Case, enrolled: frozenset[str]) -> str | None:
+    """Why population screening stops before the trials for ``case``, or None to screen it."""
+    if case.disease is None or case.disease not in enrolled:
+        return NO_CANDIDATE_DISEASE
+    return None
+
+
+def prefiltered(case: Case, source: str, code: str) -> CaseResult:
+    """The short result of a case the pre-filter stopped: no trials, the reason by its code."""
+    return CaseResult(case_id=case.id, source=source, prefilter=code)
+
+
+#: How the summary names each verdict (the outputs' labels, without their advice).
+SUMMARY_LABEL: dict[str, str] = {
+    "eligible": "eligible",
+    "possibly_eligible": "possibly eligible",
+    "needs_info": "needs information",
+    "cannot_screen": "cannot screen",
+    "ineligible": "ineligible",
+}
+
+#: The verdicts that make a case a trial's candidate, in the order a coordinator works them.
+CANDIDATE_VERDICTS: tuple[Verdict, ...] = ("eligible", "possibly_eligible", "needs_info")
+
+
+class PopulationCounts:
+    """What a population run found, counted as the records pass: the summary on stderr.
+
+    Per case: read, with errors, recorded as deceased (never screened, whatever else it holds),
+    pre-filtered (by reason), or screened, and then its best verdict over all trials. Per trial:
+    its candidates (cases it is eligible, possibly eligible or needs information for), by
+    verdict. Counting keeps no case: memory stays flat in the number of cases.
+    """
+
+    def __init__(self, trials: list[str]) -> None:
+        self.read = 0
+        self.errors = 0
+        self.deceased = 0
+        self.prefiltered: Counter[str] = Counter()
+        self.best: Counter[str] = Counter()
+        self.candidates: dict[str, Counter[str]] = {nct: Counter() for nct in trials}
+
+    @property
+    def screened(self) -> int:
+        return sum(self.best.values())
+
+    @property
+    def with_candidate_trial(self) -> int:
+        """Screened cases that are a candidate for at least one trial."""
+        return sum(self.best[verdict] for verdict in CANDIDATE_VERDICTS)
+
+    def add(self, result: CaseResult) -> None:
+        self.read += 1
+        if result.error is not None:
+            self.errors += 1
+            return
+        if result.deceased:
+            self.deceased += 1
+            return
+        if result.prefilter is not None:
+            self.prefiltered[result.prefilter] += 1
+            return
+        verdicts = [trial.verdict for trial in result.trials]
+        self.best[min(verdicts, key=VERDICTS.index, default="ineligible")] += 1
+        for trial in result.trials:
+            if trial.verdict in CANDIDATE_VERDICTS:
+                self.candidates.setdefault(trial.nct_id, Counter())[trial.verdict] += 1
+
+    def lines(self) -> list[str]:
+        """The summary, one count per line, for a person at the end of a run."""
+        lines = [f"population: {self.read} case(s) read, {self.errors} with errors"]
+        lines.append(f"population: {self.deceased} recorded as deceased: not screened")
+        for code, count in sorted(self.prefiltered.items()):
+            lines.append(f"population: {count} pre-filtered: {PREFILTER_LABEL.get(code, code)}")
+        lines.append(f"population: {self.screened} screened against the trials; best verdict:")
+        lines += [f"population:   {SUMMARY_LABEL[v]}: {self.best[v]}" for v in VERDICTS]
+        heads = ", ".join(SUMMARY_LABEL[v] for v in CANDIDATE_VERDICTS)
+        lines.append(f"population: candidates per trial ({heads}):")
+        none = 0
+        for nct, found in self.candidates.items():
+            if not found:
+                none += 1
+                continue
+            counts = ", ".join(str(found[v]) for v in CANDIDATE_VERDICTS)
+            lines.append(f"population:   {nct}: {counts}")
+        if none:
+            lines.append(f"population:   {none} trial(s) with no candidate")
+        return lines
