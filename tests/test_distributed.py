@@ -34,7 +34,11 @@ DISEASES = ["sle", "iim", "ssc", "mg", "ms", "ra"]
 def scheduler() -> Iterator[str]:
     """The address of a local cluster of two worker processes, one thread each."""
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        scheduler_kwargs={"dashboard": False},
     ) as cluster:
         yield cluster.scheduler_address
 

@@ -34,6 +34,7 @@ from .common import (
     rules_option,
     where_raised,
 )
+from .population import PopulationRun
 
 
 @click.command()
@@ -97,6 +98,13 @@ from .common import (
     help="Population screening: a case with no disease any trial enrols gets one short result "
     "('no candidate disease recorded') instead of verdicts; counts on stderr at the end.",
 )
+@click.option(
+    "--worklist",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --population (implied): write per trial its candidates, ranked, with what to "
+    "ask, to FILE (.csv or .md).",
+)
 @click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
 @click.option(
     "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
@@ -114,6 +122,7 @@ def screen(
     scheduler: str | None,
     partition_size: int,
     population: bool,
+    worklist: Path | None,
     country: str | None,
     near: str | None,
     within: float | None,
@@ -137,12 +146,13 @@ def screen(
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
         catalog = load_rules(rules_dir, consequence="; nothing was screened")
+        population = population or worklist is not None
         screener = Screener(catalog, population=population)
+        run = PopulationRun.start(catalog, worklist, output, protected) if population else None
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
-    counts = PopulationCounts([t.nct_id for t in catalog.trials]) if population else None
     with _signals_end_the_run():
         batch = Batch(
             paths=paths,
@@ -155,13 +165,15 @@ def screen(
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             scheduler=scheduler,
             piece_size=partition_size,
-            progress=lambda items: _with_progress(_counted(items, counts), show_progress, counts),
+            progress=lambda items: _with_progress(
+                run.observe(items) if run else items, show_progress, run.counts if run else None
+            ),
         )
         errors = _run(batch, output, protected)
     if audit_log_path is not None:
         _print_head(audit_log_path)
-    for line in counts.lines() if counts is not None else ():
-        click.echo(f"careligible: {line}", err=True)
+    if run is not None:
+        run.finish()
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -287,17 +299,6 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
 def _fail(code: ExitCode, message: str) -> NoReturn:
     click.echo(f"careligible: {message}", err=True)
     sys.exit(code)
-
-
-def _counted(results: Iterator[Screened], counts: PopulationCounts | None) -> Iterator[Screened]:
-    """Pass records on, counting each result of a population run as it goes by."""
-    if counts is None:
-        yield from results
-        return
-    for item in results:
-        if item.result is not None:
-            counts.add(item.result)
-        yield item
 
 
 def _with_progress(

@@ -148,8 +148,13 @@ def iter_export(
                 store.load(number, export_file)
         store.commit()
         left = sorted({f.kind for f in files} - USED_TYPES - SHARED_TYPES)
+        patients = 0
         for row in store.patients():
+            patients += 1
             yield _patient_item(store, shown, row, left, options)
+        if not patients:  # like an empty case file: one record, so it never passes unnoticed
+            file = shown[0]
+            yield BulkItem(file, 1, problems=(_problem("the export holds no Patient", file, 1),))
         for file_no, line, message in store.loose():
             yield BulkItem(
                 shown[file_no], line, problems=(_problem(message, shown[file_no], line),)
@@ -268,7 +273,10 @@ class _Store:
             query = "SELECT file, line FROM patient WHERE id = ? LIMIT 1"
             first = self.db.execute(query, (rid,)).fetchone()
         if not isinstance(rid, str) or not _PATIENT_REF.search(f"Patient/{rid}"):
-            error = "id: a Patient of a bulk export needs an id, which its resources refer to"
+            error = (
+                "id: a Patient of a bulk export needs a FHIR id (up to 64 letters, digits, "
+                "'-' or '.'), which its resources refer to"
+            )
             rid = None
         elif first is not None:
             where = f"{shown[first[0]]}:{first[1]}"
@@ -373,6 +381,8 @@ def _patient_item(
         return BulkItem(
             file, line, patient_id, problems=(_problem("nested too deeply", file, line),)
         )
+    notes = tuple(_placed_note(note, sources) for note in imported.notes)
+    imported = dataclasses.replace(imported, notes=notes)
     if left:
         note = Note(
             "export",
@@ -394,6 +404,20 @@ def _medication_refs(resource: dict[str, Any]) -> Iterator[str]:
 
 
 _ENTRY_FIELD = re.compile(r"^entry\[(\d+)\]\.resource\.?")
+
+
+def _placed_note(note: Note, sources: list[tuple[str, int]]) -> Note:
+    """A note that names an entry of the assembled bundle names the file and line instead: the
+    bundle is this module's, the lines are the user's."""
+    match = _ENTRY_IN_TEXT.search(note.reason)
+    if match is None or int(match[1]) >= len(sources):
+        return note
+    file, line = sources[int(match[1])]
+    reason = f"{note.reason[: match.start()]}{file}:{line}: {note.reason[match.end() :]}"
+    return dataclasses.replace(note, reason=reason)
+
+
+_ENTRY_IN_TEXT = re.compile(r"entry\[(\d+)\]\.resource\.?")
 
 
 def _placed(problem: Problem, sources: list[tuple[str, int]]) -> Problem:

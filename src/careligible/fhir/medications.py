@@ -3,6 +3,10 @@
 A drug is recognised by a mapped code (RxNorm) or by its text, and only if the drug vocabulary
 knows it; anything else is reported, never added. Each drug's courses are merged into one therapy
 whose months are the union of its periods. Outcomes are not in FHIR and stay for the clinician.
+
+An open record (active, no end) is current only while the record shows it alive: its latest date
+(:func:`last_evidence`) must fall within the evidence window before the reference date. An order
+authored decades ago and never closed is a course up to that date, not decades of treatment.
 """
 
 from __future__ import annotations
@@ -11,7 +15,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .dates import DAYS_PER_MONTH, months_between, period_days, precise_date, union_days
+from .dates import (
+    DAYS_PER_MONTH,
+    months_before,
+    months_between,
+    period_days,
+    precise_date,
+    union_days,
+)
 from .elements import codes, keys, texts
 from .evidence import Evidence
 from .mapping import normalise_text
@@ -33,13 +44,30 @@ ORDER_INTENTS = frozenset(
 
 @dataclass
 class Course:
-    """One medication record, reduced to what therapy months need."""
+    """One medication record, reduced to what therapy months need.
+
+    ``open`` marks a record still active whose last evidence (``end``) is older than the
+    evidence window: it ran at least until ``end``, and when it stopped is unknown.
+    """
 
     source: str
     current: bool
     start: dt.date | None
     end: dt.date | None
     dose: str | None
+    open: bool = False
+
+
+def last_evidence(*values: Any) -> dt.date | None:
+    """The latest day among a record's own dates (precise to a month at least), or None.
+
+    These are dates the record states about the treatment still standing: when an order was
+    authored or starts, until when its prescription is valid, when a statement was asserted.
+    ``meta.lastUpdated`` is not one of them: it says when a server last touched the record,
+    which a bulk export sets for every record.
+    """
+    days = [day for day in map(precise_date, values) if day is not None]
+    return max(days, default=None)
 
 
 @dataclass
@@ -77,7 +105,9 @@ class Medications:
         dose = next((d.text for d in statement.dosage or [] if d.text), None)
         for reason in statement.statusReason or []:
             self.stopped_because(label, reason)
-        self.course(drug, label, status, start, end, dose)
+        # An active statement says the patient takes the drug as of when it was asserted; its
+        # start says nothing of now. Without dateAsserted it cannot be aged.
+        self.course(drug, label, status, start, end, dose, last_evidence(statement.dateAsserted))
 
     def request(self, resource: Resource, label: str) -> None:
         request: MedicationRequest = resource  # type: ignore[assignment]
@@ -111,7 +141,11 @@ class Medications:
             start = precise_date(request.authoredOn)
         if request.statusReason is not None:
             self.stopped_because(label, request.statusReason)
-        self.course(drug, label, status, start, end, dose)
+        validity = request.dispenseRequest.validityPeriod if request.dispenseRequest else None
+        seen = last_evidence(
+            request.authoredOn, start, *(validity.start, validity.end) if validity else ()
+        )
+        self.course(drug, label, status, start, end, dose, seen)
 
     def stopped_because(self, label: str, reason: CodeableConcept) -> None:
         text = next(iter(texts(reason)), None) or next((c for _, c in codes(reason)), "")
@@ -135,17 +169,17 @@ class Medications:
                 evidence.note(label, f"medication '{reference.reference}' is not in the bundle")
                 return None
             concept = medication.code
+        written = texts(concept)
         for system, code in codes(concept):
             alias = evidence.mapping.system_alias(system)
             name = evidence.mapping.drug_for_code(alias, code) if alias else None
             found = evidence.vocabulary.lookup(name) if name else None
             if found is not None:
-                return found
-        written = texts(concept)
+                return self.systemic(found, written, label)
         for text in written:
             found = self.drug_by_text(text)
             if found is not None:
-                return found
+                return self.systemic(found, written, label)
         if written:
             evidence.note(
                 label,
@@ -157,6 +191,23 @@ class Medications:
         else:
             listed = ", ".join(f"{s or '?'}|{c}" for s, c in codes(concept)) or "none"
             evidence.note(label, f"medication has no text and no mapped code (codes: {listed})")
+        return None
+
+    def systemic(self, drug: Drug, names: list[str], label: str) -> Drug | None:
+        """``drug``, unless the product's name gives a local dose form (the mapping's
+        ``local_forms``): ciclosporin eye drops or inhaled budesonide are not the systemic
+        therapy a trial counts, so they are reported and not added."""
+        mapping = self.evidence.mapping
+        form = next((f for name in names if (f := mapping.local_form(name)) is not None), None)
+        if form is None:
+            return drug
+        self.evidence.note(
+            label,
+            f"'{names[0][:80]}' is a local ({form}) form of {drug.key.replace('_', ' ')}, "
+            "not systemic therapy; not added",
+            "local (topical, inhaled, eye...) forms, not systemic therapy; not added",
+            f"{drug.key.replace('_', ' ')} ({form})",
+        )
         return None
 
     def drug_by_text(self, text: str) -> Drug | None:
@@ -200,18 +251,45 @@ class Medications:
         start: dt.date | None,
         end: dt.date | None,
         dose: str | None,
+        seen: dt.date | None = None,
     ) -> None:
+        """Record one course; ``seen`` is the record's last evidence (:func:`last_evidence`)."""
         reference = self.evidence.reference
         if start is not None and start > reference:
             self.evidence.note(label, "starts after the reference date; not counted")
             return
+        is_open = False
         if end is not None and end > reference:
             end = None  # a planned end: the course is running or its real end is unknown
             current = status == "active"
         else:
             current = status == "active" and end is None
+            if current and self.stale(seen):
+                assert seen is not None
+                current, end, is_open = False, seen, True
+                self.stale_note(drug, label, seen)
         self.courses.setdefault(drug.key, []).append(
-            Course(label, current, start, end, dose[:200] if dose else None)
+            Course(label, current, start, end, dose[:200] if dose else None, is_open)
+        )
+
+    def stale(self, seen: dt.date | None) -> bool:
+        """True when an open record's last evidence is older than the evidence window. A record
+        with no date at all cannot be aged, and stays as current as it says."""
+        evidence = self.evidence
+        return seen is not None and seen < months_before(
+            evidence.reference, evidence.max_age_months
+        )
+
+    def stale_note(self, drug: Drug, label: str, seen: dt.date) -> None:
+        window = self.evidence.max_age_months
+        self.evidence.note(
+            label,
+            f"{drug.key.replace('_', ' ')}: active, but its latest date is {seen.isoformat()}, "
+            f"more than {window} months before the reference date; counted as a course up to "
+            "then, not as current (when it stopped is unknown)",
+            f"open orders with no date in the last {window} months, counted up to their last "
+            "date, not as current",
+            drug.key.replace("_", " "),
         )
 
     def therapies(self) -> list[dict[str, Any]]:
@@ -227,11 +305,13 @@ class Medications:
         stop_unknown = False
         for course in courses:
             stop = reference if course.current else course.end
-            if stop is None:
+            if stop is None or course.open:  # an open course stopped after its last evidence
                 stop_unknown = True
             else:
                 stops.append(months_between(stop, reference))
-            if course.start is None or stop is None or stop < course.start:
+            # an open course with one date (an order authored, never closed) has no duration
+            single = course.open and stop == course.start
+            if course.start is None or stop is None or stop < course.start or single:
                 months_known = False
             else:
                 spans.append((course.start, stop))
