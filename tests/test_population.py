@@ -415,3 +415,16 @@ def test_a_worklist_never_replaces_an_input_or_the_results(tmp_path: Path) -> No
         assert refused.exit_code == 2, refused.stderr
         assert refused.stdout == "" and "worklist" in refused.stderr
     assert cases.read_bytes() == before and not results.exists()
+
+
+def test_the_audit_log_holds_no_decision_for_a_prefiltered_case(tmp_path: Path) -> None:
+    source = tmp_path / "cases.jsonl"
+    cases = write_cases(source, 60, seed=5)
+    log = tmp_path / "decisions.jsonl"
+    done = run_cli("screen", source, "--format", "jsonl", "--population", "--audit-log", log)
+    assert done.exit_code == 1
+    results = records(done.stdout)
+    logged = [json.loads(line)["case_id"] for line in log.read_text(encoding="utf-8").splitlines()]
+    expected = [r["case_id"] for r in results if not r["error"] and not r.get("prefilter")]
+    assert logged == expected and len(logged) < len(cases)
+    assert run_cli("audit", "verify", log).exit_code == 0

@@ -113,8 +113,12 @@ def _written(where: str, write: Callable[[], None]) -> None:
 
 
 def _logged(audit_log: AuditLog, item: Screened, batch: Batch) -> None:
-    """Append a screened (non-error) case to the audit log."""
+    """Append a screened (non-error) case to the audit log. A case the population pre-filter
+    stopped was screened against no trial: there is no decision to log, and a record of no
+    verdicts would look reproduced to any later check."""
     if item.parsed.case is None or item.result is None or item.failed:
+        return
+    if item.result.prefilter is not None:
         return
     try:
         audit_log.append(item.result, item.parsed.case, batch.screener.catalog, batch.include_case)

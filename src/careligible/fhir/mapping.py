@@ -149,6 +149,9 @@ class RawMapping(_Strict):
     conditions: list[ConditionRule] = Field(default_factory=list)
     observations: list[ObservationRule] = Field(default_factory=list)
     medications: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: Dose-form words of products that act where applied (eye drops, ointments, inhalers):
+    #: such a product is not systemic therapy, whatever its ingredient.
+    local_forms: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,13 @@ class FhirMapping:
 
     def drug_for_code(self, system: str, code: str) -> str | None:
         return self.raw.medications.get(system, {}).get(code.strip())
+
+    def local_form(self, name: str) -> str | None:
+        """The local dose form ``name`` states (``ophthalmic``), compared as whole words."""
+        padded = f" {normalise_text(name)} "
+        return next(
+            (form for form in self.raw.local_forms if f" {normalise_text(form)} " in padded), None
+        )
 
 
 def default_mapping_path() -> Path:
