@@ -269,3 +269,34 @@ def test_unmatched_medications_are_reported_once_per_name_with_counts() -> None:
         "not mapped: medication not in the drug vocabulary, not added (enter it by hand if it "
         "matters) (3): 'Atorvastatin 20 MG Oral Tablet' x2, 'Simvastatin 10 MG Oral Tablet'"
     )
+
+
+def test_an_inhaled_pulmonary_hypertension_drug_is_systemic_therapy() -> None:
+    found, case = drugs(
+        {"text": "treprostinil 0.6 MG/ML Inhalation Solution [Tyvaso]"},
+        {"text": "iloprost 0.01 MG/ML Inhalation Solution"},
+        {"text": "budesonide 0.25 MG/ML Inhalation Suspension"},
+    )
+    assert found == ["treprostinil", "iloprost"]
+    assert [n.detail for n in case.notes if n.detail and "(inhalation)" in n.detail] == [
+        "budesonide (inhalation)"
+    ]
+
+
+def test_systemic_forms_must_name_a_known_drug_and_a_local_form(tmp_path: Path) -> None:
+    text = default_mapping_path().read_text(encoding="utf-8")
+    broken = text.replace(
+        "  iloprost: [inhalation, inhalant, inhaler]\n  treprostinil: [inhalation, inhalant, inhaler]\n",
+        "  iloprostt: [inhalation]\n  treprostinil: [nebulised]\n",
+        1,
+    )
+    assert broken != text
+    path = tmp_path / "fhir.yaml"
+    path.write_text(broken, encoding="utf-8")
+    from careligible.fhir import default_vocabulary
+
+    with pytest.raises(RulesError) as raised:
+        load_mapping(path, vocabulary=default_vocabulary())
+    message = str(raised.value)
+    assert "'iloprostt' is not in the drug vocabulary" in message
+    assert "'nebulised' is not one of local_forms" in message

@@ -198,7 +198,9 @@ class Medications:
         ``local_forms``): ciclosporin eye drops or inhaled budesonide are not the systemic
         therapy a trial counts, so they are reported and not added."""
         mapping = self.evidence.mapping
-        form = next((f for name in names if (f := mapping.local_form(name)) is not None), None)
+        form = next(
+            (f for name in names if (f := mapping.local_form(name, drug.key)) is not None), None
+        )
         if form is None:
             return drug
         self.evidence.note(
