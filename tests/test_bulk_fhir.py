@@ -252,6 +252,21 @@ def test_files_of_unused_types_are_named_on_every_case_and_the_log_is_not_a_reso
         ]
 
 
+def test_a_medication_nothing_can_refer_to_or_given_twice_is_an_error_and_the_first_is_used(
+    export: Path,
+) -> None:
+    other = {"resourceType": "Medication", "id": "med-r",
+             "code": {"coding": [{"system": RXNORM, "code": "6851"}]}}  # fmt: skip
+    nameless = {"resourceType": "Medication", "code": {"text": "rituximab"}}
+    with (export / "Medication.000.ndjson").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(other) + "\n" + json.dumps(nameless) + "\n")
+    found = items(export)
+    errors = {i.line: str(i.problems[0]) for i in found if Path(i.file).name.startswith("Medic")}
+    assert f"a second Medication/med-r (first at {export / 'Medication.000.ndjson'}:1)" in errors[2]
+    assert "Medication without an id, so nothing can refer to it" in errors[3]
+    assert [t["drug"] for t in by_patient(found)["pseudo-b1"]["therapies"]] == ["rituximab"]
+
+
 def test_a_second_patient_with_the_same_id_is_an_error_and_the_first_keeps_the_resources(
     export: Path,
 ) -> None:
@@ -483,7 +498,11 @@ def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
     assert any("deceased" in str(n) for n in imported.notes)
     asthma = cases["fb7c882a"]
     assert (asthma["sex"], asthma["age"]) == ("female", 22)
-    assert "budesonide" in [t["drug"] for t in asthma["therapies"]]
+    # inhaled budesonide acts in the airways: reported, never systemic glucocorticoid therapy
+    assert "budesonide" not in [t["drug"] for t in asthma.get("therapies", [])]
+    inhaled = next(i.imported for i in found if (i.patient_id or "")[:8] == "fb7c882a")
+    assert inhaled is not None
+    assert any(n.detail == "budesonide (inhalation)" for n in inhaled.notes)
     contraception = next(i.imported for i in found if (i.patient_id or "")[:8] == "7bc002fa")
     assert contraception is not None and "therapies" not in contraception.data
     unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]

@@ -249,11 +249,7 @@ class _Store:
         if kind == "Patient":
             self._patient(file_no, number, rid, text, self.shown)
         elif kind in SHARED_TYPES:
-            if isinstance(rid, str) and rid:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO shared VALUES (?, ?, ?, ?)",
-                    (f"{kind}/{rid}", file_no, number, text),
-                )
+            self._shared(file_no, number, kind, rid, text)
         else:
             ref, why = _patient_of(data)
             if ref is None:
@@ -286,6 +282,21 @@ class _Store:
             "INSERT INTO patient (file, line, id, json, error) VALUES (?, ?, ?, ?, ?)",
             (file_no, number, rid, None if error else text, error),
         )
+
+    def _shared(self, file_no: int, number: int, kind: str, rid: Any, text: str) -> None:
+        """A resource patients refer to; one nothing can refer to, or a second with the same
+        id, is reported (the first one is the one used)."""
+        if not isinstance(rid, str) or not rid:
+            self._loose(file_no, number, f"{kind} without an id, so nothing can refer to it", kind)
+            return
+        ref = f"{kind}/{rid[:64]}"
+        query = "SELECT file, line FROM shared WHERE ref = ?"
+        first = self.db.execute(query, (ref,)).fetchone()
+        if first is not None:
+            where = f"{self.shown[first[0]]}:{first[1]}"
+            self._loose(file_no, number, f"a second {ref} (first at {where}); left out", kind)
+            return
+        self.db.execute("INSERT INTO shared VALUES (?, ?, ?, ?)", (ref, file_no, number, text))
 
     def _loose(self, file_no: int, number: int, message: str, kind: str) -> None:
         """A line that is no patient's: among the patients when it is in a Patient file."""
