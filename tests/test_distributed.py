@@ -216,3 +216,149 @@ def test_what_a_scheduler_cannot_be_combined_with_is_refused_before_any_work(
     code, output = _screen(*args, "cases/batch.jsonl")
     assert code == ExitCode.CANNOT_RUN
     assert message in output
+
+
+def _parts(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_empty_directory_gets_one_file_per_piece_in_input_order(
+    tmp_path: Path, scheduler: str, fmt: str
+) -> None:
+    first = _mixed(tmp_path / "a.jsonl", 30, seed=3)
+    second = _mixed(tmp_path / "b.jsonl", 12, seed=4)
+    inputs = [str(first), str(second)]
+    single, folder = tmp_path / f"all.{fmt}", tmp_path / "dataset"
+    folder.mkdir()
+    common = ["--format", fmt, "--scheduler", scheduler, "--partition-size", "8", *inputs]
+    assert _screen(*common, "-o", str(single))[0] == ExitCode.RECORD_ERRORS
+    code, output = _screen(*common, "-o", str(folder))
+    assert code == ExitCode.RECORD_ERRORS, output
+    cut = [p for path in (first, second) for p in pieces(path, "jsonl", 8)]
+    assert _parts(folder) == [f"part-{n:05d}.{fmt}" for n in range(len(cut))]
+    texts = [(folder / name).read_text() for name in _parts(folder)]
+    if fmt == "jsonl":
+        assert "".join(texts) == single.read_text()
+        assert [len(t.splitlines()) for t in texts] == [p.records for p in cut]
+    else:  # every file has its header; the rows, in order, are those of the single file
+        header, *rows = single.read_text().splitlines(keepends=True)
+        assert all(t.startswith(header) for t in texts)
+        assert "".join(t.removeprefix(header) for t in texts) == "".join(rows)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dataset.")]
+
+
+def test_a_parquet_dataset_holds_the_rows_of_one_parquet_file(
+    tmp_path: Path, scheduler: str
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    cases = _mixed(tmp_path / "cases.jsonl", 50, seed=6)
+    single, folder = tmp_path / "all.parquet", tmp_path / "dataset"
+    folder.mkdir()
+    common = ["--format", "parquet", "--scheduler", scheduler, "--partition-size", "16"]
+    assert _screen(*common, str(cases), "-o", str(single))[0] == ExitCode.RECORD_ERRORS
+    assert _screen(*common, str(cases), "-o", str(folder))[0] == ExitCode.RECORD_ERRORS
+    assert _parts(folder) == [f"part-{n:05d}.parquet" for n in range(4)]
+    rows = [row for name in _parts(folder) for row in pq.read_table(folder / name).to_pylist()]
+    assert rows == pq.read_table(single).to_pylist()
+    assert len(rows) == len([line for line in cases.read_text().splitlines() if line])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "jsonl"], "a dataset (one file per piece) comes from a --scheduler run"),
+        (["--format", "table", "--scheduler", "local:1"], "--format table has no dataset form"),
+        (["--format", "jsonl", "--scheduler", "local:1", "--held"], "holds files (kept.txt)"),
+    ],
+)
+def test_a_directory_that_cannot_take_a_dataset_is_refused_before_any_work(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    if "--held" in args:
+        args.remove("--held")
+        (folder / "kept.txt").write_text("kept\n")
+    code, output = _screen(*args, "cases/batch.jsonl", "-o", str(folder))
+    assert code == ExitCode.CANNOT_RUN
+    assert message in output
+    assert _parts(folder) == (["kept.txt"] if "holds" in message else [])
+
+
+def test_a_run_that_fails_leaves_the_directory_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dask_batch, "CONNECT_WITHIN", 1.0)
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    cases = _mixed(tmp_path / "cases.jsonl", 3)
+    code, output = _screen(
+        "--format", "jsonl", "--scheduler", "tcp://127.0.0.1:9", str(cases), "-o", str(folder)
+    )
+    assert code == ExitCode.WORKERS_LOST
+    assert output.rstrip().endswith(f"{folder} was left as it was")
+    assert _parts(folder) == []
+    assert _parts(tmp_path) == ["cases.jsonl", "dataset"]
+
+
+def _parquet_cases(path: Path, count: int) -> Path:
+    """``count`` cases as a Parquet file with the CSV columns, typed as a warehouse would: one
+    age unknown (null), one invalid, one row with no id."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = random.Random(9)
+    ids: list[str | None] = [f"p-{i}" for i in range(count)]
+    ages: list[int | None] = [rng.randint(12, 80) for _ in range(count)]
+    ages[3], ages[5], ids[8] = None, -1, None
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "disease": pa.array([rng.choice(DISEASES) for _ in range(count)], pa.string()),
+            "age": pa.array(ages, pa.int64()),
+            "labs.egfr": pa.array([float(rng.randint(10, 120)) for _ in range(count)]),
+        }
+    )
+    pq.write_table(table, path, row_group_size=10)
+    return path
+
+
+def test_parquet_cases_read_as_their_csv_and_in_pieces_on_the_cluster(
+    tmp_path: Path, scheduler: str
+) -> None:
+    parquet = _parquet_cases(tmp_path / "cases.parquet", 40)
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = pq.read_table(parquet).to_pylist()
+    csv = tmp_path / "cases.csv"
+    lines = ["id,disease,age,labs.egfr"]
+    for row in rows:
+        cells = [row["id"], row["disease"], row["age"], int(row["labs.egfr"])]
+        lines.append(",".join("" if cell is None else str(cell) for cell in cells))
+    csv.write_text("\n".join(lines) + "\n")
+    local = _screen("--format", "jsonl", "--jobs", "1", str(parquet))
+    from_csv = _screen("--format", "jsonl", "--jobs", "1", str(csv))
+    assert local[0] == from_csv[0] == ExitCode.RECORD_ERRORS
+    records = [json.loads(line) for line in local[1].splitlines()[:-1]]
+    csv_records = [json.loads(line) for line in from_csv[1].splitlines()[:-1]]
+    assert [r["source"] for r in records] == [f"{parquet}:{n}" for n in range(1, 41)]
+    for record, same in zip(records, csv_records, strict=True):  # the same but for the place
+        assert {**record, "source": None, "error": None} == {**same, "source": None, "error": None}
+        assert bool(record["error"]) == bool(same["error"])
+    assert [n for n, r in enumerate(records, start=1) if r["error"]] == [6, 9]
+    assert "age" in records[5]["error"] and records[3]["error"] is None
+    out = tmp_path / "dask.jsonl"
+    code, output = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, "--partition-size", "7",
+        str(parquet), "-o", str(out),
+    )  # fmt: skip
+    assert code == ExitCode.RECORD_ERRORS, output
+    assert out.read_text().splitlines() == local[1].splitlines()[:-1]
+    assert [p.records for p in pieces(parquet, "parquet", 7)] == [7] * 5 + [5]
+
+
+def test_a_file_that_is_not_parquet_cannot_run(tmp_path: Path) -> None:
+    fake = tmp_path / "cases.parquet"
+    fake.write_text("id,age\np-1,40\n")
+    code, output = _screen("--format", "jsonl", str(fake))
+    assert code == ExitCode.CANNOT_RUN
+    assert f"{fake}: cannot read as Parquet" in output

@@ -61,9 +61,12 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
         from ..registry.sites import narrowed
 
         outcomes = narrowed(stream, batch.area, batch.screener.catalog, encode)
+    start_part: Callable[[int], None] | None = getattr(writer, "start_part", None)
     with closing(stream):  # stops the workers at once, however the loop ends
         for item in batch.progress(outcomes):
             errors += item.failed
+            if start_part is not None:  # a dataset: each piece of the input has a file of its own
+                _written(where, partial(start_part, item.part))
             _written(where, partial(_write, writer, item))
             if batch.audit_log is not None:
                 _logged(batch.audit_log, item, batch)

@@ -34,6 +34,7 @@ from .common import (
     rules_option,
     where_raised,
 )
+from .dataset import PartsWriter, check_dataset, dataset_destination
 from .population import PopulationRun
 
 
@@ -50,9 +51,10 @@ from .population import PopulationRun
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write results to FILE instead of standard output.",
+    help="Write results to FILE instead of standard output; with --scheduler, an empty "
+    "directory gets one file per piece (part-00000.jsonl, ...).",
 )
 @click.option(
     "--progress/--no-progress",
@@ -128,7 +130,7 @@ def screen(
     within: float | None,
     rules_dir: Path | None,
 ) -> None:
-    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial.
+    """Screen the cases in PATHS (YAML, JSON, JSON Lines, CSV or Parquet) against every trial.
 
     A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one record per patient.
     """
@@ -145,6 +147,8 @@ def screen(
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
+        if output is not None and output.is_dir():
+            check_dataset(output, fmt, scheduler)
         catalog = load_rules(rules_dir, consequence="; nothing was screened")
         population = population or worklist is not None
         screener = Screener(catalog, population=population)
@@ -269,10 +273,16 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     where = str(output or "standard output")
     finished = False
     try:
-        with destination(output, protected) as out:
-            version, population = batch.screener.catalog.version, batch.screener.population
-            errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
-            finished = True
+        version, population = batch.screener.catalog.version, batch.screener.population
+        if output is not None and output.is_dir():
+            with dataset_destination(output) as folder:
+                parts = PartsWriter(folder, batch.fmt, version, population)
+                errors = run_batch(batch, parts, where)
+                finished = True
+        else:
+            with destination(output, protected) as out:
+                errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
+                finished = True
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)
