@@ -158,6 +158,11 @@ THERAPY_FIELDS: dict[str, FormField] = {
 }
 
 
+#: Case fields the form has no widget for but must carry through screening and Save: a patient
+#: recorded as deceased stays so, and screening then gives no verdicts.
+CARRIED: tuple[str, ...] = ("deceased", "deceased_date")
+
+
 def therapy_key(row: int, column: str) -> str:
     return f"therapies[{row}].{column}"
 
@@ -212,6 +217,9 @@ def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int
         text = values.get(key, "").strip()
         if text:
             fields.put_path(out, key, _convert(text, spec))
+    for key in CARRIED:  # as read from the case; the model checks them
+        if text := values.get(key, "").strip():
+            out[key] = text
     therapies: list[dict[str, Any]] = []
     index: dict[int, int] = {}  # position in the case -> form row
     for row in therapy_rows(values):
@@ -270,6 +278,10 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
     """A case (or a case mapping as read from a file) -> form text for every field."""
     data = case.model_dump(by_alias=True) if isinstance(case, Case) else case
     values = {key: _text(_get(data, key), spec) for key, spec in FIELDS.items()}
+    for key in CARRIED:
+        value = data.get(key)
+        if value is not None:
+            values[key] = str(value).lower() if isinstance(value, bool) else str(value)
     for row, item in enumerate(data.get("therapies") or []):
         for column, spec in THERAPY_FIELDS.items():
             value = item.get(column) if isinstance(item, Mapping) else None
