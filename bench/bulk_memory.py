@@ -14,9 +14,10 @@ peak RSS (``ru_maxrss``). Flat means the larger export needs no more memory than
 what a reader that groups in memory would hold at least, to show that the measure can see
 growth. ``--screen`` also runs the whole command on each export, ``careligible screen DIR
 --format compact --jobs 1 --output /dev/null`` (reading, import, rule engine, writing in one
-process), and reports its peak RSS:
+process), and reports its peak RSS; ``--import-fhir`` does the same for ``careligible import-fhir
+DIR --output /dev/null``:
 
-    python bench/bulk_memory.py --patients 2000 20000 --control --screen
+    python bench/bulk_memory.py --patients 2000 20000 --control --screen --import-fhir
 """
 
 from __future__ import annotations
@@ -188,16 +189,19 @@ print(code, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-def measure_screen(root: Path) -> tuple[float, int]:
-    """Seconds and peak RSS (KiB) of ``careligible screen`` on ``root`` in one process."""
-    command = [sys.executable, "-m", "careligible", "screen", str(root), "--format", "compact"]
-    command += ["--jobs", "1", "--output", os.devnull]
+def measure_command(root: Path, name: str) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of ``careligible screen`` or ``import-fhir`` on ``root``."""
+    command = [sys.executable, "-m", "careligible", name, str(root), "--output", os.devnull]
+    if name == "screen":
+        command += ["--format", "compact", "--jobs", "1"]
+    else:
+        command += ["--reference-date", "2026-11-24"]
     done = subprocess.run(
         [sys.executable, "-c", SCREEN, *command], check=True, capture_output=True, text=True
     )
     code, wall, rss = done.stdout.split()
     if int(code) != 0:
-        raise SystemExit(f"careligible screen exited with {code}: {done.stderr[-500:]}")
+        raise SystemExit(f"careligible {name} exited with {code}: {done.stderr[-500:]}")
     return float(wall), int(rss)
 
 
@@ -207,9 +211,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--control", action="store_true")
     parser.add_argument("--screen", action="store_true")
+    parser.add_argument("--import-fhir", action="store_true")
     args = parser.parse_args()
     sizes = sorted(args.patients)
-    peaks, screen_peaks = [], []
+    commands = [c for c, on in (("screen", args.screen), ("import-fhir", args.import_fhir)) if on]
+    peaks: list[int] = []
+    command_peaks: dict[str, list[int]] = {c: [] for c in commands}
     with tempfile.TemporaryDirectory(prefix="careligible-bulk-bench-") as tmp:
         for size in sizes:
             started = time.perf_counter()
@@ -224,19 +231,20 @@ def main() -> None:
                 f"{cases:,} cases in {wall:.0f} s ({cases / wall:,.0f}/s), "
                 f"peak RSS {rss / 1024:.0f} MB"
             )
-            if args.screen:
-                wall, rss = measure_screen(root)
-                screen_peaks.append(rss)
+            for name in commands:
+                wall, rss = measure_command(root, name)
+                command_peaks[name].append(rss)
                 print(
-                    f"{'':>8} careligible screen: {wall:.0f} s ({size / wall:,.0f}/s), "
+                    f"{'':>8} careligible {name}: {wall:.0f} s ({size / wall:,.0f}/s), "
                     f"peak RSS {rss / 1024:.0f} MB"
                 )
-        if len(screen_peaks) > 1:
-            print(
-                f"screen peak RSS {sizes[0]:,} -> {sizes[-1]:,} patients: "
-                f"{screen_peaks[0] / 1024:.0f} MB -> {screen_peaks[-1] / 1024:.0f} MB "
-                f"(ratio {screen_peaks[-1] / screen_peaks[0]:.2f})"
-            )
+        for name, found in command_peaks.items():
+            if len(found) > 1:
+                print(
+                    f"{name} peak RSS {sizes[0]:,} -> {sizes[-1]:,} patients: "
+                    f"{found[0] / 1024:.0f} MB -> {found[-1] / 1024:.0f} MB "
+                    f"(ratio {found[-1] / found[0]:.2f})"
+                )
         if len(peaks) > 1:
             print(
                 f"peak RSS {sizes[0]:,} -> {sizes[-1]:,} patients: {peaks[0] / 1024:.0f} MB -> "

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from careligible.catalog import Catalog, default_rules_dir, load_catalog
+from careligible.catalog.cache import CACHE_ENV
 from careligible.cli import main
 from careligible.screening import Screener
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def catalog_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Loaded catalogs are cached where the tests say, never in the user's cache directory
+    (commands the tests start inherit the variable)."""
+    where = tmp_path_factory.mktemp("catalog-cache")
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(where)
+    yield where
+    if before is None:
+        del os.environ[CACHE_ENV]
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")

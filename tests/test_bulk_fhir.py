@@ -252,6 +252,21 @@ def test_files_of_unused_types_are_named_on_every_case_and_the_log_is_not_a_reso
         ]
 
 
+def test_a_medication_nothing_can_refer_to_or_given_twice_is_an_error_and_the_first_is_used(
+    export: Path,
+) -> None:
+    other = {"resourceType": "Medication", "id": "med-r",
+             "code": {"coding": [{"system": RXNORM, "code": "6851"}]}}  # fmt: skip
+    nameless = {"resourceType": "Medication", "code": {"text": "rituximab"}}
+    with (export / "Medication.000.ndjson").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(other) + "\n" + json.dumps(nameless) + "\n")
+    found = items(export)
+    errors = {i.line: str(i.problems[0]) for i in found if Path(i.file).name.startswith("Medic")}
+    assert f"a second Medication/med-r (first at {export / 'Medication.000.ndjson'}:1)" in errors[2]
+    assert "Medication without an id, so nothing can refer to it" in errors[3]
+    assert [t["drug"] for t in by_patient(found)["pseudo-b1"]["therapies"]] == ["rituximab"]
+
+
 def test_a_second_patient_with_the_same_id_is_an_error_and_the_first_keeps_the_resources(
     export: Path,
 ) -> None:
@@ -323,6 +338,22 @@ def test_a_resource_is_its_patients_by_an_absolute_reference_too_and_a_group_is_
     )
 
 
+def test_an_invalid_resource_is_left_out_with_a_note_naming_its_file_and_line(
+    export: Path,
+) -> None:
+    broken = lab("egfr-bad", "pseudo-b2", "33914-3", 60, "mL/min/{1.73_m2}", "2026-10-01")
+    broken["valueQuantity"]["value"] = "sixty"
+    with (export / "Observation.001.ndjson").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(broken) + "\n")
+    second = next(i for i in items(export) if i.patient_id == "pseudo-b2")
+    assert second.imported is not None
+    assert second.imported.data["labs"] == {"platelets": 180}  # the rest of the patient is read
+    [note] = [str(n) for n in second.imported.notes if "not valid FHIR R4" in n.reason]
+    assert note.startswith("Observation/egfr-bad: not valid FHIR R4, left out (")
+    assert f"{export / 'Observation.001.ndjson'}:3: valueQuantity.value: " in note
+    assert "entry[" not in note
+
+
 def test_an_stu3_export_says_so_for_each_patient(tmp_path: Path) -> None:
     write_ndjson(tmp_path / "Patient.ndjson", [patient("pseudo-s1", "female", "1990-05-01")])
     old = condition("c-old", "pseudo-s1", ICD, "M32.14")
@@ -339,6 +370,34 @@ def test_a_directory_without_patient_files_is_not_an_export(tmp_path: Path) -> N
     assert not is_export(tmp_path)
     with pytest.raises(InputError, match=r"Patient\.ndjson"):
         list(iter_export(tmp_path))
+
+
+def test_a_patient_without_an_id_is_an_error_in_its_place(tmp_path: Path) -> None:
+    write_ndjson(
+        tmp_path / "Patient.ndjson",
+        [
+            {"resourceType": "Patient", "gender": "female"},
+            patient("pseudo-i2", "male", "1980-01-01"),
+        ],
+    )
+    first, second = items(tmp_path)
+    assert first.imported is None and first.line == 1
+    assert str(first.problems[0]).endswith("id: a Patient of a bulk export needs a FHIR id "
+                                           "(up to 64 letters, digits, '-' or '.'), which its "
+                                           "resources refer to")  # fmt: skip
+    assert second.patient_id == "pseudo-i2" and second.imported is not None
+
+
+def test_an_export_without_a_patient_is_one_error_record(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_text("\n", encoding="utf-8")
+    write_ndjson(tmp_path / "Condition.ndjson", [condition("c", "pseudo-x", ICD, "M32.14")])
+    found = items(tmp_path)
+    assert [(Path(i.file).name, i.line) for i in found] == [
+        ("Patient.ndjson", 1),
+        ("Condition.ndjson", 1),
+    ]
+    assert "the export holds no Patient" in str(found[0].problems[0])
+    assert "refers to Patient/pseudo-x" in str(found[1].problems[0])
 
 
 def test_an_unsplit_export_is_read_too(tmp_path: Path) -> None:
@@ -439,9 +498,24 @@ def test_a_public_synthea_export_reads_as_a_clinician_would_read_it() -> None:
     assert any("deceased" in str(n) for n in imported.notes)
     asthma = cases["fb7c882a"]
     assert (asthma["sex"], asthma["age"]) == ("female", 22)
-    assert "budesonide" in [t["drug"] for t in asthma["therapies"]]
+    # inhaled budesonide acts in the airways: reported, never systemic glucocorticoid therapy
+    assert "budesonide" not in [t["drug"] for t in asthma.get("therapies", [])]
+    inhaled = next(i.imported for i in found if (i.patient_id or "")[:8] == "fb7c882a")
+    assert inhaled is not None
+    assert any(n.detail == "budesonide (inhalation)" for n in inhaled.notes)
     contraception = next(i.imported for i in found if (i.patient_id or "")[:8] == "7bc002fa")
     assert contraception is not None and "therapies" not in contraception.data
     unknown = [n.reason for n in contraception.notes if "drug vocabulary" in n.reason]
     assert any("Mirena 52 MG Intrauterine System" in r for r in unknown)
     assert cases["63ee2253"]["age"] == 13 and cases["63ee2253"]["sex"] == "male"
+
+
+def test_screen_of_the_public_export_gives_the_patient_who_died_no_verdicts() -> None:
+    result = run("screen", str(PUBLIC), "--format", "jsonl")
+    assert result.exit_code == ExitCode.OK, result.output
+    records = {r["case_id"][:8]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert sorted(records) == ["63ee2253", "79a66c97", "7bc002fa", "bb6a9034", "fb7c882a"]
+    died = records["79a66c97"]
+    assert died["deceased"] is True and died["deceased_date"].startswith("1994-11-11")
+    assert died["trials"] == []
+    assert all(r["trials"] and not r.get("deceased") for k, r in records.items() if k != "79a66c97")

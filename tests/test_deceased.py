@@ -128,7 +128,9 @@ def test_compact_and_parquet_say_deceased(tmp_path: Path, screener: Screener) ->
     assert record["deceased"] is True and record["deceased_date"] == "2013-04-02"
     assert record["trials"] == []
     expanded = expand(record, screener.catalog)
-    assert expanded["deceased"] is True
+    assert (expanded["deceased"], expanded["deceased_date"]) == (True, "2013-04-02")
+    alive = json.loads(run_cli("screen", alive_file(tmp_path), "--format", "compact").stdout)
+    assert "deceased" not in expand(alive, screener.catalog)  # as in the jsonl record
     assert "DECEASED on 2013-04-02" in render_expanded(expanded)
     target = tmp_path / "out.parquet"
     run_cli("screen", path, alive_file(tmp_path), "--format", "parquet", "-j", "1", "-o", target)

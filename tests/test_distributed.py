@@ -34,7 +34,11 @@ DISEASES = ["sle", "iim", "ssc", "mg", "ms", "ra"]
 def scheduler() -> Iterator[str]:
     """The address of a local cluster of two worker processes, one thread each."""
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        scheduler_kwargs={"dashboard": False},
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -212,3 +216,87 @@ def test_what_a_scheduler_cannot_be_combined_with_is_refused_before_any_work(
     code, output = _screen(*args, "cases/batch.jsonl")
     assert code == ExitCode.CANNOT_RUN
     assert message in output
+
+
+def _parts(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_empty_directory_gets_one_file_per_piece_in_input_order(
+    tmp_path: Path, scheduler: str, fmt: str
+) -> None:
+    first = _mixed(tmp_path / "a.jsonl", 30, seed=3)
+    second = _mixed(tmp_path / "b.jsonl", 12, seed=4)
+    inputs = [str(first), str(second)]
+    single, folder = tmp_path / f"all.{fmt}", tmp_path / "dataset"
+    folder.mkdir()
+    common = ["--format", fmt, "--scheduler", scheduler, "--partition-size", "8", *inputs]
+    assert _screen(*common, "-o", str(single))[0] == ExitCode.RECORD_ERRORS
+    code, output = _screen(*common, "-o", str(folder))
+    assert code == ExitCode.RECORD_ERRORS, output
+    cut = [p for path in (first, second) for p in pieces(path, "jsonl", 8)]
+    assert _parts(folder) == [f"part-{n:05d}.{fmt}" for n in range(len(cut))]
+    texts = [(folder / name).read_text() for name in _parts(folder)]
+    if fmt == "jsonl":
+        assert "".join(texts) == single.read_text()
+        assert [len(t.splitlines()) for t in texts] == [p.records for p in cut]
+    else:  # every file has its header; the rows, in order, are those of the single file
+        header, *rows = single.read_text().splitlines(keepends=True)
+        assert all(t.startswith(header) for t in texts)
+        assert "".join(t.removeprefix(header) for t in texts) == "".join(rows)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dataset.")]
+
+
+def test_a_parquet_dataset_holds_the_rows_of_one_parquet_file(
+    tmp_path: Path, scheduler: str
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    cases = _mixed(tmp_path / "cases.jsonl", 50, seed=6)
+    single, folder = tmp_path / "all.parquet", tmp_path / "dataset"
+    folder.mkdir()
+    common = ["--format", "parquet", "--scheduler", scheduler, "--partition-size", "16"]
+    assert _screen(*common, str(cases), "-o", str(single))[0] == ExitCode.RECORD_ERRORS
+    assert _screen(*common, str(cases), "-o", str(folder))[0] == ExitCode.RECORD_ERRORS
+    assert _parts(folder) == [f"part-{n:05d}.parquet" for n in range(4)]
+    rows = [row for name in _parts(folder) for row in pq.read_table(folder / name).to_pylist()]
+    assert rows == pq.read_table(single).to_pylist()
+    assert len(rows) == len([line for line in cases.read_text().splitlines() if line])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "jsonl"], "a dataset (one file per piece) comes from a --scheduler run"),
+        (["--format", "table", "--scheduler", "local:1"], "--format table has no dataset form"),
+        (["--format", "jsonl", "--scheduler", "local:1", "--held"], "holds files (kept.txt)"),
+    ],
+)
+def test_a_directory_that_cannot_take_a_dataset_is_refused_before_any_work(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    if "--held" in args:
+        args.remove("--held")
+        (folder / "kept.txt").write_text("kept\n")
+    code, output = _screen(*args, "cases/batch.jsonl", "-o", str(folder))
+    assert code == ExitCode.CANNOT_RUN
+    assert message in output
+    assert _parts(folder) == (["kept.txt"] if "holds" in message else [])
+
+
+def test_a_run_that_fails_leaves_the_directory_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dask_batch, "CONNECT_WITHIN", 1.0)
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    cases = _mixed(tmp_path / "cases.jsonl", 3)
+    code, output = _screen(
+        "--format", "jsonl", "--scheduler", "tcp://127.0.0.1:9", str(cases), "-o", str(folder)
+    )
+    assert code == ExitCode.WORKERS_LOST
+    assert output.rstrip().endswith(f"{folder} was left as it was")
+    assert _parts(folder) == []
+    assert _parts(tmp_path) == ["cases.jsonl", "dataset"]

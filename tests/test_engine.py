@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ import pytest
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
 from careligible.engine import MAX_RULES_PER_RULESET, RuleEngine
+from careligible.errors import EngineError
+from careligible.results import CaseResult
 from careligible.screening import Screener
 from conftest import criterion_yaml
 
@@ -71,15 +74,14 @@ def test_the_largest_ruleset_of_the_shipped_catalog_runs(screener: Screener) -> 
     screener.screen(Case(id="t-1", disease="sle", age=40))
 
 
-def test_session_state_is_deleted_after_each_case(screener: Screener) -> None:
+def test_the_engine_keeps_no_fact_after_each_case(screener: Screener) -> None:
     from careligible.engine import _native
 
     engine = screener.engine
     screener.screen(Case(id="t-1", disease="mg", age=40))
-    last_sid = str(next(engine._sids) - 1)
-    for name in engine.ruleset_sizes:
-        with pytest.raises(Exception, match="error code: 309"):  # 309: no such session
-            _native.get_state(engine._handles[name], last_sid)
+    assert engine._sessions  # the rulesets the case was asserted into
+    for name, sid in engine._sessions.items():
+        assert json.loads(_native.get_facts(engine._handles[name], sid)) == []
 
 
 def test_unmatched_cases_do_not_pile_up_engine_sessions(
@@ -204,3 +206,38 @@ def test_an_engine_starts_no_background_threads(make_rules: Callable[..., Path])
     time.sleep(0.3)  # durable_rules' threads would have started after 0.1 s
     assert set(threading.enumerate()) - before == set()
     assert engine.ruleset_sizes
+
+
+def test_a_fact_seen_before_is_answered_without_the_engine(
+    monkeypatch: pytest.MonkeyPatch, make_rules: Callable[..., Path]
+) -> None:
+    from careligible import engine as engine_module
+
+    screener = Screener(load_catalog(make_rules(criterion_yaml("c", "{field: age, at_least: 18}"))))
+    first = screener.screen(Case(id="t-1", disease="sle", age=40))
+
+    def refuse(handle: int, fact: str) -> None:
+        raise AssertionError("the engine was asked again")
+
+    monkeypatch.setattr(engine_module._native, "assert_fact", refuse)
+    again = screener.screen(Case(id="t-2", disease="sle", age=41, sex="female"))  # 41 as 40
+
+    def statuses(result: CaseResult) -> list[tuple[str, str]]:
+        return [(c.id, c.status) for t in result.trials for c in t.criteria]
+
+    assert statuses(again) == statuses(first) and ("c", "met") in statuses(first)
+    assert again.trials[0].criteria[-1].facts == {"age": 41}  # the facts are the case's own
+    with pytest.raises(EngineError, match="AssertionError"):  # a new fact: asked
+        screener.screen(Case(id="t-3", disease="sle", age=17))
+
+
+def test_the_memo_of_engine_results_stays_within_its_bound(
+    make_rules: Callable[..., Path],
+) -> None:
+    rules = make_rules(criterion_yaml("c", "{field: age, at_least: 18}"))
+    bounded, fresh = Screener(load_catalog(rules)), Screener(load_catalog(rules))
+    bounded.engine._memo_limit = 3
+    for age in [*range(10, 30), *range(10, 30)]:
+        case = Case(id="t-1", disease="sle", age=age)
+        assert bounded.screen(case).trials == fresh.screen(case).trials
+        assert all(len(memo) <= 3 for memo in bounded.engine._memo.values())

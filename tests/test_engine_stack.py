@@ -233,7 +233,12 @@ def test_an_engine_error_on_a_dask_worker_is_that_cases_record(
     rules = ra_rules(two_way_exclusions(32))
     cases = many_cases(tmp_path, 60)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            scheduler_kwargs={"dashboard": False},
+        ) as cluster,
         Client(cluster) as client,
     ):
         client.run(unbound_in_this_process)

@@ -175,3 +175,128 @@ def test_a_stale_order_beside_a_current_one_leaves_the_drug_current() -> None:
 def test_an_open_order_with_no_date_stays_as_current_as_it_says() -> None:
     item = therapy(imported(order("rx-undated", None)))
     assert item == {"drug": "methotrexate", "stopped_months_ago": 0}
+
+
+# --- drugs from real orders: RxNorm codes and names -------------------------------------------
+
+
+def statement(sid: str, concept: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": sid,
+        "status": "completed",
+        "subject": {"reference": "Patient/pseudo-evidence"},
+        "medicationCodeableConcept": concept,
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-07-01"},
+    }
+
+
+def drugs(*concepts: dict[str, Any]) -> tuple[list[str], ImportedCase]:
+    case = imported(*(statement(f"ms-{i}", c) for i, c in enumerate(concepts)))
+    return [t["drug"] for t in case.data.get("therapies", [])], case
+
+
+@pytest.mark.parametrize(
+    ("code", "drug"),
+    [
+        ("2105831", "rituximab"),  # 10 ML rituximab-abbs 10 MG/ML Injection [Truxima] (SBD)
+        ("1657864", "rituximab"),  # 10 ML rituximab 10 MG/ML Injection [Rituxan] (SBD)
+        ("2273513", "rituximab"),  # Ruxience (BN)
+        ("1664463", "tacrolimus"),  # 24 HR tacrolimus 1 MG Extended Release Oral Tablet (SCD)
+        ("108515", "tacrolimus"),  # 1 ML tacrolimus 5 MG/ML Injection (SCD)
+        ("979094", "hydroxychloroquine"),  # ... 200 MG Oral Tablet [Plaquenil] (SBD)
+        ("210639", "cyclophosphamide"),  # cyclophosphamide 50 MG Oral Tablet [Cytoxan] (SBD)
+        ("402244", "bortezomib"),  # bortezomib 3.5 MG Injection [Velcade] (SBD)
+        ("1594663", "alemtuzumab"),  # 1.2 ML alemtuzumab 10 MG/ML Injection [Lemtrada] (SBD)
+        ("105585", "methotrexate"),  # Methotrexate 2.5 MG Oral Tablet (SCD)
+    ],
+)
+def test_rxnorm_clinical_and_branded_drug_codes_resolve_without_text(code: str, drug: str) -> None:
+    found, _ = drugs({"coding": [{"system": RXNORM, "code": code}]})
+    assert found == [drug]
+
+
+@pytest.mark.parametrize(
+    ("name", "drug"),
+    [
+        ("10 ML rituximab 10 MG/ML Injection", "rituximab"),
+        ("24 HR tacrolimus 1 MG Extended Release Oral Tablet", "tacrolimus"),
+        ("rituximab-abbs", "rituximab"),
+        ("50 ML rituximab-pvvr 10 MG/ML Injection [Ruxience]", "rituximab"),
+        ("Truxima", "rituximab"),
+        ("24 HR Envarsus 0.75 MG Extended Release Oral Tablet", "tacrolimus"),
+        ("CellCept 500 MG Oral Tablet", "mycophenolate mofetil"),
+        ("Hydroxychloroquine Sulfate 200 MG Oral Tablet [Plaquenil]", "hydroxychloroquine"),
+    ],
+)
+def test_the_ingredient_is_found_inside_rxnorm_style_and_brand_names(name: str, drug: str) -> None:
+    found, _ = drugs({"text": name})
+    assert found == [drug]
+
+
+def test_local_forms_are_not_systemic_therapy_and_are_reported_grouped() -> None:
+    found, case = drugs(
+        {"text": "cycloSPORINE 0.5 MG/ML Ophthalmic Suspension"},
+        {"text": "tacrolimus 0.001 MG/MG Topical Ointment"},
+        {
+            "coding": [{"system": RXNORM, "code": "351109"}],
+            "text": "budesonide 0.25 MG/ML Inhalation Suspension",
+        },
+        {"text": "24 HR tacrolimus 1 MG Extended Release Oral Tablet"},
+    )
+    assert found == ["tacrolimus"]  # the tablet only
+    grouped = [line for line in case.warnings() if "local (topical, inhaled" in line]
+    assert grouped == [
+        "not mapped: local (topical, inhaled, eye...) forms, not systemic therapy; not added (3): "
+        "ciclosporin (ophthalmic), tacrolimus (topical), budesonide (inhalation)"
+    ]
+
+
+def test_unmatched_medications_are_reported_once_per_name_with_counts() -> None:
+    found, case = drugs(
+        {"text": "Atorvastatin 20 MG Oral Tablet"},
+        {"text": "Atorvastatin 20 MG Oral Tablet"},
+        {
+            "coding": [
+                {"system": RXNORM, "code": "314231", "display": "Simvastatin 10 MG Oral Tablet"}
+            ]
+        },
+        {"text": "rituximab-abbs"},
+    )
+    assert found == ["rituximab"]
+    (line,) = [w for w in case.warnings() if "not in the drug vocabulary" in w]
+    assert line == (
+        "not mapped: medication not in the drug vocabulary, not added (enter it by hand if it "
+        "matters) (3): 'Atorvastatin 20 MG Oral Tablet' x2, 'Simvastatin 10 MG Oral Tablet'"
+    )
+
+
+def test_an_inhaled_pulmonary_hypertension_drug_is_systemic_therapy() -> None:
+    found, case = drugs(
+        {"text": "treprostinil 0.6 MG/ML Inhalation Solution [Tyvaso]"},
+        {"text": "iloprost 0.01 MG/ML Inhalation Solution"},
+        {"text": "budesonide 0.25 MG/ML Inhalation Suspension"},
+    )
+    assert found == ["treprostinil", "iloprost"]
+    assert [n.detail for n in case.notes if n.detail and "(inhalation)" in n.detail] == [
+        "budesonide (inhalation)"
+    ]
+
+
+def test_systemic_forms_must_name_a_known_drug_and_a_local_form(tmp_path: Path) -> None:
+    text = default_mapping_path().read_text(encoding="utf-8")
+    broken = text.replace(
+        "  iloprost: [inhalation, inhalant, inhaler]\n  treprostinil: [inhalation, inhalant, inhaler]\n",
+        "  iloprostt: [inhalation]\n  treprostinil: [nebulised]\n",
+        1,
+    )
+    assert broken != text
+    path = tmp_path / "fhir.yaml"
+    path.write_text(broken, encoding="utf-8")
+    from careligible.fhir import default_vocabulary
+
+    with pytest.raises(RulesError) as raised:
+        load_mapping(path, vocabulary=default_vocabulary())
+    message = str(raised.value)
+    assert "'iloprostt' is not in the drug vocabulary" in message
+    assert "'nebulised' is not one of local_forms" in message

@@ -294,3 +294,137 @@ def test_no_bar_unless_stderr_is_a_terminal_or_it_is_asked_for(runs: dict[str, A
     )
     assert "a candidate for some trial" not in stderr
     assert summary(terminal_lines(stderr))["read"] == BULK + 1
+
+
+# --- the coordinator's worklist -------------------------------------------------------------------
+
+
+def expected_worklist(population: list[dict[str, Any]]) -> dict[str, list[tuple[str, int]]]:
+    """Per trial, (source, items to settle) of each candidate, ranked as the worklist promises:
+    eligible, possibly eligible, then needs information with the fewest facts missing; ties in
+    input order. Derived from the run's own records."""
+    found: dict[str, list[tuple[int, int, int, str]]] = {}
+    for order, record in enumerate(population):
+        for trial in record["trials"]:
+            if trial["verdict"] not in CANDIDATE:
+                continue
+            defining = [c for c in trial["to_confirm"] if c["defines_population"]]
+            settle = len(trial["missing"]) if trial["verdict"] == "needs_info" else len(defining)
+            rank = CANDIDATE.index(trial["verdict"])
+            found.setdefault(trial["nct_id"], []).append((rank, settle, order, record["source"]))
+    return {
+        nct: [(source, settle) for _, settle, _, source in sorted(entries)]
+        for nct, entries in found.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def worklisted(runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The generated cases screened with a CSV and a Markdown worklist (no --population given:
+    the worklist implies it)."""
+    root = tmp_path_factory.mktemp("worklist")
+    out: dict[str, Any] = {}
+    for suffix in ("csv", "md"):
+        worklist, results = root / f"worklist.{suffix}", root / f"results-{suffix}.jsonl"
+        done = run_cli(
+            "screen", runs["source"], "--format", "jsonl", "--worklist", worklist, "-o", results
+        )
+        assert done.exit_code == 1, done.stderr  # the broken record
+        assert records(results.read_text(encoding="utf-8")) == runs["population"]
+        out[suffix] = worklist.read_text(encoding="utf-8")
+    return out
+
+
+def test_the_worklist_ranks_each_trials_candidates(
+    runs: dict[str, Any], worklisted: dict[str, Any]
+) -> None:
+    rows = list(csv.DictReader(io.StringIO(worklisted["csv"])))
+    by_trial: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_trial.setdefault(row["nct_id"], []).append(row)
+    expected = expected_worklist(runs["population"])
+    assert {
+        nct: [(r["source"], int(r["to_settle"])) for r in got] for nct, got in by_trial.items()
+    } == expected
+    for got in by_trial.values():
+        assert [int(r["rank"]) for r in got] == list(range(1, len(got) + 1))
+    verdicts = {row["verdict"] for row in rows}
+    assert {"possibly_eligible", "needs_info"} <= verdicts  # the mix ranks more than one kind
+    assert len(expected) > 5
+
+
+def test_the_worklist_says_what_to_ask(runs: dict[str, Any], worklisted: dict[str, Any]) -> None:
+    """Each needs-information candidate is asked every missing fact, beside the criterion that
+    needs it in the protocol's words; each possibly eligible one, every item to confirm."""
+    by_key = {
+        (row["nct_id"], row["source"]): row
+        for row in csv.DictReader(io.StringIO(worklisted["csv"]))
+    }
+    asked = 0
+    for record in runs["population"]:
+        for trial in record["trials"]:
+            row = by_key.get((trial["nct_id"], record["source"]))
+            if trial["verdict"] not in CANDIDATE:
+                assert row is None
+                continue
+            assert row is not None
+            for fact in trial["missing"]:
+                assert fact in row["find_out"]
+                asked += 1
+            for criterion in trial["criteria"]:
+                if criterion["status"] == "unknown":
+                    assert criterion["text"] in row["find_out"]
+            for item in trial["to_confirm"]:
+                if item["defines_population"]:
+                    assert item["text"] in row["confirm"]
+    assert asked > 100
+
+
+def test_no_deceased_prefiltered_or_broken_case_is_on_the_worklist(
+    runs: dict[str, Any], worklisted: dict[str, Any]
+) -> None:
+    listed = {row["source"] for row in csv.DictReader(io.StringIO(worklisted["csv"]))}
+    left_out = [r for r in runs["population"] if r.get("deceased") or r.get("prefilter")]
+    left_out += [r for r in runs["population"] if r["error"]]
+    assert left_out and not listed & {r["source"] for r in left_out}
+
+
+def test_the_markdown_worklist_has_a_ranked_table_per_trial(
+    runs: dict[str, Any], worklisted: dict[str, Any]
+) -> None:
+    expected = expected_worklist(runs["population"])
+    sections = re.split(r"^## ", worklisted["md"], flags=re.M)[1:]
+    assert [s.split(":", 1)[0] for s in sections] == [t.nct_id for t in CATALOG.trials]
+    for section in sections:
+        nct = section.split(":", 1)[0]
+        rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+        assert len(rows) == len(expected.get(nct, []))
+        assert [int(line.split("|")[1]) for line in rows] == list(range(1, len(rows) + 1))
+        if not rows:
+            assert "No candidate." in section
+
+
+def test_a_worklist_never_replaces_an_input_or_the_results(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.csv"
+    shutil.copy(REPO / "cases" / "mixed.csv", cases)
+    before = cases.read_bytes()
+    results = tmp_path / "results.csv"
+    for worklist, output in ((cases, None), (results, results), (tmp_path / "w.txt", None)):
+        args = ["screen", cases, "--worklist", worklist, *(["-o", output] if output else [])]
+        refused = run_cli(*args)
+        assert refused.exit_code == 2, refused.stderr
+        assert refused.stdout == "" and "worklist" in refused.stderr
+    assert cases.read_bytes() == before and not results.exists()
+
+
+def test_the_audit_log_holds_no_decision_for_a_prefiltered_case(tmp_path: Path) -> None:
+    source = tmp_path / "cases.jsonl"
+    cases = write_cases(source, 60, seed=5)
+    log = tmp_path / "decisions.jsonl"
+    done = run_cli("screen", source, "--format", "jsonl", "--population", "--audit-log", log)
+    assert done.exit_code == 1
+    results = records(done.stdout)
+    logged = [json.loads(line)["case_id"] for line in log.read_text(encoding="utf-8").splitlines()]
+    expected = [r["case_id"] for r in results if not r["error"] and not r.get("prefilter")]
+    assert logged == expected and len(logged) < len(cases)
+    assert run_cli("audit", "verify", log).exit_code == 0

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import shutil
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,17 @@ import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from careligible import screening
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
+from careligible.report.content import (
+    DOES_NOT_EXCLUDE,
+    MET,
+    MISSING,
+    NOT_YET_KNOWN,
+    RULES_OUT,
+    TO_CONFIRM,
+)
 from careligible.results import VERDICT_SHORT, CaseResult, CohortResult
 from careligible.screening import Screener
 from careligible.tui import form_model
@@ -388,8 +398,18 @@ SNAP_CRITERIA = (
 )
 
 
+class _SnapshotDay(date):
+    """A fixed "today": the screen says whether a trial's status is current (under a year old
+    at the case's date, today for a case without one), so snapshots must not age."""
+
+    @classmethod
+    def today(cls) -> _SnapshotDay:
+        return cls(2026, 12, 1)
+
+
 @pytest.fixture
-def snap_app(make_rules: Callable[..., Path]) -> CareligibleApp:
+def snap_app(make_rules: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> CareligibleApp:
+    monkeypatch.setattr(screening, "date", _SnapshotDay)
     catalog = load_catalog(make_rules(*SNAP_CRITERIA))
     catalog.version = "snapshot"
     return CareligibleApp(catalog, MG_CASE, debounce=0.01)
@@ -419,6 +439,80 @@ def test_snapshots(
     before: Callable[[Pilot[Any]], Awaitable[None]],
 ) -> None:
     assert snap_compare(snap_app, terminal_size=size, run_before=before)
+
+
+DETAIL_CRITERIA = (
+    *SNAP_CRITERIA,
+    '- id: pregnant\n  kind: exclusion\n  text: "Pregnancy."\n'
+    '  when: {field: pregnant, is: true}\n  rationale: "Unknown fetal risk."\n  source: s1',
+    '- id: hiv\n  kind: exclusion\n  text: "HIV infection."\n'
+    '  when: {field: infections.hiv, equals: positive}\n  rationale: "Lymphodepletion risk."\n'
+    "  source: s1",
+    '- id: transplant\n  kind: exclusion\n  text: "Prior solid organ transplant."\n'
+    "  when: {field: history.solid_organ_transplant, is: true}\n"
+    '  rationale: "Immunosuppression."\n  source: s1',
+)
+
+
+def _detail_lines(catalog: Catalog, pregnant: bool) -> tuple[CohortResult, list[str]]:
+    case = Case.model_validate(
+        {
+            "id": "t-2",
+            "disease": "mg",
+            "age": 30,
+            "pregnant": pregnant,
+            "history": {"solid_organ_transplant": False},
+            "labs": {"egfr": 60},
+        }
+    )
+    [trial] = Screener(catalog).screen(case).trials
+    text = render_trial(trial, TrialInfo(*trial_meta(catalog, trial.nct_id))).plain
+    # each mark agrees with its word: no "met" beside a cross, no "not met" beside a tick
+    assert "NOT MET" not in text
+    lines = text.splitlines()
+    for line in lines:
+        assert not line.startswith(("✗ met", "✓ not met", "✓ excludes", "✗ does not"))
+    assert f"Criteria checked: {trial.checked} of {trial.total}" in lines
+    return trial, lines
+
+
+ORDER = [RULES_OUT, NOT_YET_KNOWN, MISSING, TO_CONFIRM, MET, DOES_NOT_EXCLUDE]
+
+
+def test_the_detail_lists_what_excludes_first_in_plain_words(
+    make_rules: Callable[..., Path],
+) -> None:
+    catalog = load_catalog(make_rules(*DETAIL_CRITERIA))
+    trial, lines = _detail_lines(catalog, pregnant=True)
+    assert trial.verdict == "ineligible"
+    shown = [h for h in ORDER if h in lines]
+    assert shown == [RULES_OUT, NOT_YET_KNOWN, TO_CONFIRM, MET, DOES_NOT_EXCLUDE]
+    assert [lines.index(h) for h in shown] == sorted(lines.index(h) for h in shown)
+    assert (
+        lines.index(RULES_OUT)
+        < lines.index("✗ excludes [exclusion] Pregnancy.")
+        < lines.index(NOT_YET_KNOWN)
+    )
+    assert lines.index(DOES_NOT_EXCLUDE) < lines.index(
+        "✓ does not exclude [exclusion] Prior solid organ transplant."
+    )
+    assert "? unknown [exclusion] HIV infection." in lines
+    assert lines.index(MET) < lines.index("✓ met [inclusion] Aged 18 or over.")
+
+
+def test_the_detail_puts_what_is_missing_before_what_is_met(
+    make_rules: Callable[..., Path],
+) -> None:
+    catalog = load_catalog(make_rules(*DETAIL_CRITERIA))
+    trial, lines = _detail_lines(catalog, pregnant=False)
+    assert trial.verdict == "needs_info"
+    shown = [h for h in ORDER if h in lines]
+    assert shown == [NOT_YET_KNOWN, MISSING, TO_CONFIRM, MET, DOES_NOT_EXCLUDE]
+    assert [lines.index(h) for h in shown] == sorted(lines.index(h) for h in shown)
+    asked = lines[lines.index(MISSING) + 1 : lines.index(TO_CONFIRM) - 1]
+    assert asked == [f"• {path}" for path in trial.missing]
+    assert {"• scores.qmg", "• infections.hiv"} <= set(asked)
+    assert "✓ does not exclude [exclusion] Pregnancy." in lines
 
 
 def test_a_trial_ruled_out_by_one_criterion_says_so_in_the_detail_and_reports(

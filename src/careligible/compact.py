@@ -157,8 +157,8 @@ def expand(data: object, catalog: Catalog) -> dict[str, Any]:
         "ruleset_version": version,
         "error": record.error,
         "prefilter": record.prefilter,
-        "deceased": bool(record.deceased),
-        "deceased_date": record.deceased_date,
+        # only for a case recorded as deceased, as in the jsonl record
+        **({"deceased": True, "deceased_date": record.deceased_date} if record.deceased else {}),
         "warnings": list(record.warnings or []),
         "trials": [_expand_trial(entry, catalog) for entry in record.trials],
     }
@@ -223,7 +223,7 @@ def render_expanded(expanded: dict[str, Any]) -> str:
     lines = head_text(expanded)
     if expanded["error"]:
         return "\n".join(lines)
-    if expanded["deceased"]:
+    if expanded.get("deceased"):
         return "\n".join(lines)
     if expanded.get("prefilter"):
         label = PREFILTER_LABEL.get(expanded["prefilter"], expanded["prefilter"])

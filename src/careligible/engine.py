@@ -7,8 +7,9 @@ only the rule's name is read), and maps every engine error into
 :class:`careligible.errors.EngineError` with no case data in its message: durable_rules puts the
 whole fact, that is the patient, into its own errors.
 
-Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) under
-a fresh session id whose state is deleted afterwards, so memory stays flat over any batch. Every
+Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) into
+one session per ruleset and retracted once its rules have fired, so memory stays flat over any
+batch. Every
 ruleset also holds a rule that matches every case: a fact that matches no rule makes durable_rules
 raise, keep a session it can never free (deleting it crashes the process) and, after a few
 thousand such cases, run out of memory.
@@ -29,6 +30,7 @@ Python), so the layout is built to fire few:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -61,6 +63,14 @@ from .results import CriterionStatus
 #: Rules per ruleset. The engine's ceiling depends on the rules' shape (about 130 simple rules were
 #: measured to work and 140 to fail); 80 keeps a margin for compound conditions.
 MAX_RULES_PER_RULESET = 80
+
+#: Facts the engine's results are remembered for, over all rulesets (a few hundred bytes each),
+#: and the fewest any one ruleset keeps however many the catalog has.
+MEMO_ENTRIES = 16_384
+MEMO_MIN = 256
+
+#: What the memo key holds for an attribute the case lacks.
+_ABSENT: Any = object()
 
 #: The attribute every asserted case carries, matched by each ruleset's catch-all rule.
 _CASE_MARK = "careligible_case"
@@ -124,6 +134,7 @@ class _Compiled:
     slots: tuple[tuple[CriterionKey, ...], ...]
     meaning: dict[str, Decision]  # rule name -> what its firing decides
     reads: frozenset[str]  # the fact attributes its rules test
+    reads_in_order: tuple[str, ...]  # the same, sorted
     met_only: frozenset[int]
     gate: int | None
     met_wins: frozenset[int] = frozenset()
@@ -135,6 +146,8 @@ class RuleEngine:
     def __init__(self, catalog: Catalog) -> None:
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
+        self._sessions: dict[str, str] = {}  # ruleset name -> the session id its cases go to
+        self._memo: dict[str, dict[tuple[Any, ...], dict[int, CriterionStatus]]] = {}
         conditions = [c.condition for c in _computable(catalog) if c.condition is not None]
         conditions += [c.condition for c in catalog.considerations]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
@@ -148,7 +161,9 @@ class RuleEngine:
         self._contains = sorted(contains_refs(conditions))
         layout = _layout(catalog)
         self._rulesets = [_freeze(r) for r in layout]
+        self._memo_limit = max(MEMO_MIN, MEMO_ENTRIES // len(self._rulesets))
         self._thresholds = _thresholds([rule.match for r in layout for rule in r.rules])
+        self._marks = {key: tuple(sorted(values)) for key, values in self._thresholds.items()}
         try:
             self._handles = {r.name: _create(r.name, _definition(r)) for r in layout}
         except Exception as exc:
@@ -206,8 +221,15 @@ class RuleEngine:
         """Run one ruleset and record its statuses; returns them by slot."""
         # Each ruleset gets only the facts it tests: durable_rules serialises the whole fact for
         # every rule that fires, so a smaller fact is a faster screen.
-        projected = {k: v for k, v in fact.items() if k in ruleset.reads}
-        decided = self._run(ruleset, projected)
+        projected: dict[str, Any] = {}
+        pattern: list[Any] = []
+        for attribute in ruleset.reads_in_order:
+            value = fact.get(attribute, _ABSENT)
+            if value is not _ABSENT:
+                projected[attribute] = value
+                value = self._where(attribute, value)
+            pattern.append(value)
+        decided = self._run(ruleset, projected, tuple(pattern))
         out: list[CriterionStatus] = []
         for index, keys in enumerate(ruleset.slots):
             status = decided.get(index, "unknown")
@@ -217,11 +239,45 @@ class RuleEngine:
                     statuses[key] = status
         return out
 
-    def _run(self, ruleset: _Compiled, fact: dict[str, Any]) -> dict[int, CriterionStatus]:
-        """Assert ``fact`` into a fresh session of ``ruleset``: what each slot is."""
+    def _where(self, key: str, value: Any) -> Any:
+        """A number as where it lies among the numbers rules compare attribute ``key`` with
+        (below the first, equal to it, between it and the next, ...) and whether it is a float;
+        anything else as itself. Every rule gives two facts of one pattern the same result."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        marks = self._marks.get(key, ())
+        at = bisect.bisect_left(marks, value)
+        return (isinstance(value, float), 2 * at + (at < len(marks) and marks[at] == value))
+
+    def _run(
+        self, ruleset: _Compiled, fact: dict[str, Any], key: tuple[Any, ...]
+    ) -> dict[int, CriterionStatus]:
+        """What each slot of ``ruleset`` is for ``fact``, from the engine or, for a fact of the
+        same pattern seen lately (``key``), from what the engine said then.
+
+        A ruleset's result depends on nothing but the fact it is given (only the attributes its
+        rules test) and, of each number, only on where it lies among the numbers the rules
+        compare it with (:meth:`_where`). In a population most cases give each ruleset one
+        of few such patterns, so the memo, keyed by the pattern (each attribute the ruleset
+        reads, in a fixed order, or a mark that the case lacks it), saves the engine most of
+        its asserts. It holds at most :data:`MEMO_ENTRIES` patterns over all rulesets, oldest
+        out first, so memory stays flat.
+        """
         name = ruleset.name
-        sid = str(next(self._sids))
-        fired = self._fire(name, _encode({**fact, "sid": sid}), sid)
+        memo = self._memo.setdefault(name, {})
+        found = memo.get(key)
+        if found is not None:
+            return found
+        sid = self._sessions.setdefault(name, str(next(self._sids)))
+        decided = self._decided(ruleset, self._fire(name, _encode({**fact, "sid": sid}), sid))
+        if len(memo) >= self._memo_limit:
+            del memo[next(iter(memo))]
+        memo[key] = decided
+        return decided
+
+    def _decided(self, ruleset: _Compiled, fired: list[str]) -> dict[int, CriterionStatus]:
+        """The status each slot gets from the rules that fired."""
+        name = ruleset.name
         out: dict[int, CriterionStatus] = {}
         for rule in fired:
             for index, status in ruleset.meaning.get(rule, ()):
@@ -238,18 +294,19 @@ class RuleEngine:
 
         This drives the engine's C core as ``durable.engine`` does (assert, then run each pending
         action: update the state, complete, start the next), minus its Python layer: no state
-        or message is decoded or re-encoded, only each firing's rule name is read.
+        or message is decoded or re-encoded, only each firing's rule name is read. The fact is
+        then retracted, which leaves the session empty for the next case: reusing one session
+        costs less than setting one up and deleting it per case. After any failure the session
+        is left as it is (deleting a session whose assert failed crashes the process) and the
+        next case gets a new one.
         """
         handle = self._handles[name]
         try:
             code, state = _native.assert_fact(handle, text)
-        except Exception as exc:
-            raise EngineError(f"the rule engine failed on ruleset {name}: {_safe(exc)}") from None
-        if code in (1, 2):  # 1: no rule matched (the catch-all always does); 2: seen already
-            raise EngineError(f"ruleset {name} did not accept the case")
-        fired: list[str] = []
-        try:
+            if code in (1, 2):  # 1: no rule matched (the catch-all always does); 2: seen already
+                raise EngineError(f"ruleset {name} did not accept the case")
             state = 0 if code == 3 else state  # 3: queued, as durable.engine reads it
+            fired: list[str] = []
             started = _native.start_action_for_state(handle, state)
             if started:
                 state_text, message = started[0], started[1]
@@ -257,14 +314,13 @@ class RuleEngine:
                     fired.append(message[2 : message.index('"', 2)])  # {"r12":{"m":{...}}}
                     _native.update_state(handle, state_text)
                     message = _native.complete_and_start_action(handle, state)
+            _native.retract_fact(handle, text)
+        except EngineError:
+            del self._sessions[name]
+            raise
         except Exception as exc:
+            del self._sessions[name]
             raise EngineError(f"the rule engine failed on ruleset {name}: {_safe(exc)}") from None
-        try:
-            _native.delete_state(handle, sid)
-        except Exception as exc:
-            raise EngineError(
-                f"could not free engine state of ruleset {name}: {_safe(exc)}"
-            ) from None
         return fired
 
 
@@ -282,6 +338,7 @@ def _freeze(ruleset: _Ruleset) -> _Compiled:
         tuple(ruleset.slots),
         meaning,
         reads,
+        tuple(sorted(reads)),
         frozenset(ruleset.met_only),
         ruleset.gate,
         frozenset(ruleset.met_wins),

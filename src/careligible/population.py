@@ -16,10 +16,12 @@ take: a case it keeps out is one every cohort's disease criterion rules out or l
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from .case import Case
 from .catalog import Catalog
-from .results import VERDICTS, CaseResult, Verdict
+from .results import VERDICTS, CaseResult, CohortResult, Verdict
+from .verdicts import missing_facts
 
 #: The short result of a case with no disease any trial of the catalog enrols.
 NO_CANDIDATE_DISEASE = "no_candidate_disease"
@@ -123,3 +125,90 @@ class PopulationCounts:
         if none:
             lines.append(f"population:   {none} trial(s) with no candidate")
         return lines
+
+
+# --- the coordinator's worklist -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One thing to settle for a candidate: a criterion in the protocol's words, and the facts
+    to find out for it (none for an item to confirm at screening)."""
+
+    text: str
+    facts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A case that is a candidate for one trial, with what stands between it and a referral."""
+
+    order: int
+    """The case's place in the input: ties keep input order."""
+    case_id: str | None
+    source: str
+    verdict: Verdict
+    cohort: str
+    cohort_name: str
+    missing: int
+    """Facts to find out (needs information) or population-defining items to confirm (possibly
+    eligible): what the rank counts."""
+    find_out: tuple[Ask, ...]
+    confirm: tuple[Ask, ...]
+
+    @property
+    def rank_key(self) -> tuple[int, int, int]:
+        """Likely eligible first (eligible, then possibly eligible, then needs information),
+        then the fewest items to settle, then input order."""
+        return (CANDIDATE_VERDICTS.index(self.verdict), self.missing, self.order)
+
+
+def candidate(result: CaseResult, trial: CohortResult, order: int) -> Candidate:
+    """The worklist entry of ``result`` for one candidate trial."""
+    find_out = tuple(
+        Ask(criterion.text, tuple(missing_facts([criterion])))
+        for criterion in trial.criteria
+        if criterion.status == "unknown"
+    )
+    confirm = tuple(Ask(item.text) for item in trial.to_confirm if item.defines_population)
+    missing = len(trial.missing) if trial.verdict == "needs_info" else len(confirm)
+    return Candidate(
+        order,
+        result.case_id,
+        result.source,
+        trial.verdict,
+        trial.cohort,
+        trial.cohort_name,
+        missing,
+        find_out if trial.verdict == "needs_info" else (),
+        confirm,
+    )
+
+
+class Worklist:
+    """Per trial, its candidates from a population run, ranked for a trial coordinator.
+
+    A case with an error, recorded as deceased, or pre-filtered is no one's candidate. The
+    worklist keeps each candidate (never a whole result) until the run ends, so its memory grows
+    with the number of candidates, not of cases.
+    """
+
+    def __init__(self, trials: list[str]) -> None:
+        self._by_trial: dict[str, list[Candidate]] = {nct: [] for nct in trials}
+        self._read = 0
+
+    def add(self, result: CaseResult) -> None:
+        order, self._read = self._read, self._read + 1
+        if result.error is not None or result.deceased or result.prefilter is not None:
+            return
+        for trial in result.trials:
+            if trial.verdict in CANDIDATE_VERDICTS:
+                entry = candidate(result, trial, order)
+                self._by_trial.setdefault(trial.nct_id, []).append(entry)
+
+    def ranked(self) -> dict[str, list[Candidate]]:
+        """Every trial (in catalog order) with its candidates, best first."""
+        return {
+            nct: sorted(entries, key=lambda c: c.rank_key)
+            for nct, entries in self._by_trial.items()
+        }

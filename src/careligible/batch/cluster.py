@@ -12,9 +12,13 @@ refuses bytes that do not match.
 What a local run finds across the whole batch is found here too: duplicate case ids, in input
 order, from the ids the workers send back. So the records are the same as with ``--jobs``.
 
-When a worker dies, Dask runs its pieces again elsewhere; a piece whose workers keep dying is
-given up by the scheduler (``KilledWorker``), and its records are written as errors, as with
-``--jobs``. A scheduler that goes away, or a cluster left with no worker for
+Nothing a piece needs lives only on a worker: the piece travels inside its task, and the
+catalog is the result of a task that holds its bytes, so the scheduler can run either again
+when the worker that held it dies (data *scattered* to a worker would die with it, and every
+piece that needed it with it). When a worker dies, Dask runs its pieces again elsewhere; a piece
+whose workers keep dying is given up by the scheduler (``KilledWorker``), and its records are
+written as errors, as with ``--jobs``. A scheduler that goes away (noticed within
+:data:`POLL` seconds of the client losing it), or a cluster left with no worker for
 :data:`NO_WORKERS_FOR` seconds, ends the run with :class:`~careligible.batch.pool.WorkersLost`.
 
 This is the only module that imports Dask; it is imported only when ``--scheduler`` is given.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
@@ -109,8 +114,10 @@ class _Gather:
         self.population = screener.population
         self.encode = encoder(fmt, screener.catalog.version, self.population)
         self.frozen = freeze(screener.catalog)
-        [self.catalog] = client.scatter([self.frozen.data], broadcast=True, hash=False)
-        self.window = IN_FLIGHT * max(1, len(_workers(client, scheduler)))
+        with self._reaching():
+            # A task, not scattered data: its result can be computed again if its worker dies.
+            self.catalog = client.submit(_held, self.frozen.data, pure=False)
+            self.window = IN_FLIGHT * max(1, len(_workers(client)))
 
     def run(self, items: Iterator[Piece]) -> Iterator[Screened]:
         flight: deque[tuple[int, Piece, Future[list[Reply]]]] = deque()
@@ -128,18 +135,34 @@ class _Gather:
                 future.cancel()
 
     def _submit(self, piece: Piece) -> Future[list[Reply]]:
-        data = self.client.scatter(piece, hash=False)
+        """The piece goes inside its task, so the scheduler can give it to another worker."""
+        self._check_connected()
         digest = self.frozen.digest
-        return self.client.submit(
-            screen_piece,
-            data,
-            self.catalog,
-            digest,
-            self.fmt,
-            self.keep,
-            self.population,
-            pure=False,
-        )
+        with self._reaching():
+            return self.client.submit(
+                screen_piece,
+                piece,
+                self.catalog,
+                digest,
+                self.fmt,
+                self.keep,
+                self.population,
+                pure=False,
+            )
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """A failure to talk to the scheduler is the loss of the scheduler, said so."""
+        try:
+            yield
+        except OSError as exc:
+            raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
+
+    def _check_connected(self) -> None:
+        """A client that has lost its scheduler tries to reconnect, but the pieces it had
+        sent are gone with the scheduler's memory: the run cannot go on."""
+        if self.client.status != "running":
+            raise WorkersLost(f"lost the scheduler at {self.scheduler}")
 
     def _records(
         self, number: int, piece: Piece, future: Future[list[Reply]]
@@ -152,7 +175,7 @@ class _Gather:
             return
         except CatalogRefused as exc:
             raise WorkersLost(f"a Dask worker refused the catalog: {exc}") from None
-        except (WorkersLost, FutureCancelledError, OSError):
+        except (WorkersLost, FutureCancelledError):
             raise
         except Exception as exc:  # the work itself failed: that piece's records say so
             yield from self._unscreened(number, piece, f"not screened: {describe(exc)}")
@@ -175,14 +198,23 @@ class _Gather:
         """The piece's replies, watching meanwhile that the cluster still has workers."""
         alone_since: float | None = None
         while True:
+            self._check_connected()
             try:
                 replies: list[Reply] = future.result(timeout=POLL)
                 return replies
-            except TimeoutError:
-                pass
             except FutureCancelledError:
                 raise WorkersLost(f"lost the scheduler at {self.scheduler}") from None
-            if _workers(self.client, self.scheduler):
+            except TimeoutError:
+                if future.done():  # not the wait: the work itself raised it
+                    raise
+            except OSError as exc:
+                if future.status == "error":  # the work itself raised it
+                    raise
+                raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
+            self._check_connected()
+            with self._reaching():
+                workers = _workers(self.client)
+            if workers:
                 alone_since = None
             elif alone_since is None:
                 alone_since = time.monotonic()
@@ -203,11 +235,13 @@ class _Gather:
             yield self._part(number, outcome(parsed, unscreened(parsed, reason), self.encode, True))
 
 
-def _workers(client: Client, scheduler: str) -> dict[str, object]:
-    try:
-        workers: dict[str, object] = client.scheduler_info()["workers"]
-    except OSError:
-        raise WorkersLost(f"lost the scheduler at {scheduler}") from None
+def _held(data: bytes) -> bytes:
+    """The catalog's bytes, as the result of a task the scheduler can run again."""
+    return data
+
+
+def _workers(client: Client) -> dict[str, object]:
+    workers: dict[str, object] = client.scheduler_info()["workers"]
     return workers
 
 
@@ -224,7 +258,11 @@ def _client(scheduler: str) -> Iterator[Client]:
                         n_workers=count,
                         threads_per_worker=1,
                         processes=True,
-                        dashboard_address=None,
+                        # No dashboard; the scheduler's web routes (health, metrics) on any
+                        # free port: with None it would take 8787, and clash with another
+                        # cluster's dashboard there.
+                        dashboard_address=":0",
+                        scheduler_kwargs={"dashboard": False},
                         silence_logs=logging.CRITICAL,
                     )
                 stack.callback(cluster.close)
@@ -240,11 +278,18 @@ def _client(scheduler: str) -> Iterator[Client]:
 
 @contextlib.contextmanager
 def _quiet_dask() -> Iterator[None]:
-    """Keep Dask's own log lines off stderr: a run ends with one line of ours, or none."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    """Keep Dask's own log lines and warnings off stderr: a run ends with one line of ours,
+    or none.
+
+    Dask configures a level on many of its loggers (``distributed.client`` among them), so
+    raising the level of one would leave the others talking; this process logs nothing of its
+    own while the cluster runs, so logging is switched off altogether, and back on afterwards.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
-        logger.setLevel(level)
+        logging.disable(previous)

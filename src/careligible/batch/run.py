@@ -61,9 +61,12 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
         from ..registry.sites import narrowed
 
         outcomes = narrowed(stream, batch.area, batch.screener.catalog, encode)
+    start_part: Callable[[int], None] | None = getattr(writer, "start_part", None)
     with closing(stream):  # stops the workers at once, however the loop ends
         for item in batch.progress(outcomes):
             errors += item.failed
+            if start_part is not None:  # a dataset: each piece of the input has a file of its own
+                _written(where, partial(start_part, item.part))
             _written(where, partial(_write, writer, item))
             if batch.audit_log is not None:
                 _logged(batch.audit_log, item, batch)
@@ -110,8 +113,12 @@ def _written(where: str, write: Callable[[], None]) -> None:
 
 
 def _logged(audit_log: AuditLog, item: Screened, batch: Batch) -> None:
-    """Append a screened (non-error) case to the audit log."""
+    """Append a screened (non-error) case to the audit log. A case the population pre-filter
+    stopped was screened against no trial: there is no decision to log, and a record of no
+    verdicts would look reproduced to any later check."""
     if item.parsed.case is None or item.result is None or item.failed:
+        return
+    if item.result.prefilter is not None:
         return
     try:
         audit_log.append(item.result, item.parsed.case, batch.screener.catalog, batch.include_case)

@@ -24,6 +24,7 @@ from ..readers.text import read_rule_bytes, read_rule_text
 from ..registry.snapshot import FOLDER, load_snapshots, snapshot_files
 from ..vocabulary import Vocabulary, load_vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
+from .cache import cached_catalog, keep_catalog
 from .check import check_unique_ids, refuse_special_files, validate
 from .schema import (
     Catalog,
@@ -60,13 +61,36 @@ def ruleset_version(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load and check a rules directory; raise :class:`RulesError` listing every problem."""
+def load_catalog(directory: Path | None = None, cached: bool = True) -> Catalog:
+    """Load and check a rules directory; raise :class:`RulesError` listing every problem.
+
+    A directory loaded before with the same content comes from the cache of loaded catalogs
+    (:mod:`.cache`) unless ``cached`` is False (``rules check`` reads every file again).
+    """
     directory = directory or default_rules_dir()
-    problems: list[Problem] = []
     if not directory.is_dir():
         raise RulesError([Problem("rules directory not found", file=str(directory))])
     refuse_special_files(directory)
+    version = _version_if_readable(directory) if cached else None
+    if version is not None and (found := cached_catalog(directory, version)) is not None:
+        return found
+    catalog = _load(directory)
+    if cached:
+        keep_catalog(directory, catalog)
+    return catalog
+
+
+def _version_if_readable(directory: Path) -> str | None:
+    """The ruleset version, or None when a file cannot be read (loading then says which)."""
+    try:
+        return ruleset_version(directory)
+    except OSError:
+        return None
+
+
+def _load(directory: Path) -> Catalog:
+    """Parse and check every file of a rules directory."""
+    problems: list[Problem] = []
     vocabulary, vocab_problems = load_vocabulary(directory / "vocabulary" / "drugs.yaml")
     problems += vocab_problems
     definitions = _load_definitions(directory / "definitions.yaml", vocabulary, problems)

@@ -11,8 +11,9 @@ came from. Comments are lost if the file is rewritten, so nothing the screening 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -84,15 +85,12 @@ def import_fhir(
         mapping = load_mapping(vocabulary=vocabulary)
     except RulesError as exc:
         refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was imported")
-    outcomes = list(_imported(bundles, day, mapping, vocabulary))
-    try:
-        with destination(output, protected_files(bundles)) as out:
-            _write_yaml(out, outcomes, day, all_notes)
-    except (OSError, CareligibleError) as exc:
-        click.echo(f"careligible: cannot write the output: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+    # Streamed: each case is written, then told on stderr, and forgotten, so that a bulk export
+    # of any size needs the memory of one patient.
     failed = 0
-    for outcome in outcomes:
+
+    def told(outcome: _Outcome) -> None:
+        nonlocal failed
         if outcome.imported is None:
             failed += 1
             for message in outcome.problems:
@@ -103,6 +101,13 @@ def import_fhir(
                 f"{len(outcome.imported.notes)} item(s) not mapped, listed in the output",
                 err=True,
             )
+
+    try:
+        with destination(output, protected_files(bundles)) as out:
+            _write_yaml(out, _imported(bundles, day, mapping, vocabulary), day, all_notes, told)
+    except (OSError, CareligibleError) as exc:
+        click.echo(f"careligible: cannot write the output: {exc}", err=True)
+        sys.exit(ExitCode.CANNOT_RUN)
     if failed:
         click.echo(f"careligible: {failed} bundle(s) could not be imported", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if failed else ExitCode.OK)
@@ -167,8 +172,15 @@ def _exported(
         yield _Outcome(str(directory), problems=(str(exc),))
 
 
-def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date, all_notes: bool) -> None:
-    """One YAML document: a case (one bundle) or a list of cases, each below its comments."""
+def _write_yaml(
+    out: IO[str],
+    outcomes: Iterable[_Outcome],
+    day: dt.date,
+    all_notes: bool,
+    told: Callable[[_Outcome], None] = lambda _: None,
+) -> None:
+    """One YAML document: a case (one bundle) or a list of cases, each below its comments;
+    ``told`` hears of each outcome once it is written."""
     import yaml
 
     out.write("# Cases imported from FHIR R4 Bundles by careligible import-fhir.\n")
@@ -178,12 +190,15 @@ def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date, all_notes:
     out.write(
         "# Therapy outcomes are not in FHIR: every therapy's outcome is unknown; fill it in.\n"
     )
-    as_list = len(outcomes) > 1
-    for outcome in outcomes:
+    items = iter(outcomes)
+    head = list(itertools.islice(items, 2))
+    as_list = len(head) > 1
+    for outcome in itertools.chain(head, items):
         out.write("\n")
         for line in _comments(outcome, all_notes):
             out.write(f"# {line}\n")
         if outcome.imported is None:
+            told(outcome)
             continue
         text = yaml.safe_dump(outcome.imported.data, sort_keys=False, allow_unicode=True)
         if as_list:
@@ -192,6 +207,7 @@ def _write_yaml(out: IO[str], outcomes: list[_Outcome], day: dt.date, all_notes:
                 for number, line in enumerate(text.splitlines(keepends=True))
             )
         out.write(text)
+        told(outcome)
 
 
 def _comments(outcome: _Outcome, all_notes: bool) -> Iterator[str]:

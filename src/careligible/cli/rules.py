@@ -93,7 +93,7 @@ def rules_show(rule_id: str, rules_dir: Path | None) -> None:
 def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
     """Load every rule file and report each problem as file:line: field: problem."""
     try:
-        catalog = load_catalog(rules_dir)
+        catalog = load_catalog(rules_dir, cached=False)  # a check reads every file
     except RulesError as exc:
         refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
     try:

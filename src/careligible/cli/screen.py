@@ -34,6 +34,8 @@ from .common import (
     rules_option,
     where_raised,
 )
+from .dataset import PartsWriter, check_dataset, dataset_destination
+from .population import PopulationRun
 
 
 @click.command()
@@ -49,9 +51,10 @@ from .common import (
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write results to FILE instead of standard output.",
+    help="Write results to FILE instead of standard output; with --scheduler, an empty "
+    "directory gets one file per piece (part-00000.jsonl, ...).",
 )
 @click.option(
     "--progress/--no-progress",
@@ -97,6 +100,13 @@ from .common import (
     help="Population screening: a case with no disease any trial enrols gets one short result "
     "('no candidate disease recorded') instead of verdicts; counts on stderr at the end.",
 )
+@click.option(
+    "--worklist",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --population (implied): write per trial its candidates, ranked, with what to "
+    "ask, to FILE (.csv or .md).",
+)
 @click.option("--country", metavar="CC", help="Keep trials with a recruiting site in CC.")
 @click.option(
     "--near", metavar="LAT,LON", help="Keep trials with a recruiting site within KM of here."
@@ -114,6 +124,7 @@ def screen(
     scheduler: str | None,
     partition_size: int,
     population: bool,
+    worklist: Path | None,
     country: str | None,
     near: str | None,
     within: float | None,
@@ -136,13 +147,16 @@ def screen(
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
+        if output is not None and output.is_dir():
+            check_dataset(output, fmt, scheduler)
         catalog = load_rules(rules_dir, consequence="; nothing was screened")
+        population = population or worklist is not None
         screener = Screener(catalog, population=population)
+        run = PopulationRun.start(catalog, worklist, output, protected) if population else None
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
         _fail(ExitCode.CANNOT_RUN, str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
-    counts = PopulationCounts([t.nct_id for t in catalog.trials]) if population else None
     with _signals_end_the_run():
         batch = Batch(
             paths=paths,
@@ -155,13 +169,15 @@ def screen(
             on_event=lambda line: click.echo(f"careligible: {line}", err=True),
             scheduler=scheduler,
             piece_size=partition_size,
-            progress=lambda items: _with_progress(_counted(items, counts), show_progress, counts),
+            progress=lambda items: _with_progress(
+                run.observe(items) if run else items, show_progress, run.counts if run else None
+            ),
         )
         errors = _run(batch, output, protected)
     if audit_log_path is not None:
         _print_head(audit_log_path)
-    for line in counts.lines() if counts is not None else ():
-        click.echo(f"careligible: {line}", err=True)
+    if run is not None:
+        run.finish()
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -257,10 +273,16 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     where = str(output or "standard output")
     finished = False
     try:
-        with destination(output, protected) as out:
-            version, population = batch.screener.catalog.version, batch.screener.population
-            errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
-            finished = True
+        version, population = batch.screener.catalog.version, batch.screener.population
+        if output is not None and output.is_dir():
+            with dataset_destination(output) as folder:
+                parts = PartsWriter(folder, batch.fmt, version, population)
+                errors = run_batch(batch, parts, where)
+                finished = True
+        else:
+            with destination(output, protected) as out:
+                errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
+                finished = True
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)
@@ -287,17 +309,6 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
 def _fail(code: ExitCode, message: str) -> NoReturn:
     click.echo(f"careligible: {message}", err=True)
     sys.exit(code)
-
-
-def _counted(results: Iterator[Screened], counts: PopulationCounts | None) -> Iterator[Screened]:
-    """Pass records on, counting each result of a population run as it goes by."""
-    if counts is None:
-        yield from results
-        return
-    for item in results:
-        if item.result is not None:
-            counts.add(item.result)
-        yield item
 
 
 def _with_progress(

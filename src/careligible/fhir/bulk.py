@@ -148,8 +148,13 @@ def iter_export(
                 store.load(number, export_file)
         store.commit()
         left = sorted({f.kind for f in files} - USED_TYPES - SHARED_TYPES)
+        patients = 0
         for row in store.patients():
+            patients += 1
             yield _patient_item(store, shown, row, left, options)
+        if not patients:  # like an empty case file: one record, so it never passes unnoticed
+            file = shown[0]
+            yield BulkItem(file, 1, problems=(_problem("the export holds no Patient", file, 1),))
         for file_no, line, message in store.loose():
             yield BulkItem(
                 shown[file_no], line, problems=(_problem(message, shown[file_no], line),)
@@ -244,11 +249,7 @@ class _Store:
         if kind == "Patient":
             self._patient(file_no, number, rid, text, self.shown)
         elif kind in SHARED_TYPES:
-            if isinstance(rid, str) and rid:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO shared VALUES (?, ?, ?, ?)",
-                    (f"{kind}/{rid}", file_no, number, text),
-                )
+            self._shared(file_no, number, kind, rid, text)
         else:
             ref, why = _patient_of(data)
             if ref is None:
@@ -268,7 +269,10 @@ class _Store:
             query = "SELECT file, line FROM patient WHERE id = ? LIMIT 1"
             first = self.db.execute(query, (rid,)).fetchone()
         if not isinstance(rid, str) or not _PATIENT_REF.search(f"Patient/{rid}"):
-            error = "id: a Patient of a bulk export needs an id, which its resources refer to"
+            error = (
+                "id: a Patient of a bulk export needs a FHIR id (up to 64 letters, digits, "
+                "'-' or '.'), which its resources refer to"
+            )
             rid = None
         elif first is not None:
             where = f"{shown[first[0]]}:{first[1]}"
@@ -278,6 +282,21 @@ class _Store:
             "INSERT INTO patient (file, line, id, json, error) VALUES (?, ?, ?, ?, ?)",
             (file_no, number, rid, None if error else text, error),
         )
+
+    def _shared(self, file_no: int, number: int, kind: str, rid: Any, text: str) -> None:
+        """A resource patients refer to; one nothing can refer to, or a second with the same
+        id, is reported (the first one is the one used)."""
+        if not isinstance(rid, str) or not rid:
+            self._loose(file_no, number, f"{kind} without an id, so nothing can refer to it", kind)
+            return
+        ref = f"{kind}/{rid[:64]}"
+        query = "SELECT file, line FROM shared WHERE ref = ?"
+        first = self.db.execute(query, (ref,)).fetchone()
+        if first is not None:
+            where = f"{self.shown[first[0]]}:{first[1]}"
+            self._loose(file_no, number, f"a second {ref} (first at {where}); left out", kind)
+            return
+        self.db.execute("INSERT INTO shared VALUES (?, ?, ?, ?)", (ref, file_no, number, text))
 
     def _loose(self, file_no: int, number: int, message: str, kind: str) -> None:
         """A line that is no patient's: among the patients when it is in a Patient file."""
@@ -373,6 +392,8 @@ def _patient_item(
         return BulkItem(
             file, line, patient_id, problems=(_problem("nested too deeply", file, line),)
         )
+    notes = tuple(_placed_note(note, sources) for note in imported.notes)
+    imported = dataclasses.replace(imported, notes=notes)
     if left:
         note = Note(
             "export",
@@ -394,6 +415,20 @@ def _medication_refs(resource: dict[str, Any]) -> Iterator[str]:
 
 
 _ENTRY_FIELD = re.compile(r"^entry\[(\d+)\]\.resource\.?")
+
+
+def _placed_note(note: Note, sources: list[tuple[str, int]]) -> Note:
+    """A note that names an entry of the assembled bundle names the file and line instead: the
+    bundle is this module's, the lines are the user's."""
+    match = _ENTRY_IN_TEXT.search(note.reason)
+    if match is None or int(match[1]) >= len(sources):
+        return note
+    file, line = sources[int(match[1])]
+    reason = f"{note.reason[: match.start()]}{file}:{line}: {note.reason[match.end() :]}"
+    return dataclasses.replace(note, reason=reason)
+
+
+_ENTRY_IN_TEXT = re.compile(r"entry\[(\d+)\]\.resource\.?")
 
 
 def _placed(problem: Problem, sources: list[tuple[str, int]]) -> Problem:

@@ -149,6 +149,12 @@ class RawMapping(_Strict):
     conditions: list[ConditionRule] = Field(default_factory=list)
     observations: list[ObservationRule] = Field(default_factory=list)
     medications: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: Dose-form words of products that act where applied (eye drops, ointments, inhalers):
+    #: such a product is not systemic therapy, whatever its ingredient.
+    local_forms: list[str] = Field(default_factory=list)
+    #: Drug -> the local-form words that are its systemic route (inhaled iloprost treats the
+    #: pulmonary circulation): for that drug those forms are therapy.
+    systemic_forms: dict[str, list[str]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,20 @@ class FhirMapping:
 
     def drug_for_code(self, system: str, code: str) -> str | None:
         return self.raw.medications.get(system, {}).get(code.strip())
+
+    def local_form(self, name: str, drug: str) -> str | None:
+        """The local dose form ``name`` states (``ophthalmic``), compared as whole words; None
+        when it states none, or only forms that are ``drug``'s systemic route."""
+        padded = f" {normalise_text(name)} "
+        systemic = set(self.raw.systemic_forms.get(drug, []))
+        return next(
+            (
+                form
+                for form in self.raw.local_forms
+                if form not in systemic and f" {normalise_text(form)} " in padded
+            ),
+            None,
+        )
 
 
 def default_mapping_path() -> Path:
@@ -305,6 +325,12 @@ def _check(
         elif all(values_problems({obs.field: sample}) for sample in (1, 10)):
             message = values_problems({obs.field: 10})[0][1]
             yield problem(f"not a numeric case field ({message})", "observations", index, "field")
+    for drug, forms in raw.systemic_forms.items():
+        if vocabulary is not None and vocabulary.lookup(drug) is None:
+            yield problem(f"'{drug}' is not in the drug vocabulary", "systemic_forms", drug)
+        for form in forms:
+            if form not in raw.local_forms:
+                yield problem(f"'{form}' is not one of local_forms", "systemic_forms", drug)
     for system, codes in raw.medications.items():
         if system not in systems:
             yield problem(f"unknown code system '{system}'", "medications", system)

@@ -169,17 +169,17 @@ class Medications:
                 evidence.note(label, f"medication '{reference.reference}' is not in the bundle")
                 return None
             concept = medication.code
+        written = texts(concept)
         for system, code in codes(concept):
             alias = evidence.mapping.system_alias(system)
             name = evidence.mapping.drug_for_code(alias, code) if alias else None
             found = evidence.vocabulary.lookup(name) if name else None
             if found is not None:
-                return found
-        written = texts(concept)
+                return self.systemic(found, written, label)
         for text in written:
             found = self.drug_by_text(text)
             if found is not None:
-                return found
+                return self.systemic(found, written, label)
         if written:
             evidence.note(
                 label,
@@ -191,6 +191,25 @@ class Medications:
         else:
             listed = ", ".join(f"{s or '?'}|{c}" for s, c in codes(concept)) or "none"
             evidence.note(label, f"medication has no text and no mapped code (codes: {listed})")
+        return None
+
+    def systemic(self, drug: Drug, names: list[str], label: str) -> Drug | None:
+        """``drug``, unless the product's name gives a local dose form (the mapping's
+        ``local_forms``): ciclosporin eye drops or inhaled budesonide are not the systemic
+        therapy a trial counts, so they are reported and not added."""
+        mapping = self.evidence.mapping
+        form = next(
+            (f for name in names if (f := mapping.local_form(name, drug.key)) is not None), None
+        )
+        if form is None:
+            return drug
+        self.evidence.note(
+            label,
+            f"'{names[0][:80]}' is a local ({form}) form of {drug.key.replace('_', ' ')}, "
+            "not systemic therapy; not added",
+            "local (topical, inhaled, eye...) forms, not systemic therapy; not added",
+            f"{drug.key.replace('_', ' ')} ({form})",
+        )
         return None
 
     def drug_by_text(self, text: str) -> Drug | None:

@@ -218,13 +218,31 @@ def _decided(result: CriterionResult) -> Decided:
 
 STATUS_WORD = {"met": "met", "not_met": "not met", "unknown": "unknown"}
 
+#: How a trial's criteria are grouped, by what each does to the case, in every output a clinician
+#: reads (the report and the terminal UI's trial detail), so both say it in the same words.
+RULES_OUT = "Rules the case out"
+MET = "Met"
+DOES_NOT_EXCLUDE = "Does not exclude"
+NOT_YET_KNOWN = "Not yet known"
+MISSING = "Missing facts"
+TO_CONFIRM = "To confirm at screening"
+
+
+def effect_word(criterion: CriterionResult) -> str:
+    """A criterion's status in the words a clinician acts on: an exclusion *excludes* or *does
+    not exclude* (never "met" beside "not met", which reads backwards for an exclusion), an
+    inclusion is *met* or *not met*, and either may be *unknown*."""
+    if criterion.kind != "exclusion" or criterion.status == "unknown":
+        return STATUS_WORD[criterion.status]
+    return "excludes" if criterion.status == "met" else "does not exclude"
+
 
 def cell_status(criterion: CriterionResult) -> str:
     """The status as a comparison cell reads it; for an exclusion, what that does to the case."""
     word = STATUS_WORD[criterion.status]
     if criterion.kind != "exclusion" or criterion.status == "unknown":
         return word
-    return f"{word} ({'excludes' if criterion.status == 'met' else 'does not exclude'})"
+    return f"{word} ({effect_word(criterion)})"
 
 
 def comparison(result: CaseResult, nct_ids: Sequence[str]) -> Comparison:

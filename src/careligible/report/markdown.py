@@ -12,7 +12,18 @@ from collections.abc import Iterable, Sequence
 from ..case import THERAPY_COLUMNS
 from ..results import DISCLAIMER
 from ..safetext import markdown_code, markdown_source, markdown_text
-from .content import Comparison, Decided, Referral, TrialSection
+from .content import (
+    DOES_NOT_EXCLUDE,
+    MET,
+    MISSING,
+    NOT_YET_KNOWN,
+    RULES_OUT,
+    TO_CONFIRM,
+    Comparison,
+    Decided,
+    Referral,
+    TrialSection,
+)
 
 _md = markdown_text
 
@@ -134,14 +145,14 @@ def _trial(trial: TrialSection) -> list[str]:
         lines.append("- Sites and contacts: see the registry record")
     if trial.only_blocker:
         lines += ["", f"Ruled out by one criterion only: {_md(trial.only_blocker)}"]
-    lines += _criteria("Rules the case out", trial.rules_out)
-    lines += _criteria("Met", [c for c in trial.met if c.kind == "inclusion"])
-    lines += _criteria("Does not exclude", [c for c in trial.met if c.kind == "exclusion"])
-    lines += _criteria("Not yet known", trial.open)
+    lines += _criteria(RULES_OUT, trial.rules_out)
+    lines += _criteria(MET, [c for c in trial.met if c.kind == "inclusion"])
+    lines += _criteria(DOES_NOT_EXCLUDE, [c for c in trial.met if c.kind == "exclusion"])
+    lines += _criteria(NOT_YET_KNOWN, trial.open)
     if trial.missing:
-        lines += ["", "### Missing facts", "", ", ".join(f"`{p}`" for p in trial.missing)]
+        lines += ["", f"### {MISSING}", "", ", ".join(f"`{p}`" for p in trial.missing)]
     if trial.to_confirm:
-        lines += ["", "### To confirm at screening", ""]
+        lines += ["", f"### {TO_CONFIRM}", ""]
         lines += [
             f"- ({item.kind}{', defines the population' if item.defines_population else ''}) "
             f"{_md(item.text)} (source: {markdown_source(item.source)})"

@@ -16,7 +16,6 @@ from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CohortResult, CriterionResult
 
 VERDICT_LABEL = {verdict: label.capitalize() for verdict, label in CORE_VERDICT_LABEL.items()}
-STATUS_LABEL = {"met": "met", "not_met": "NOT MET", "unknown": "unknown"}
 
 
 def ask_next(result: CaseResult, limit: int = 10) -> list[tuple[str, list[str]]]:

@@ -1,19 +1,37 @@
-"""One trial's verdict explained: every criterion with its status, deciding facts, rationale and
-source, then the items the screening team must confirm."""
+"""One trial's verdict explained, what blocks first: the criteria that rule the case out, then
+what is not yet known, missing or to confirm at screening, then what allows the case in; each
+criterion with its deciding facts, rationale and source.
+
+The grouping, the headings and the status words (*excludes*, *does not exclude*, *met*, *not
+met*, *unknown*) are the report's (:mod:`careligible.report.content`), so the screen and the
+referral a colleague reads say the same thing the same way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ...results import CohortResult
-from ..report import STATUS_LABEL, VERDICT_LABEL, show_facts
+from ...report.content import (
+    DOES_NOT_EXCLUDE,
+    MET,
+    MISSING,
+    NOT_YET_KNOWN,
+    RULES_OUT,
+    TO_CONFIRM,
+    effect_word,
+)
+from ...results import CohortResult, CriterionResult
+from ...verdicts import is_blocking, is_settled
+from ..report import VERDICT_LABEL, show_facts
 
-STATUS_STYLE = {"met": "green", "not_met": "bold red", "unknown": "yellow"}
-STATUS_MARK = {"met": "✓", "not_met": "✗", "unknown": "?"}
+#: Mark and style of a criterion by what it does to the case: rules it out, leaves it open,
+#: allows it in. The word beside the mark says the same (:func:`effect_word`).
+EFFECT_MARK = {"blocks": ("✗", "bold red"), "open": ("?", "yellow"), "allows": ("✓", "green")}
 VERDICT_STYLE = {
     "eligible": "bold green",
     "possibly_eligible": "green",
@@ -41,34 +59,46 @@ def render_trial(trial: CohortResult, info: TrialInfo) -> Text:
     text.append(f"\n{info.title}\n", style="italic")
     text.append(f"Cohort: {trial.cohort_name}\n")
     text.append(f"Targets: {info.targets} · {info.phase} · {info.sponsor}\n", style="dim")
-    text.append(f"Status: {info.status}\n", style="dim")
+    text.append(f"Status: {trial.status_text}\n", style="dim")
+    text.append(f"Criteria checked: {trial.checked} of {trial.total}\n")
     if trial.only_blocker:
         text.append(f"\nRuled out by one criterion only: {trial.only_blocker}\n", style="bold")
-    text.append("\nCriteria\n", style="bold underline")
-    order = {"not_met": 0, "unknown": 1, "met": 2}
-    for c in sorted(trial.criteria, key=lambda c: order[c.status]):
-        status = c.status
-        if c.kind == "exclusion" and c.status in ("met", "not_met"):
-            # an exclusion that is met blocks; show the effect, not only the status
-            blocking = c.id in trial.blocked_by
-            style = "bold red" if blocking else "green"
-            mark = "✗" if blocking else "✓"
-        else:
-            style, mark = STATUS_STYLE[status], STATUS_MARK[status]
-        text.append(f"{mark} {STATUS_LABEL[status]:7} ", style=style)
+    criteria = trial.criteria
+    _criteria(text, RULES_OUT, "blocks", [c for c in criteria if is_blocking(c)])
+    _criteria(text, NOT_YET_KNOWN, "open", [c for c in criteria if c.status == "unknown"])
+    missing = list(dict.fromkeys(trial.missing))
+    if missing:
+        _heading(text, MISSING)
+        text.append("".join(f"• {path}\n" for path in missing), style="yellow")
+    if trial.to_confirm:
+        _heading(text, TO_CONFIRM)
+        for item in trial.to_confirm_first:
+            text.append(f"• [{item.kind}] {item.text}\n")
+            text.append(f"    source: {item.source}\n", style="dim")
+    allows = [c for c in criteria if is_settled(c)]
+    _criteria(text, MET, "allows", [c for c in allows if c.kind == "inclusion"])
+    _criteria(text, DOES_NOT_EXCLUDE, "allows", [c for c in allows if c.kind == "exclusion"])
+    if trial.not_evaluated_note:
+        text.append(f"\n{trial.not_evaluated_note}\n", style="dim italic")
+    return text
+
+
+def _heading(text: Text, heading: str) -> None:
+    text.append(f"\n{heading}\n", style="bold underline")
+
+
+def _criteria(text: Text, heading: str, effect: str, criteria: Sequence[CriterionResult]) -> None:
+    if not criteria:
+        return
+    _heading(text, heading)
+    mark, style = EFFECT_MARK[effect]
+    for c in criteria:
+        text.append(f"{mark} {effect_word(c)} ", style=style)
         text.append(f"[{c.kind}] ", style="dim")
         text.append(f"{c.text}\n")
         text.append(f"    value: {show_facts(c.facts) or 'none'}\n", style="cyan")
         text.append(f"    why: {c.rationale}\n", style="dim")
         text.append(f"    source: {c.source}\n", style="dim")
-    if trial.not_evaluated_note:
-        text.append(f"\n{trial.not_evaluated_note}\n", style="dim italic")
-    if trial.to_confirm:
-        text.append("\nTo confirm at screening\n", style="bold underline")
-        for item in trial.to_confirm:
-            text.append(f"• [{item.kind}] {item.text}\n")
-            text.append(f"    source: {item.source}\n", style="dim")
-    return text
 
 
 class TrialDetail(VerticalScroll):

@@ -1,0 +1,128 @@
+"""Loaded catalogs kept on disk by content hash, so a start-up skips parsing the YAML.
+
+Loading a rules directory parses and checks every YAML file (about 0.3 s for the shipped
+catalog, 3 s with 288 trials); unpickling the loaded catalog takes a few milliseconds. Each
+catalog loaded is therefore kept in the user's cache directory, under a key made of:
+
+* the ruleset version (the content hash of every rule file and registry snapshot), so a changed
+  rule is never read from a stale entry;
+* the rules directory as given and as resolved, since the catalog names its files;
+* the size and modification time of every module of this package, and the Python version, so
+  an entry written by other code is never unpickled into this one.
+
+An entry is the SHA-256 of its payload followed by the payload: a file cut short or altered
+fails the check, is removed and the catalog is loaded from the YAML again. Entries are written
+to a temporary file and renamed into place, never inside the rules directory, and at most
+:data:`KEEP` entries are kept. The cache is the user's own: its directory is created readable
+by its owner only. ``CARELIGIBLE_CACHE_DIR`` names another directory, or ``off`` for none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from .schema import Catalog
+
+#: The environment variable naming the cache directory, or ``off``.
+CACHE_ENV = "CARELIGIBLE_CACHE_DIR"
+
+#: Entries kept; the oldest beyond this are removed when a new one is written.
+KEEP = 16
+
+_DIGEST = hashlib.sha256().digest_size
+
+
+def cache_dir() -> Path | None:
+    """Where catalogs are kept: ``$CARELIGIBLE_CACHE_DIR``, else the user's cache directory."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "careligible"
+
+
+@cache
+def _code_stamp() -> str:
+    """What identifies this package's code: every module's path, size and modification time."""
+    digest = hashlib.sha256(sys.version.encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        info = path.stat()
+        digest.update(f"{path.relative_to(package)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def _entry(directory: Path, version: str) -> Path | None:
+    """The cache file of ``directory`` at ``version``; None when there is no usable cache."""
+    where = cache_dir()
+    if where is None:
+        return None
+    try:
+        resolved = directory.resolve()
+        if where.resolve().is_relative_to(resolved):
+            return None  # never inside the rules directory
+    except (OSError, RuntimeError):
+        return None
+    key = hashlib.sha256(
+        "\0".join([version, str(directory), str(resolved), _code_stamp()]).encode()
+    ).hexdigest()
+    return where / f"catalog-{key[:32]}.pickle"
+
+
+def cached_catalog(directory: Path, version: str) -> Catalog | None:
+    """The catalog kept for ``directory`` at ``version``, or None (an unusable entry is removed)."""
+    entry = _entry(directory, version)
+    if entry is None:
+        return None
+    try:
+        data = entry.read_bytes()
+    except OSError:
+        return None
+    digest, payload = data[:_DIGEST], data[_DIGEST:]
+    catalog = None
+    if hashlib.sha256(payload).digest() == digest:
+        try:
+            catalog = pickle.loads(payload)
+        except Exception:
+            catalog = None
+    if isinstance(catalog, Catalog) and catalog.version == version:
+        return catalog
+    with contextlib.suppress(OSError):
+        entry.unlink()
+    return None
+
+
+def keep_catalog(directory: Path, catalog: Catalog) -> None:
+    """Keep ``catalog`` for the next start; any failure only means there is no entry."""
+    entry = _entry(directory, catalog.version)
+    if entry is None:
+        return
+    written: str | None = None
+    try:
+        payload = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=entry.parent, prefix=".", delete=False) as out:
+            written = out.name
+            out.write(hashlib.sha256(payload).digest() + payload)
+        os.replace(written, entry)
+    except Exception:
+        if written is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(written)
+        return
+    _prune(entry.parent)
+
+
+def _prune(where: Path) -> None:
+    """Remove all but the :data:`KEEP` most recently written entries."""
+    with contextlib.suppress(OSError):
+        entries = sorted(where.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime_ns)
+        for old in entries[:-KEEP]:
+            old.unlink(missing_ok=True)
