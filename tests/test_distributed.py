@@ -300,3 +300,65 @@ def test_a_run_that_fails_leaves_the_directory_empty(
     assert output.rstrip().endswith(f"{folder} was left as it was")
     assert _parts(folder) == []
     assert _parts(tmp_path) == ["cases.jsonl", "dataset"]
+
+
+def _parquet_cases(path: Path, count: int) -> Path:
+    """``count`` cases as a Parquet file with the CSV columns, typed as a warehouse would: one
+    age unknown (null), one invalid, one row with no id."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = random.Random(9)
+    ids: list[str | None] = [f"p-{i}" for i in range(count)]
+    ages: list[int | None] = [rng.randint(12, 80) for _ in range(count)]
+    ages[3], ages[5], ids[8] = None, -1, None
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "disease": pa.array([rng.choice(DISEASES) for _ in range(count)], pa.string()),
+            "age": pa.array(ages, pa.int64()),
+            "labs.egfr": pa.array([float(rng.randint(10, 120)) for _ in range(count)]),
+        }
+    )
+    pq.write_table(table, path, row_group_size=10)
+    return path
+
+
+def test_parquet_cases_read_as_their_csv_and_in_pieces_on_the_cluster(
+    tmp_path: Path, scheduler: str
+) -> None:
+    parquet = _parquet_cases(tmp_path / "cases.parquet", 40)
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = pq.read_table(parquet).to_pylist()
+    csv = tmp_path / "cases.csv"
+    lines = ["id,disease,age,labs.egfr"]
+    for row in rows:
+        cells = [row["id"], row["disease"], row["age"], int(row["labs.egfr"])]
+        lines.append(",".join("" if cell is None else str(cell) for cell in cells))
+    csv.write_text("\n".join(lines) + "\n")
+    local = _screen("--format", "jsonl", "--jobs", "1", str(parquet))
+    from_csv = _screen("--format", "jsonl", "--jobs", "1", str(csv))
+    assert local[0] == from_csv[0] == ExitCode.RECORD_ERRORS
+    records = [json.loads(line) for line in local[1].splitlines()[:-1]]
+    csv_records = [json.loads(line) for line in from_csv[1].splitlines()[:-1]]
+    assert [r["source"] for r in records] == [f"{parquet}:{n}" for n in range(1, 41)]
+    for record, same in zip(records, csv_records, strict=True):  # the same but for the place
+        assert {**record, "source": None, "error": None} == {**same, "source": None, "error": None}
+        assert bool(record["error"]) == bool(same["error"])
+    assert [n for n, r in enumerate(records, start=1) if r["error"]] == [6, 9]
+    assert "age" in records[5]["error"] and records[3]["error"] is None
+    out = tmp_path / "dask.jsonl"
+    code, output = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, "--partition-size", "7",
+        str(parquet), "-o", str(out),
+    )  # fmt: skip
+    assert code == ExitCode.RECORD_ERRORS, output
+    assert out.read_text().splitlines() == local[1].splitlines()[:-1]
+    assert [p.records for p in pieces(parquet, "parquet", 7)] == [7] * 5 + [5]
+
+
+def test_a_file_that_is_not_parquet_cannot_run(tmp_path: Path) -> None:
+    fake = tmp_path / "cases.parquet"
+    fake.write_text("id,age\np-1,40\n")
+    code, output = _screen("--format", "jsonl", str(fake))
+    assert code == ExitCode.CANNOT_RUN
+    assert f"{fake}: cannot read as Parquet" in output

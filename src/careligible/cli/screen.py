@@ -130,7 +130,7 @@ def screen(
     within: float | None,
     rules_dir: Path | None,
 ) -> None:
-    """Screen the cases in PATHS (YAML, JSON, JSON Lines or CSV) against every trial.
+    """Screen the cases in PATHS (YAML, JSON, JSON Lines, CSV or Parquet) against every trial.
 
     A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one record per patient.
     """

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import InputError, Problem
 from .csvfile import read_csv
 from .jsonfile import decode_json, read_json, read_jsonl
+from .parquetrows import read_parquet
 from .records import ParsedCase, RawRecord
 from .text import shown_path
 from .validate import parse_case
@@ -58,6 +59,7 @@ FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".csv": "csv",
+    ".parquet": "parquet",
 }
 
 
@@ -94,7 +96,13 @@ def read_records(path: Path) -> Iterator[RawRecord]:
         yield from _READERS[fmt](shown_path(path), handle)
 
 
-_READERS = {"yaml": read_yaml, "json": read_json, "jsonl": read_jsonl, "csv": read_csv}
+_READERS = {
+    "yaml": read_yaml,
+    "json": read_json,
+    "jsonl": read_jsonl,
+    "csv": read_csv,
+    "parquet": read_parquet,
+}
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def read_csv_lines(
             )
             yield not_utf8(file, undecodable, lines.bad[undecodable], column)
         else:
-            yield _csv_record(file, start, header, row)
+            yield csv_record(file, start, header, row)
     if not found:
         yield (
             RawRecord(file, header_line, error=header_problem) if header_problem else no_case(file)
@@ -171,7 +171,8 @@ _CSV_LISTS = {
 }
 
 
-def _csv_record(file: str, line: int, header: list[str], row: list[str]) -> RawRecord:
+def csv_record(file: str, line: int, header: list[str], row: list[str]) -> RawRecord:
+    """One row as a record, its cells named by ``header``; also how Parquet rows are read."""
     if len(row) != len(header):
         return RawRecord(
             file, line, error=f"row has {len(row)} cells but the header has {len(header)}"

@@ -9,6 +9,7 @@ line, so it can be screened in another process or on another machine and its rec
 * CSV is cut only where the reader starts a row on a line it has not read before, so a quoted
   cell running over several lines, or a quote left open and read again, stays in one piece. Each
   piece after the first carries the file's lines up to the end of the header row.
+* Parquet is cut between batches of rows, each carried as text (:mod:`.parquetrows`).
 * YAML and JSON documents are read whole, so each such file is one piece.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import IO
 from ..errors import InputError
 from .csvfile import read_csv_lines
 from .jsonfile import read_json, read_jsonl
+from .parquetrows import parquet_rows, rows_from_text, rows_text
 from .records import RawRecord
 from .text import decode_lenient, shown_path
 from .yamlfile import read_yaml
@@ -52,6 +55,8 @@ def read_piece(piece: Piece) -> Iterator[RawRecord]:
     body = io.BytesIO(piece.body)
     if piece.fmt == "jsonl":
         return read_jsonl(piece.file, body, start=piece.first_line)
+    if piece.fmt == "parquet":
+        return rows_from_text(piece.file, piece.first_line, piece.head, piece.body)
     if piece.fmt == "csv":
         numbered = itertools.chain(
             enumerate(io.BytesIO(piece.head), start=1), enumerate(body, start=piece.first_line)
@@ -76,6 +81,8 @@ def pieces(path: Path, fmt: str, size: int) -> Iterator[Piece]:
             yield from _jsonl_pieces(file, handle, size)
         elif fmt == "csv":
             yield from _csv_pieces(file, handle, size)
+        elif fmt == "parquet":
+            yield from _parquet_pieces(file, handle, size)
         else:
             yield Piece(fmt, file, 1, handle.read(), records=1)
 
@@ -91,6 +98,16 @@ def _jsonl_pieces(file: str, handle: IO[bytes], size: int) -> Iterator[Piece]:
             count += 1
         lines.append(raw)
     yield Piece("jsonl", file, first, b"".join(lines), records=count)
+
+
+def _parquet_pieces(file: str, handle: IO[bytes], size: int) -> Iterator[Piece]:
+    found = False
+    for first, header, rows in parquet_rows(file, handle, size):
+        found = True
+        head = json.dumps(header).encode()
+        yield Piece("parquet", file, first, rows_text(rows), head, len(rows))
+    if not found:  # read as a file that holds no case
+        yield Piece("parquet", file, 1, b"", records=1)
 
 
 def _holds_a_record(raw: bytes) -> bool:
