@@ -7,6 +7,7 @@ case, never turned into "no" or zero. Lists are comma-separated; ``none`` means 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -158,9 +159,19 @@ THERAPY_FIELDS: dict[str, FormField] = {
 }
 
 
-#: Case fields the form has no widget for but must carry through screening and Save: a patient
-#: recorded as deceased stays so, and screening then gives no verdicts.
-CARRIED: tuple[str, ...] = ("deceased", "deceased_date")
+def _carried() -> tuple[str, ...]:
+    """Case fields the form has no widget for (``as_of``, ``confirmations``, ``deceased``...).
+
+    The form keeps them as it found them, as JSON text under their own key, so that a case
+    opened and saved from the terminal UI loses none of what the file said and is screened on
+    the same date and with the same confirmations as ``screen`` would use.
+    """
+    held = {key.split(".")[0] for key in FIELDS} | {"therapies"}
+    names = (field.alias or name for name, field in Case.model_fields.items())
+    return tuple(name for name in names if name not in held)
+
+
+CARRIED: tuple[str, ...] = _carried()
 
 
 def therapy_key(row: int, column: str) -> str:
@@ -217,9 +228,9 @@ def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int
         text = values.get(key, "").strip()
         if text:
             fields.put_path(out, key, _convert(text, spec))
-    for key in CARRIED:  # as read from the case; the model checks them
-        if text := values.get(key, "").strip():
-            out[key] = text
+    for key in CARRIED:
+        if text := values.get(key, ""):
+            out[key] = json.loads(text)
     therapies: list[dict[str, Any]] = []
     index: dict[int, int] = {}  # position in the case -> form row
     for row in therapy_rows(values):
@@ -278,10 +289,9 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
     """A case (or a case mapping as read from a file) -> form text for every field."""
     data = case.model_dump(by_alias=True) if isinstance(case, Case) else case
     values = {key: _text(_get(data, key), spec) for key, spec in FIELDS.items()}
-    for key in CARRIED:
-        value = data.get(key)
-        if value is not None:
-            values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    values.update(
+        {key: json.dumps(data[key], default=str) for key in CARRIED if data.get(key) is not None}
+    )
     for row, item in enumerate(data.get("therapies") or []):
         for column, spec in THERAPY_FIELDS.items():
             value = item.get(column) if isinstance(item, Mapping) else None
