@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..catalog import Catalog
 from ..errors import CareligibleError, Problem
 from ..readers import ParsedCase, parsed_records
 from ..results import CaseResult
@@ -22,12 +23,12 @@ from ..screening import Screener
 MESSAGE_LIMIT = 200
 
 
-def parsed_cases(paths: Iterable[Path]) -> Iterator[ParsedCase]:
+def parsed_cases(paths: Iterable[Path], catalog: Catalog | None = None) -> Iterator[ParsedCase]:
     """Every record of every file (or patient of a bulk export directory), validated, with
-    duplicate ids turned into errors."""
+    duplicate ids turned into errors; FHIR is imported with ``catalog``'s mapping."""
     with SeenIds() as seen:
         for path in paths:
-            for file, line, parsed in parsed_records(path):
+            for file, line, parsed in parsed_records(path, catalog):
                 if parsed.case is not None:
                     earlier = seen.first_seen(parsed.case.id, parsed.source)
                     if earlier is not None:

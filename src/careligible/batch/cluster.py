@@ -113,6 +113,7 @@ class _Gather:
         self.fmt, self.keep = fmt, keep
         self.population = screener.population
         self.encode = encoder(fmt, screener.catalog.version, self.population)
+        self.rules = screener.catalog  # for reading records here, as the workers read them
         self.frozen = freeze(screener.catalog)
         with self._reaching():
             # A task, not scattered data: its result can be computed again if its worker dies.
@@ -227,7 +228,7 @@ class _Gather:
     def _unscreened(self, number: int, piece: Piece, reason: str) -> Iterator[Screened]:
         """The records of a piece that was not screened, each an error record, read here."""
         for record in read_piece(piece):
-            parsed = parse_case(record)
+            parsed = parse_case(record, self.rules)
             if parsed.case is not None:
                 earlier = self.seen.first_seen(parsed.case.id, parsed.source)
                 if earlier is not None:

@@ -74,7 +74,7 @@ def screen_piece(
     encode = encoder(fmt, screener.catalog.version, population)
     replies: list[Reply] = []
     for record in read_piece(piece):
-        parsed = parse_case(record)
+        parsed = parse_case(record, screener.catalog)
         done: Screened = outcome(parsed, screen_parsed(screener, parsed), encode, True)
         assert done.result is not None
         kept = kept_json(done.result, keep or encode is None, population)

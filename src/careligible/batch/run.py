@@ -78,7 +78,7 @@ def _screened(batch: Batch, keep: bool) -> Generator[Screened, None, None]:
     """The batch's outcomes in input order, from this machine's processes or a Dask cluster."""
     if batch.scheduler is None:
         encode = encoder(batch.fmt, batch.screener.catalog.version, batch.screener.population)
-        parsed = parsed_cases(batch.paths)
+        parsed = parsed_cases(batch.paths, batch.screener.catalog)
         return screen_stream(parsed, batch.screener, batch.jobs, encode, keep, batch.on_event)
     from .cluster import cluster_stream  # Dask is imported only when asked for
 

@@ -113,7 +113,17 @@ def _load(directory: Path) -> Catalog:
     if problems:
         raise RulesError(problems)
     version = ruleset_version(directory)
-    return Catalog(trials, definitions, vocabulary, version, directory, considerations, drafts)
+    mapping = directory / "vocabulary" / "fhir.yaml"
+    return Catalog(
+        trials,
+        definitions,
+        vocabulary,
+        version,
+        directory,
+        considerations,
+        drafts,
+        read_rule_text(mapping) if mapping.is_file() else None,
+    )
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:

@@ -270,6 +270,10 @@ class Catalog:
     considerations: list[ConsiderationRule] = field(default_factory=list)
     drafts: list[Trial] = field(default_factory=list)
     """Draft trial files: loaded and checked, never screened."""
+    fhir_mapping: str | None = None
+    """The text of ``vocabulary/fhir.yaml``, how FHIR codes become case fields, kept with the
+    rules it belongs to so that every command and every worker imports FHIR with the mapping of
+    the catalog it screens with (``careligible.fhir.mapping_of`` reads it)."""
 
     def trial(self, nct_id: str) -> Trial | None:
         return next((t for t in self.trials if t.nct_id == nct_id.upper()), None)

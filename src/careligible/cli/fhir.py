@@ -22,7 +22,15 @@ import click
 
 from ..errors import CareligibleError, InputError, RulesError
 from ..safetext import one_line
-from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
+from .common import (
+    ExitCode,
+    destination,
+    load_rules,
+    protected_files,
+    refuse_clash,
+    refuse_rules,
+    rules_option,
+)
 
 if TYPE_CHECKING:
     from ..fhir import FhirMapping, ImportedCase
@@ -59,11 +67,13 @@ class _Outcome:
     is_flag=True,
     help="List every note, one per line, instead of grouping them by reason (one screen a bundle).",
 )
+@rules_option
 def import_fhir(
     bundles: tuple[Path, ...],
     output: Path | None,
     reference_date: dt.datetime | None,
     all_notes: bool,
+    rules_dir: Path | None,
 ) -> None:
     """Turn FHIR R4 Bundles (JSON, one patient each) into cases, listing what could not be mapped.
 
@@ -72,7 +82,7 @@ def import_fhir(
     Notes are grouped by reason, with counts, to fit on one screen a case (--all-notes: all).
     Exits 0 when every bundle was imported, 1 when some could not be, 2 when nothing could run.
     """
-    from ..fhir import default_vocabulary, load_mapping
+    from ..fhir import mapping_of
 
     day = reference_date.date() if reference_date else dt.date.today()
     try:
@@ -80,9 +90,10 @@ def import_fhir(
     except CareligibleError as exc:
         click.echo(f"careligible: {exc}", err=True)
         sys.exit(ExitCode.CANNOT_RUN)
+    catalog = load_rules(rules_dir, consequence="; nothing was imported")
+    vocabulary = catalog.vocabulary
     try:
-        vocabulary = default_vocabulary()
-        mapping = load_mapping(vocabulary=vocabulary)
+        mapping = mapping_of(catalog)
     except RulesError as exc:
         refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was imported")
     # Streamed: each case is written, then told on stderr, and forgotten, so that a bulk export

@@ -8,7 +8,7 @@ everywhere. Loading this package does not load ``fhir.resources``; validating a 
 from __future__ import annotations
 
 from .importer import ImportedCase, default_vocabulary, import_bundle
-from .mapping import FhirMapping, default_mapping_path, load_mapping
+from .mapping import FhirMapping, default_mapping_path, load_mapping, mapping_of
 from .notes import Note
 from .validate import BundleError
 
@@ -21,4 +21,5 @@ __all__ = [
     "default_vocabulary",
     "import_bundle",
     "load_mapping",
+    "mapping_of",
 ]

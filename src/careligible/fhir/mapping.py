@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,6 +24,9 @@ from ..fields import put_path
 from ..readers.text import read_rule_text
 from ..vocabulary import Vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 #: The computed Condition value: within_5y or remote, from the abatement date.
 SINCE_ABATEMENT = "@since_abatement"
@@ -246,6 +249,20 @@ def load_mapping(path: Path | None = None, vocabulary: Vocabulary | None = None)
     With a ``vocabulary``, the drug names the mapping points RxNorm codes at are checked too.
     """
     return _load(path or default_mapping_path(), vocabulary)
+
+
+def mapping_of(catalog: Catalog) -> FhirMapping:
+    """The FHIR mapping of ``catalog``'s rules directory, checked against its drug vocabulary;
+    the shipped mapping when the directory has none. Raises :class:`RulesError`."""
+    if catalog.fhir_mapping is None:
+        return load_mapping(vocabulary=catalog.vocabulary)
+    where = str(catalog.directory / "vocabulary" / "fhir.yaml")
+    return _parsed(catalog.fhir_mapping, where, catalog.vocabulary)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str, where: str, vocabulary: Vocabulary) -> FhirMapping:
+    return parse_mapping(text, where, vocabulary)
 
 
 @functools.lru_cache(maxsize=8)

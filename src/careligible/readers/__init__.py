@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, Problem
 from .csvfile import read_csv
@@ -38,6 +38,9 @@ from .records import ParsedCase, RawRecord
 from .text import shown_path
 from .validate import parse_case
 from .yamlfile import read_yaml
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 __all__ = [
     "FORMATS",
@@ -73,16 +76,19 @@ def format_of(path: Path) -> str:
     return fmt
 
 
-def parsed_records(path: Path) -> Iterator[tuple[str, int, ParsedCase]]:
+def parsed_records(
+    path: Path, catalog: Catalog | None = None
+) -> Iterator[tuple[str, int, ParsedCase]]:
     """``(file, line, parsed case)`` for every record of a case file, or for every patient of a
-    FHIR bulk export when ``path`` is a directory (see :mod:`.bulk`)."""
+    FHIR bulk export when ``path`` is a directory (see :mod:`.bulk`). FHIR is imported with the
+    mapping of ``catalog``, the rules the cases are for (the shipped rules when None)."""
     if path.is_dir():
         from .bulk import read_export
 
-        yield from read_export(path)
+        yield from read_export(path, catalog)
         return
     for record in read_records(path):
-        yield record.file, record.line, parse_case(record)
+        yield record.file, record.line, parse_case(record, catalog)
 
 
 def read_records(path: Path) -> Iterator[RawRecord]:

@@ -10,20 +10,32 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..case import id_problem
 from .records import ParsedCase, RawRecord
 from .validate import parse_case
 
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
-def read_export(directory: Path) -> Iterator[tuple[str, int, ParsedCase]]:
+
+def read_export(
+    directory: Path, catalog: Catalog | None = None
+) -> Iterator[tuple[str, int, ParsedCase]]:
     """``(file, line, parsed case)`` per record of the export, in the order of its stream.
 
     Raises :class:`~careligible.errors.InputError` when ``directory`` is not a bulk export.
     """
+    from ..fhir import mapping_of
     from ..fhir.bulk import iter_export
 
-    for item in iter_export(directory):
+    rules = (
+        iter_export(directory)
+        if catalog is None
+        else iter_export(directory, mapping=mapping_of(catalog), vocabulary=catalog.vocabulary)
+    )
+    for item in rules:
         if item.imported is None:
             case_id = item.patient_id
             if case_id is not None and (len(case_id) > 128 or id_problem(case_id)):

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..case import Case, id_problem
-from ..errors import Problem, describe_validation_error, dotted, show
+from ..errors import Problem, RulesError, describe_validation_error, dotted, show
 from .jsonfile import Duplicated
 from .records import ParsedCase, RawRecord
 from .text import path_where
 
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
-def parse_case(record: RawRecord) -> ParsedCase:
-    """Validate a raw record against the case model; problems name file, line and field."""
+
+def parse_case(record: RawRecord, catalog: Catalog | None = None) -> ParsedCase:
+    """Validate a raw record against the case model; problems name file, line and field.
+
+    A FHIR Bundle is imported first, with the FHIR mapping of ``catalog`` (the rules the case
+    will be screened with; the shipped ones when None)."""
     try:
-        return _parse_case(record)
+        return _parse_case(record, catalog)
     except RecursionError:  # a deeply nested value, while validating or describing it
         problem = Problem("nested too deeply", "", record.file, record.line)
         return ParsedCase(record.source, None, None, (problem,))
 
 
-def _parse_case(record: RawRecord) -> ParsedCase:
+def _parse_case(record: RawRecord, catalog: Catalog | None = None) -> ParsedCase:
     if record.error is not None:
         return ParsedCase(
             record.source, None, None, (Problem(record.error, "", record.file, record.line),)
@@ -38,7 +44,7 @@ def _parse_case(record: RawRecord) -> ParsedCase:
     if problem is not None:
         return ParsedCase(record.source, case_id, None, (problem,))
     if isinstance(data, dict) and "resourceType" in data:  # FHIR: a Bundle, or a clear error
-        return _parse_bundle(record)
+        return _parse_bundle(record, catalog)
     if not isinstance(data, dict):
         return ParsedCase(
             record.source,
@@ -93,12 +99,27 @@ def _not_text(record: RawRecord, path: tuple[int | str, ...]) -> Problem:
     return Problem(message, dotted(path), record.file, line or record.line, code="not_text")
 
 
-def _parse_bundle(record: RawRecord) -> ParsedCase:
+def _parse_bundle(record: RawRecord, catalog: Catalog | None) -> ParsedCase:
     """A FHIR Bundle becomes its patient's case; what it could not map becomes warnings."""
-    from ..fhir import BundleError, import_bundle
+    from ..fhir import BundleError, import_bundle, mapping_of
 
     try:
-        imported = import_bundle(record.data, fallback_id=Path(record.file).stem[:128])
+        mapping = mapping_of(catalog) if catalog is not None else None
+    except RulesError as exc:  # the rules' own mapping: every bundle says so, none is lost
+        more = f" and {len(exc.problems) - 1} more" if len(exc.problems) > 1 else ""
+        problem = Problem(
+            f"cannot import FHIR: the rules' FHIR mapping is invalid ({exc.problems[0]}{more}; "
+            "see 'careligible rules check')"
+        )
+        return ParsedCase(record.source, None, None, (problem,))
+    vocabulary = catalog.vocabulary if catalog is not None else None
+    try:
+        imported = import_bundle(
+            record.data,
+            fallback_id=Path(record.file).stem[:128],
+            mapping=mapping,
+            vocabulary=vocabulary,
+        )
     except BundleError as exc:
         problems = tuple(
             Problem(p.message, p.field, record.file, record.line) for p in exc.problems

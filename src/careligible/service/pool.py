@@ -157,7 +157,7 @@ def _run_job(job: Job) -> Outcome:
 
     screener = _screener
     assert screener is not None, "worker started without its screener"
-    parsed = _parsed(job)
+    parsed = _parsed(job, screener.catalog)
     if isinstance(parsed, Outcome):
         return parsed
     result = screen_parsed(screener, parsed)
@@ -169,18 +169,23 @@ def _run_job(job: Job) -> Outcome:
     return Outcome(result, explanation=explanation)
 
 
-def _parsed(job: Job) -> Any:
+def _parsed(job: Job, catalog: Catalog) -> Any:
     """The job's case parsed as ``screen`` parses a record; a Bundle is imported first."""
     import dataclasses
 
     from ..readers import RawRecord, parse_case
 
     if not job.bundle:
-        return parse_case(RawRecord(job.source, 1, job.data))
-    from ..fhir import BundleError, import_bundle
+        return parse_case(RawRecord(job.source, 1, job.data), catalog)
+    from ..fhir import BundleError, import_bundle, mapping_of
 
     try:
-        imported = import_bundle(job.data, reference_date=dt.date.today())
+        imported = import_bundle(
+            job.data,
+            reference_date=dt.date.today(),
+            mapping=mapping_of(catalog),
+            vocabulary=catalog.vocabulary,
+        )
     except BundleError as exc:
         problems = tuple(
             Problem(_hidden(p.message, job), _hidden(p.field, job)) for p in exc.problems

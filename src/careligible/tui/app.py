@@ -77,7 +77,7 @@ class CareligibleApp(FileActions):
         self.values = form_model.blank_values()
         if case_file is not None:
             try:
-                loaded = load_case_file(case_file)
+                loaded = load_case_file(case_file, catalog)
             except CareligibleError as exc:
                 self._load_error = str(exc)
                 self.case_file = None

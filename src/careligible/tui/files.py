@@ -12,7 +12,7 @@ from .. import report
 from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
-from ..fhir import BundleError, ImportedCase, import_bundle
+from ..fhir import BundleError, ImportedCase, import_bundle, mapping_of
 from ..fhir.notes import grouped
 from ..outputs import write_atomic
 from ..readers import open_case, roundtrip
@@ -49,7 +49,7 @@ class LoadedCase:
 FORM_CANNOT_HOLD = frozenset({"extra_forbidden", "duplicate_key", "not_text"})
 
 
-def load_case_file(path: Path) -> LoadedCase:
+def load_case_file(path: Path, catalog: Catalog | None = None) -> LoadedCase:
     """A case file (YAML, JSON, or a FHIR Bundle) -> form text, read as ``screen`` reads it.
 
     Invalid values are kept, for the form to flag. A field the form cannot hold (a misspelt
@@ -59,7 +59,12 @@ def load_case_file(path: Path) -> LoadedCase:
     opened = open_case(path)
     if opened.is_bundle:
         try:
-            imported = import_bundle(opened.data, fallback_id=path.stem[:128])
+            imported = import_bundle(
+                opened.data,
+                fallback_id=path.stem[:128],
+                mapping=mapping_of(catalog) if catalog is not None else None,
+                vocabulary=catalog.vocabulary if catalog is not None else None,
+            )
         except BundleError as exc:
             raise InputError(f"{path}: {exc}") from None
         return LoadedCase(values_from_case(imported.data), imported)

@@ -120,7 +120,7 @@ class FileActions(App[None]):
         if path is None:
             return
         try:
-            loaded = load_case_file(path)
+            loaded = load_case_file(path, self.catalog)
         except CareligibleError as exc:
             self.notify(str(exc), severity="error")
             return
