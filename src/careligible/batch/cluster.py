@@ -205,11 +205,13 @@ class _Gather:
             except FutureCancelledError:
                 raise WorkersLost(f"lost the scheduler at {self.scheduler}") from None
             except TimeoutError:
-                if future.done():  # not the wait: the work itself raised it
-                    raise
+                # The wait ran out, though the piece may have finished since: its result (or
+                # its own error, which may be a TimeoutError too) is read next time round.
+                if future.status == "error":
+                    raise self._failure(future) from None
             except OSError as exc:
                 if future.status == "error":  # the work itself raised it
-                    raise
+                    raise self._failure(future) from None
                 raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
             self._check_connected()
             with self._reaching():
@@ -223,6 +225,13 @@ class _Gather:
                     f"the scheduler at {self.scheduler} has had no worker for "
                     f"{NO_WORKERS_FOR:.0f} s"
                 )
+
+    @staticmethod
+    def _failure(future: Future[list[Reply]]) -> BaseException:
+        """What the work of a piece that failed raised."""
+        failure: BaseException | None = future.exception()
+        assert failure is not None
+        return failure
 
     def _unscreened(self, number: int, piece: Piece, reason: str) -> Iterator[Screened]:
         """The records of a piece that was not screened, each an error record, read here."""
