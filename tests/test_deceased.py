@@ -215,3 +215,25 @@ def test_import_fhir_puts_deceased_first_and_screen_gives_no_verdicts(tmp_path: 
     (record,) = json.loads(run_cli("screen", bundle, "--format", "json").stdout)
     assert record["deceased"] is True and record["trials"] == []
     assert "DECEASED on 2013-04-02" in " ".join(record["warnings"])
+
+
+def test_the_tui_form_carries_deceased_through_screening_and_save(
+    tmp_path: Path, screener: Screener
+) -> None:
+    """The form has no widget for it, but a deceased patient opened in the TUI stays deceased:
+    its screening gives no verdicts and Save keeps the fields."""
+    from careligible.tui import form_model
+    from careligible.tui.files import load_case_file, save_case
+
+    bundle = tmp_path / "dead.json"
+    bundle.write_text(json.dumps(with_patient(deceasedDateTime="2013-04-02")), encoding="utf-8")
+    loaded = load_case_file(bundle)
+    case, problems = form_model.validate(loaded.values)
+    assert problems == {} and case is not None
+    assert case.deceased and case.deceased_date == dt.date(2013, 4, 2)
+    assert screener.screen(case).trials == []
+    save_case(tmp_path / "saved.yaml", case)
+    saved = yaml.safe_load((tmp_path / "saved.yaml").read_text(encoding="utf-8"))
+    assert (saved["deceased"], str(saved["deceased_date"])) == (True, "2013-04-02")
+    alive, _ = form_model.validate(form_model.values_from_case(sle_case()))
+    assert alive is not None and alive.deceased is None

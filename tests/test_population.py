@@ -320,15 +320,14 @@ def expected_worklist(population: list[dict[str, Any]]) -> dict[str, list[tuple[
 
 @pytest.fixture(scope="module")
 def worklisted(runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The generated cases screened with a CSV and a Markdown worklist (no --population given:
-    the worklist implies it)."""
+    """The generated cases screened by two workers with a CSV and a Markdown worklist (no
+    --population given: the worklist implies it)."""
     root = tmp_path_factory.mktemp("worklist")
     out: dict[str, Any] = {}
     for suffix in ("csv", "md"):
         worklist, results = root / f"worklist.{suffix}", root / f"results-{suffix}.jsonl"
-        done = run_cli(
-            "screen", runs["source"], "--format", "jsonl", "--worklist", worklist, "-o", results
-        )
+        args = ("--format", "jsonl", "-j", "2", "--worklist", worklist, "-o", results)
+        done = run_cli("screen", runs["source"], *args)
         assert done.exit_code == 1, done.stderr  # the broken record
         assert records(results.read_text(encoding="utf-8")) == runs["population"]
         out[suffix] = worklist.read_text(encoding="utf-8")
@@ -428,3 +427,15 @@ def test_the_audit_log_holds_no_decision_for_a_prefiltered_case(tmp_path: Path) 
     expected = [r["case_id"] for r in results if not r["error"] and not r.get("prefilter")]
     assert logged == expected and len(logged) < len(cases)
     assert run_cli("audit", "verify", log).exit_code == 0
+
+
+def test_workers_send_back_enough_for_the_same_worklist(
+    runs: dict[str, Any], worklisted: dict[str, Any], tmp_path: Path
+) -> None:
+    """Workers send back only what the counts and the worklist read: the same file as when the
+    main process screens every case itself."""
+    worklist = tmp_path / "worklist.csv"
+    alone = run_cli("screen", runs["source"], "-j", "1", "--worklist", worklist, "-o", "/dev/null")
+    assert alone.exit_code == 1
+    assert worklist.read_text(encoding="utf-8") == worklisted["csv"]
+    assert summary(alone.stderr) == summary(runs["stderr"])

@@ -32,6 +32,26 @@ def test_yaml_single_case_and_list(tmp_path: Path) -> None:
     assert rows[1][2] == f"{many}:5: labs.egfr: must be a number (got 'lots')"
 
 
+def test_a_key_yaml_1_1_reads_as_a_boolean_is_the_word_written(tmp_path: Path) -> None:
+    """A confirmation's date is ``on:``, which YAML 1.1 makes the key True; the case format's
+    own example must read as written, in flow and in block style, while values keep their
+    meaning (``yes`` is still true)."""
+    path = tmp_path / "confirmed.yaml"
+    path.write_text(
+        "id: a-1\npregnant: no\nconfirmations:\n"
+        "  - {trial: NCT06193889, criterion: stable_background_immunotherapy, answer: met,\n"
+        '     by: "trial coordinator", on: 2026-11-30}\n'
+        "  - trial: NCT06193889\n    criterion: other_item\n    answer: not_met\n"
+        "    by: investigator\n    on: 2026-11-29\n"
+    )
+    [(_line, case_id, error)] = parsed(path)
+    assert error is None and case_id == "a-1"
+    [record] = read_records(path)
+    case = parse_case(record).case
+    assert case is not None and case.pregnant is False
+    assert [c.on.isoformat() for c in case.confirmations or []] == ["2026-11-30", "2026-11-29"]
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: a-1\nlabs: {egfr: 3\nage: 4\n")

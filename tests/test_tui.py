@@ -34,6 +34,7 @@ from careligible.tui.report import ask_next, trial_meta
 from careligible.tui.screens.confirm import UnsavedScreen
 from careligible.tui.screens.file_picker import FilePicker
 from careligible.tui.screens.trial_screen import TrialScreen
+from careligible.tui.widgets.case_form import CaseForm
 from careligible.tui.widgets.trial_detail import TrialInfo, render_trial
 from careligible.writers import DISCLAIMER
 
@@ -212,6 +213,32 @@ async def test_typing_changes_the_verdict(catalog: Catalog) -> None:
         assert verdict_of(app, MG_TRIAL) == "ineligible"
         assert cell(table, MG_TRIAL, 0) == VERDICT_SHORT["ineligible"]
         assert app.dirty
+
+
+@sync
+async def test_tab_shows_every_field_it_focuses(catalog: Catalog) -> None:
+    """Tab from the first field to past the last therapy at 80x24: each focused widget is on
+    screen, whole, inside the form's visible area (none is clipped away below the form)."""
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = app.query_one(CaseForm)
+        therapy_fields = {
+            form_model.widget_id(form_model.therapy_key(row, column))
+            for row in range(6)
+            for column in form_model.THERAPY_COLUMNS
+        }
+        reached: set[str] = set()
+        while (focused := app.focused) is not None and form in focused.ancestors:
+            await pilot.pause()  # let the form scroll to the focused widget
+            region = focused.region
+            assert region.area > 0, f"{focused.id} is focused but not shown"
+            assert form.content_region.contains_region(region), (
+                f"{focused.id} at {region} is outside the form's view {form.content_region}"
+            )
+            reached.add(focused.id or "")
+            await pilot.press("tab")
+        assert therapy_fields <= reached, sorted(therapy_fields - reached)
 
 
 @pytest.mark.parametrize("typed", ["abc", "150"])

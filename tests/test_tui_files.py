@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, SelectionList
 
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
-from careligible.readers import roundtrip
+from careligible.readers import open_case, roundtrip
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
 from careligible.tui.files import report_paths, save_case
@@ -317,3 +317,38 @@ async def test_ctrl_s_on_a_csv_case_asks_where_instead_of_writing_yaml_into_it(
         assert app.case_file == tmp_path / "one.yaml"
     assert path.read_text(encoding="utf-8") == before
     assert yaml.safe_load((tmp_path / "one.yaml").read_text(encoding="utf-8"))["age"] == 33
+
+
+@sync
+async def test_fields_the_form_does_not_show_are_screened_and_saved_as_the_file_had_them(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """The case's date and the site's confirmations have no widget, but they decide what
+    ``screen`` says (a confirmed item is no longer open); opening and saving must keep both."""
+    path = _mg_copy(tmp_path)
+    confirmation = (
+        "confirmations:\n  - {trial: NCT06193889, criterion: stable_background_immunotherapy,"
+        ' answer: met, by: "trial coordinator", on: 2026-11-30}\n'
+    )
+    path.write_text(
+        path.read_text(encoding="utf-8") + "as_of: 2026-11-30\n" + confirmation, encoding="utf-8"
+    )
+    expected = Case.model_validate(open_case(path).data)
+    app = make_app(catalog, path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        shown = app.current_case()
+        assert shown is not None and shown.as_of == expected.as_of
+        assert shown.confirmations == expected.confirmations
+        assert app.result is not None
+        (trial,) = [t for t in app.result.trials if t.nct_id == MG_TRIAL]
+        assert "stable_background_immunotherapy" not in [c.id for c in trial.to_confirm]
+        await set_field(pilot, "labs.egfr", "55")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert not app.dirty
+    saved = Case.model_validate(open_case(path).data)
+    assert saved.as_of == expected.as_of
+    assert saved.confirmations == expected.confirmations
+    assert saved.labs is not None and saved.labs.egfr == 55

@@ -127,6 +127,23 @@ class PopulationCounts:
         return lines
 
 
+def lean(result: CaseResult) -> CaseResult:
+    """The part of a result that the counts and the worklist read, for a worker to send back:
+    every trial's verdict and cohort, and of a candidate trial its missing facts, undecided
+    criteria and population-defining items to confirm. Most of a result (every decided
+    criterion, the considerations) is none of that, and costs far more to send than to drop."""
+    trials = [_lean_trial(trial) for trial in result.trials]
+    return result.model_copy(update={"trials": trials, "considerations": [], "ask_next": []})
+
+
+def _lean_trial(trial: CohortResult) -> CohortResult:
+    if trial.verdict not in CANDIDATE_VERDICTS:
+        return trial.model_copy(update={"criteria": [], "to_confirm": [], "missing": []})
+    undecided = [c for c in trial.criteria if c.status == "unknown"]
+    defining = [item for item in trial.to_confirm if item.defines_population]
+    return trial.model_copy(update={"criteria": undecided, "to_confirm": defining})
+
+
 # --- the coordinator's worklist -----------------------------------------------------------------
 
 

@@ -97,6 +97,9 @@ def _line(exc: yaml.YAMLError) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+
+
 class _Builder:
     """Builds Python values from composed nodes, recording the line of each path."""
 
@@ -121,7 +124,7 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.scalar(key_node, path)
+                key = self.key(key_node, path)
                 if isinstance(key, list | dict):
                     raise YamlSyntaxError(
                         "a mapping key must be a plain value", key_node.start_mark.line + 1
@@ -134,6 +137,14 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def key(self, node: yaml.Node, path: Path) -> Any:
+        """A mapping key. YAML 1.1 reads a plain ``on``, ``off``, ``yes``, ``no`` as booleans, but no
+        key of a case or rule file is a boolean, and ``on`` is a field name (a confirmation's date):
+        such a key is the text written."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL and not node.style:
+            return node.value
         return self.scalar(node, path)
 
     def scalar(self, node: yaml.Node, path: Path) -> Any:

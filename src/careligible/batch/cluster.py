@@ -191,7 +191,7 @@ class _Gather:
             yield Screened(ParsedCase(source, case_id, None), failed, text, result, number)
 
     def _part(self, number: int, item: Screened) -> Screened:
-        keep = self.keep or self.encode is None
+        keep = self.keep or self.encode is None or self.population
         return Screened(item.parsed, item.failed, item.text, item.result if keep else None, number)
 
     def _result(self, future: Future[list[Reply]]) -> list[Reply]:

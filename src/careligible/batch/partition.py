@@ -25,7 +25,7 @@ from ..screening import Screener
 from ..writers import encoder
 from .cases import screen_parsed
 from .frozen import thaw
-from .stream import Screened, outcome
+from .stream import Screened, kept_json, outcome
 
 #: Per record: (line, case id when the record parsed, failed, encoded record, result JSON when kept).
 Reply = tuple[int, str | None, bool, str | None, str | None]
@@ -77,7 +77,7 @@ def screen_piece(
         parsed = parse_case(record)
         done: Screened = outcome(parsed, screen_parsed(screener, parsed), encode, True)
         assert done.result is not None
-        kept = done.result.model_dump_json() if keep or encode is None else None
+        kept = kept_json(done.result, keep or encode is None, population)
         case_id = parsed.case.id if parsed.case is not None else None
         replies.append((record.line, case_id, done.failed, done.text, kept))
     return replies

@@ -54,7 +54,7 @@ def run_batch(batch: Batch, writer: Writer, where: str = "standard output") -> i
     in input order; return how many records had errors."""
     errors = 0
     encode = encoder(batch.fmt, batch.screener.catalog.version, batch.screener.population)
-    keep = batch.audit_log is not None or batch.area is not None or batch.screener.population
+    keep = batch.audit_log is not None or batch.area is not None
     stream = _screened(batch, keep=keep)
     outcomes: Iterator[Screened] = stream
     if batch.area is not None:  # trials with a recruiting site in the area, nearest named

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
+from ..population import lean
 from ..readers import ParsedCase
 from ..results import CaseResult
 from ..screening import Screener
@@ -80,7 +81,8 @@ def screen_stream(
     head = list(itertools.islice(items, MIN_PARALLEL))
     rest = itertools.chain(head, items)
     if jobs <= 1 or len(head) < MIN_PARALLEL:
-        outcomes = (outcome(p, screen_parsed(screener, p), encode, keep_results) for p in rest)
+        keep = keep_results or screener.population  # a population run counts every result
+        outcomes = (outcome(p, screen_parsed(screener, p), encode, keep) for p in rest)
     else:
         outcomes = _in_workers(rest, screener, jobs, encode, keep_results, on_event)
     with closing(outcomes):  # closing this stream stops its workers at once
@@ -126,11 +128,21 @@ def _in_workers(
             chunk = sent.popleft()
             if isinstance(replies, Lost):
                 for parsed in chunk:
-                    yield outcome(parsed, unscreened(parsed, replies.reason), encode, keep)
+                    lost = unscreened(parsed, replies.reason)
+                    yield outcome(parsed, lost, encode, keep or screener.population)
                 continue
             for parsed, (failed, text, kept) in zip(chunk, replies, strict=True):
                 result = CaseResult.model_validate_json(kept) if kept else None
                 yield Screened(parsed, failed, text, result)
+
+
+def kept_json(result: CaseResult, keep: bool, population: bool) -> str | None:
+    """What a worker sends back of a result besides its record: all of it when the main process
+    must read it (``keep``: the table, the audit log, an area), what a population run counts and
+    lists when that is all it needs (:func:`careligible.population.lean`), else nothing."""
+    if keep:
+        return result.model_dump_json()
+    return lean(result).model_dump_json() if population else None
 
 
 def _label(chunk: list[ParsedCase]) -> str:
@@ -161,6 +173,6 @@ def _screen_chunk(chunk: list[ParsedCase]) -> list[Reply]:
     for parsed in chunk:
         done = outcome(parsed, screen_parsed(_worker, parsed), _encode, True)
         assert done.result is not None
-        kept = done.result.model_dump_json() if _keep or _encode is None else None
+        kept = kept_json(done.result, _keep or _encode is None, _worker.population)
         replies.append((done.failed, done.text, kept))
     return replies

@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 from textual.worker import get_current_worker
 
 from ..case import Case
@@ -33,6 +33,7 @@ from .screens.confirm import UnsavedScreen
 from .screens.help import HelpScreen
 from .screens.trial_screen import TrialScreen
 from .widgets.case_form import CaseForm
+from .widgets.footer import SteadyFooter
 from .widgets.results_panel import ResultsPanel
 from .widgets.trial_detail import TrialInfo
 
@@ -89,7 +90,7 @@ class CareligibleApp(FileActions):
         with Horizontal(id="main"):
             yield CaseForm(self.values, self.catalog.vocabulary.names())
             yield ResultsPanel(self.trial_info)
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._update_subtitle()

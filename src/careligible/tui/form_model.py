@@ -7,6 +7,7 @@ case, never turned into "no" or zero. Lists are comma-separated; ``none`` means 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -158,6 +159,21 @@ THERAPY_FIELDS: dict[str, FormField] = {
 }
 
 
+def _carried() -> tuple[str, ...]:
+    """Case fields the form has no widget for (``as_of``, ``confirmations``, ``deceased``...).
+
+    The form keeps them as it found them, as JSON text under their own key, so that a case
+    opened and saved from the terminal UI loses none of what the file said and is screened on
+    the same date and with the same confirmations as ``screen`` would use.
+    """
+    held = {key.split(".")[0] for key in FIELDS} | {"therapies"}
+    names = (field.alias or name for name, field in Case.model_fields.items())
+    return tuple(name for name in names if name not in held)
+
+
+CARRIED: tuple[str, ...] = _carried()
+
+
 def therapy_key(row: int, column: str) -> str:
     return f"therapies[{row}].{column}"
 
@@ -212,6 +228,9 @@ def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int
         text = values.get(key, "").strip()
         if text:
             fields.put_path(out, key, _convert(text, spec))
+    for key in CARRIED:
+        if text := values.get(key, ""):
+            out[key] = json.loads(text)
     therapies: list[dict[str, Any]] = []
     index: dict[int, int] = {}  # position in the case -> form row
     for row in therapy_rows(values):
@@ -270,6 +289,9 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
     """A case (or a case mapping as read from a file) -> form text for every field."""
     data = case.model_dump(by_alias=True) if isinstance(case, Case) else case
     values = {key: _text(_get(data, key), spec) for key, spec in FIELDS.items()}
+    values.update(
+        {key: json.dumps(data[key], default=str) for key in CARRIED if data.get(key) is not None}
+    )
     for row, item in enumerate(data.get("therapies") or []):
         for column, spec in THERAPY_FIELDS.items():
             value = item.get(column) if isinstance(item, Mapping) else None
