@@ -369,7 +369,7 @@ def test_a_piece_that_outlasts_many_waits_is_read_whole(
 ) -> None:
     """The client waits for each piece in short polls; a piece that finishes just as a poll runs
     out is read, not taken for a failure."""
-    monkeypatch.setattr(dask_batch, "POLL", 0.02)
+    monkeypatch.setattr(dask_batch, "POLL", 0.002)
     cases = _mixed(tmp_path / "cases.jsonl", 300, seed=11)
     local = _screen("--format", "jsonl", "--jobs", "1", str(cases))
     on_dask = _screen(
