@@ -362,3 +362,18 @@ def test_a_file_that_is_not_parquet_cannot_run(tmp_path: Path) -> None:
     code, output = _screen("--format", "jsonl", str(fake))
     assert code == ExitCode.CANNOT_RUN
     assert f"{fake}: cannot read as Parquet" in output
+
+
+def test_a_piece_that_outlasts_many_waits_is_read_whole(
+    tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client waits for each piece in short polls; a piece that finishes just as a poll runs
+    out is read, not taken for a failure."""
+    monkeypatch.setattr(dask_batch, "POLL", 0.002)
+    cases = _mixed(tmp_path / "cases.jsonl", 300, seed=11)
+    local = _screen("--format", "jsonl", "--jobs", "1", str(cases))
+    on_dask = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, "--partition-size", "25", str(cases)
+    )
+    assert on_dask == local
+    assert "not screened" not in on_dask[1]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import warnings
 from collections import deque
@@ -196,22 +197,16 @@ class _Gather:
         return Screened(item.parsed, item.failed, item.text, item.result if keep else None, number)
 
     def _result(self, future: Future[list[Reply]]) -> list[Reply]:
-        """The piece's replies, watching meanwhile that the cluster still has workers."""
+        """The piece's replies, watching meanwhile that the cluster still has workers.
+
+        The wait is on an event the future sets when it is done, never on ``result(timeout)``:
+        a timeout that ran out just as the piece finished would be taken for the piece's own
+        failure, and Dask's timed wait can itself fail at that moment.
+        """
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         alone_since: float | None = None
-        while True:
-            self._check_connected()
-            try:
-                replies: list[Reply] = future.result(timeout=POLL)
-                return replies
-            except FutureCancelledError:
-                raise WorkersLost(f"lost the scheduler at {self.scheduler}") from None
-            except TimeoutError:
-                if future.done():  # not the wait: the work itself raised it
-                    raise
-            except OSError as exc:
-                if future.status == "error":  # the work itself raised it
-                    raise
-                raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
+        while not done.wait(POLL):
             self._check_connected()
             with self._reaching():
                 workers = _workers(self.client)
@@ -224,6 +219,15 @@ class _Gather:
                     f"the scheduler at {self.scheduler} has had no worker for "
                     f"{NO_WORKERS_FOR:.0f} s"
                 )
+        try:
+            replies: list[Reply] = future.result()
+            return replies
+        except FutureCancelledError:
+            raise WorkersLost(f"lost the scheduler at {self.scheduler}") from None
+        except OSError as exc:
+            if future.status == "error":  # the work itself raised it
+                raise
+            raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
 
     def _unscreened(self, number: int, piece: Piece, reason: str) -> Iterator[Screened]:
         """The records of a piece that was not screened, each an error record, read here."""
