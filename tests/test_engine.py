@@ -13,9 +13,10 @@ import pytest
 
 from careligible.case import Case
 from careligible.catalog import Catalog, load_catalog
-from careligible.engine import MAX_RULES_PER_RULESET, RuleEngine
+from careligible.engine import RuleEngine
 from careligible.errors import EngineError
 from careligible.results import CaseResult
+from careligible.rulesets import MAX_RULES_PER_RULESET
 from careligible.screening import Screener
 from conftest import criterion_yaml
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from distributed import Client, LocalCluster
 
-import careligible.engine as engine_module
+import careligible.rulesets as rulesets_module
 from careligible.alphanet import STACK_LIMIT, stack_bound
 from careligible.batch import stream
 from careligible.batch.stream import MIN_PARALLEL
@@ -166,13 +166,13 @@ def unbounded_start(*args: Any) -> None:
     Workers are spawned, so the main process's monkeypatch does not reach them: this function,
     imported by name in each worker, sets the bound there before the catalog is compiled.
     """
-    engine_module.STACK_LIMIT = 10**6
+    rulesets_module.STACK_LIMIT = 10**6
     start_worker(*args)
 
 
 def unbound_in_this_process() -> None:
     """For a Dask worker: compile rulesets from now on with no stack bound."""
-    engine_module.STACK_LIMIT = 10**6
+    rulesets_module.STACK_LIMIT = 10**6
 
 
 def many_cases(tmp_path: Path, count: int) -> Path:
@@ -207,7 +207,7 @@ def test_an_engine_error_on_one_case_is_its_record_and_the_batch_goes_on(
     ra_rules: Callable[[list[str]], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without the packing the same catalog fails for some ages: those cases alone say so."""
-    monkeypatch.setattr(engine_module, "STACK_LIMIT", 10**6)
+    monkeypatch.setattr(rulesets_module, "STACK_LIMIT", 10**6)
     rules = ra_rules(two_way_exclusions(32))
     cases = cases_file(tmp_path)
     screened = run_cli("screen", "--rules", rules, "--format", "jsonl", "--jobs", "1", cases)

@@ -12,6 +12,7 @@ CORE = [
     "careligible.catalog",
     "careligible.conditions",
     "careligible.engine",
+    "careligible.rulesets",
     "careligible.screening",
     "careligible.readers",
     "careligible.report",

@@ -1,31 +1,16 @@
-"""The rule engine: compiled criteria evaluated by durable_rules.
+"""The rule engine: the catalog's rulesets evaluated by durable_rules.
 
-This is the only module that imports durable_rules. It compiles the catalog into rulesets, drives
-durable_rules' C core directly (its Python layer decodes and re-encodes every state and message
-with the standard ``json`` module; here facts are encoded once, with orjson, and of each firing
-only the rule's name is read), and maps every engine error into
-:class:`careligible.errors.EngineError` with no case data in its message: durable_rules puts the
-whole fact, that is the patient, into its own errors.
+This is the only module that imports durable_rules. It registers the rulesets
+:mod:`careligible.rulesets` lays out, drives durable_rules' C core directly (its Python layer
+decodes and re-encodes every state and message with the standard ``json`` module; here facts are
+encoded once, with orjson, and of each firing only the rule's name is read), and maps every engine
+error into :class:`careligible.errors.EngineError` with no case data in its message: durable_rules
+puts the whole fact, that is the patient, into its own errors.
 
 Each case is asserted as a *fact* (a posted event would be consumed by the first matching rule) into
 one session per ruleset and retracted once its rules have fired, so memory stays flat over any
-batch. Every
-ruleset also holds a rule that matches every case: a fact that matches no rule makes durable_rules
-raise, keep a session it can never free (deleting it crashes the process) and, after a few
-thousand such cases, run out of memory.
-
-What a case costs is mostly how many rules fire (each firing serialises state and returns to
-Python), so the layout is built to fire few:
-
-* the **first ruleset** holds the *disease gate* and the article's considerations. The gate decides
-  every cohort's disease criterion with one firing: one rule per disease any cohort names, plus one
-  for any other disease, each deciding all cohorts at once;
-* **cohort rulesets** hold every other criterion, packed by the disease list of their cohort, and
-  are asserted only when that gate is met or unknown: a cohort whose disease criterion is not met is
-  ineligible whatever else holds, so its other criteria are left unevaluated (and reported so);
-* criteria with the **same condition** (age at least 18 in a dozen cohorts) are compiled and fired
-  once, and the one result goes to each of them;
-* considerations matter only when they apply, so each has a rule for *met* and none for *not met*.
+batch. A cohort ruleset is asserted only when its disease gate, decided by the first ruleset, is
+met or unknown.
 """
 
 from __future__ import annotations
@@ -36,33 +21,31 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import durable_rules_engine as _native
 import orjson
 from durable import engine as durable_engine
 
-from .alphanet import STACK_LIMIT, AlphaNetwork
-from .catalog import DISEASE, Catalog, Criterion
-from .compiler import (
-    Expr,
-    compile_condition,
-    contains_refs,
-    count_key,
-    fact_key,
-    flag_key,
-    tally_keys,
-)
-from .conditions import Condition, Decide, FieldTest, TherapyCount, TherapySpec, walk
+from .catalog import Catalog
+from .compiler import compile_condition, contains_refs, count_key, fact_key, flag_key, tally_keys
+from .conditions import TherapyCount, TherapySpec, walk
 from .errors import EngineError
 from .facts import CaseFacts
 from .results import CriterionStatus
+from .rulesets import (
+    CASE_MARK,
+    CONSIDERATIONS,
+    Compiled,
+    CriterionKey,
+    Ruleset,
+    computable,
+    freeze,
+    layout,
+    thresholds,
+)
 
-#: Rules per ruleset. The engine's ceiling depends on the rules' shape (about 130 simple rules were
-#: measured to work and 140 to fail); 80 keeps a margin for compound conditions.
-MAX_RULES_PER_RULESET = 80
+__all__ = ["CONSIDERATIONS", "CriterionKey", "RuleEngine"]
 
 #: Facts the engine's results are remembered for, over all rulesets (a few hundred bytes each),
 #: and the fewest any one ruleset keeps however many the catalog has.
@@ -71,17 +54,6 @@ MEMO_MIN = 256
 
 #: What the memo key holds for an attribute the case lacks.
 _ABSENT: Any = object()
-
-#: The attribute every asserted case carries, matched by each ruleset's catch-all rule.
-_CASE_MARK = "careligible_case"
-
-#: The owner key under which the article's considerations are evaluated.
-CONSIDERATIONS = "considerations"
-
-CriterionKey = tuple[str, str, str]  # (nct_id, cohort id, criterion id)
-
-#: What one rule's firing decides: (slot, status) pairs. A slot holds criteria sharing a status.
-Decision = tuple[tuple[int, CriterionStatus], ...]
 
 
 class _Host(durable_engine.Host):  # type: ignore[misc]
@@ -98,48 +70,6 @@ class _Host(durable_engine.Host):  # type: ignore[misc]
         """Start no dispatch threads (durable-rules 2.0.28 starts them here)."""
 
 
-@dataclass(frozen=True)
-class _Rule:
-    match: Expr
-    decides: Decision
-
-
-@dataclass
-class _Ruleset:
-    """A ruleset being laid out: its slots (criteria sharing one status) and its rules."""
-
-    name: str
-    gate: int | None = None  # the first ruleset's gate slot that must not be "not met"
-    slots: list[tuple[CriterionKey, ...]] = field(default_factory=list)
-    rules: list[_Rule] = field(default_factory=list)
-    met_only: set[int] = field(default_factory=set)  # slots reported only when met
-    met_wins: set[int] = field(default_factory=set)  # one-sided decisions: met beats not met
-
-    def slot(self, keys: tuple[CriterionKey, ...]) -> int:
-        self.slots.append(keys)
-        return len(self.slots) - 1
-
-    def add_condition(self, condition: Condition, keys: tuple[CriterionKey, ...]) -> None:
-        """A met rule and a not-met rule: with neither firing the criteria stay unknown."""
-        index = self.slot(keys)
-        met, not_met = compile_condition(condition)
-        self.rules += [_Rule(met, ((index, "met"),)), _Rule(not_met, ((index, "not_met"),))]
-        if isinstance(condition, Decide):
-            self.met_wins.add(index)
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    name: str
-    slots: tuple[tuple[CriterionKey, ...], ...]
-    meaning: dict[str, Decision]  # rule name -> what its firing decides
-    reads: frozenset[str]  # the fact attributes its rules test
-    reads_in_order: tuple[str, ...]  # the same, sorted
-    met_only: frozenset[int]
-    gate: int | None
-    met_wins: frozenset[int] = frozenset()
-
-
 class RuleEngine:
     """Evaluates the computable criteria and considerations of a catalog, one case at a time."""
 
@@ -148,7 +78,7 @@ class RuleEngine:
         self._sids = itertools.count(1)
         self._sessions: dict[str, str] = {}  # ruleset name -> the session id its cases go to
         self._memo: dict[str, dict[tuple[Any, ...], dict[int, CriterionStatus]]] = {}
-        conditions = [c.condition for c in _computable(catalog) if c.condition is not None]
+        conditions = [c.condition for c in computable(catalog) if c.condition is not None]
         conditions += [c.condition for c in catalog.considerations]
         self.therapy_specs: tuple[TherapySpec, ...] = tuple(
             {
@@ -159,13 +89,13 @@ class RuleEngine:
             }.values()
         )
         self._contains = sorted(contains_refs(conditions))
-        layout = _layout(catalog)
-        self._rulesets = [_freeze(r) for r in layout]
+        laid_out = layout(catalog)
+        self._rulesets = [freeze(r) for r in laid_out]
         self._memo_limit = max(MEMO_MIN, MEMO_ENTRIES // len(self._rulesets))
-        self._thresholds = _thresholds([rule.match for r in layout for rule in r.rules])
+        self._thresholds = thresholds([rule.match for r in laid_out for rule in r.rules])
         self._marks = {key: tuple(sorted(values)) for key, values in self._thresholds.items()}
         try:
-            self._handles = {r.name: _create(r.name, _definition(r)) for r in layout}
+            self._handles = {r.name: _create(r.name, _definition(r)) for r in laid_out}
         except Exception as exc:
             raise EngineError(
                 _refusal(catalog) or f"the engine refused the catalog: {_safe(exc)}"
@@ -182,7 +112,7 @@ class RuleEngine:
         for path, value in facts.values.items():
             key = fact_key(path)
             fact[key] = _spellable(value, self._thresholds.get(key, ()))
-        fact[_CASE_MARK] = 1
+        fact[CASE_MARK] = 1
         for path, items in facts.lists.items():
             fact[count_key(path)] = len(items)
         for path, item in self._contains:
@@ -214,7 +144,7 @@ class RuleEngine:
 
     def _decide(
         self,
-        ruleset: _Compiled,
+        ruleset: Compiled,
         fact: dict[str, Any],
         statuses: dict[CriterionKey, CriterionStatus],
     ) -> list[CriterionStatus]:
@@ -250,7 +180,7 @@ class RuleEngine:
         return (isinstance(value, float), 2 * at + (at < len(marks) and marks[at] == value))
 
     def _run(
-        self, ruleset: _Compiled, fact: dict[str, Any], key: tuple[Any, ...]
+        self, ruleset: Compiled, fact: dict[str, Any], key: tuple[Any, ...]
     ) -> dict[int, CriterionStatus]:
         """What each slot of ``ruleset`` is for ``fact``, from the engine or, for a fact of the
         same pattern seen lately (``key``), from what the engine said then.
@@ -275,7 +205,7 @@ class RuleEngine:
         memo[key] = decided
         return decided
 
-    def _decided(self, ruleset: _Compiled, fired: list[str]) -> dict[int, CriterionStatus]:
+    def _decided(self, ruleset: Compiled, fired: list[str]) -> dict[int, CriterionStatus]:
         """The status each slot gets from the rules that fired."""
         name = ruleset.name
         out: dict[int, CriterionStatus] = {}
@@ -324,205 +254,6 @@ class RuleEngine:
         return fired
 
 
-def _computable(catalog: Catalog) -> Iterator[Criterion]:
-    for trial in catalog.trials:
-        for cohort in trial.cohorts:
-            yield from (c for c in cohort.criteria if c.condition is not None)
-
-
-def _freeze(ruleset: _Ruleset) -> _Compiled:
-    meaning = {f"r{i}": rule.decides for i, rule in enumerate(ruleset.rules)}
-    reads = frozenset(_attributes([rule.match for rule in ruleset.rules]) | {_CASE_MARK})
-    return _Compiled(
-        ruleset.name,
-        tuple(ruleset.slots),
-        meaning,
-        reads,
-        tuple(sorted(reads)),
-        frozenset(ruleset.met_only),
-        ruleset.gate,
-        frozenset(ruleset.met_wins),
-    )
-
-
-def _layout(catalog: Catalog) -> list[_Ruleset]:
-    """The first ruleset (gate and considerations), then the cohort rulesets behind each gate."""
-    first = _Ruleset("first")
-    gates: dict[tuple[str, ...], list[CriterionKey]] = {}
-    behind: dict[tuple[str, ...] | None, list[tuple[CriterionKey, Condition]]] = {}
-    for trial in catalog.trials:
-        for cohort in trial.cohorts:
-            diseases: tuple[str, ...] | None = None
-            for criterion in cohort.criteria:
-                if criterion.condition is None:
-                    continue
-                key = (trial.nct_id, cohort.id, criterion.id)
-                if criterion.id == DISEASE:
-                    diseases = _diseases(criterion.condition)
-                    gates.setdefault(diseases, []).append(key)
-                else:
-                    behind.setdefault(diseases, []).append((key, criterion.condition))
-    gate_slot = {diseases: first.slot(tuple(keys)) for diseases, keys in gates.items()}
-    first.rules += _gate_rules(gate_slot)
-    network = _network(first.rules)
-    if len(first.rules) > MAX_RULES_PER_RULESET or network.stack_bound() > STACK_LIMIT:
-        raise EngineError(f"the disease gate of {len(gate_slot)} disease lists is too large")
-    rulesets = [first]
-    extra: _Ruleset | None = None  # where considerations go once the first ruleset is full
-    for shared, keys in _shared(
-        [((CONSIDERATIONS, "all", c.id), c.condition) for c in catalog.considerations]
-    ):
-        rule = compile_condition(shared)[0]
-        target = extra or first
-        if not _fits(target, network, [rule]):
-            extra = target = _Ruleset(f"considerations.{len(rulesets)}")
-            rulesets.append(extra)
-            network = _network([])
-            if not _fits(target, network, [rule]):
-                raise EngineError(_too_deep(keys))
-        index = target.slot(keys)
-        target.met_only.add(index)
-        target.rules.append(_Rule(rule, ((index, "met"),)))
-    for diseases, items in behind.items():
-        gate = None if diseases is None else gate_slot[diseases]
-        stem = "cohorts." + ("any" if diseases is None else "-".join(diseases))
-        rulesets += _packed(stem, gate, _shared(items))
-    return rulesets
-
-
-def _packed(
-    stem: str, gate: int | None, items: list[tuple[Condition, tuple[CriterionKey, ...]]]
-) -> list[_Ruleset]:
-    """Criteria packed into as few rulesets as hold them, none deeper than the engine's stack.
-
-    How deep one fact takes durable_rules' match stack depends on the fact's values, so a ruleset
-    that fits for most cases could fail for one (error 303): each criterion joins the current
-    ruleset only while :func:`careligible.alphanet.stack_bound`, a bound over every possible
-    fact, stays within :data:`~careligible.alphanet.STACK_LIMIT`; otherwise it starts the next.
-    """
-    out: list[_Ruleset] = []
-    current: _Ruleset | None = None
-    network = _network([])
-    for condition, keys in items:
-        met, not_met = compile_condition(condition)
-        if current is None or not _fits(current, network, [met, not_met]):
-            current = _Ruleset(f"{stem}.{len(out)}", gate)
-            out.append(current)
-            network = _network([])
-            if not _fits(current, network, [met, not_met]):
-                raise EngineError(_too_deep(keys))
-        current.add_condition(condition, keys)
-    return out
-
-
-def _network(rules: list[_Rule]) -> AlphaNetwork:
-    """The alpha network of a ruleset holding ``rules`` and the catch-all rule."""
-    network = AlphaNetwork()
-    network.add({_CASE_MARK: 1})
-    for rule in rules:
-        network.add(rule.match)
-    return network
-
-
-def _fits(ruleset: _Ruleset, network: AlphaNetwork, matches: list[Expr]) -> bool:
-    """Add ``matches`` to ``network`` and say whether ``ruleset`` could take them.
-
-    On False the network holds them anyway and must be dropped with its ruleset.
-    """
-    if len(ruleset.rules) + len(matches) > MAX_RULES_PER_RULESET:
-        return False
-    for match in matches:
-        network.add(match)
-    return network.stack_bound() <= STACK_LIMIT
-
-
-def _too_deep(keys: tuple[CriterionKey, ...]) -> str:
-    """Name the criteria whose one condition no ruleset can hold for every case."""
-    named = ", ".join(f"{nct} cohort {cohort}: {criterion}" for nct, cohort, criterion in keys)
-    return (
-        f"{named}: one case could pass more than {STACK_LIMIT} of this condition's tests at "
-        "once, more than the rule engine can take (its error 303); test a list at once "
-        "(in: [...], count_at_least) or split the condition into several criteria"
-    )
-
-
-def _diseases(condition: Condition) -> tuple[str, ...]:
-    """The diseases a cohort's disease criterion names (the catalog always builds it so)."""
-    assert isinstance(condition, FieldTest) and condition.field == DISEASE, condition
-    assert condition.op == "in"
-    return tuple(str(v) for v in condition.value)
-
-
-def _gate_rules(gate_slot: dict[tuple[str, ...], int]) -> list[_Rule]:
-    """One rule per named disease and one for any other: each fires alone and decides every gate.
-
-    No rule fires when the disease is unknown, so every gate is then unknown.
-    """
-    key = fact_key(DISEASE)
-    named = sorted({d for diseases in gate_slot for d in diseases})
-    rules = [
-        _Rule(
-            {key: disease},
-            tuple(
-                (slot, "met" if disease in diseases else "not_met")
-                for diseases, slot in gate_slot.items()
-            ),
-        )
-        for disease in named
-    ]
-    if gate_slot:
-        other: Expr = {"$and": [{"$ex": {key: 1}}, *({"$neq": {key: d}} for d in named)]}
-        rules.append(_Rule(other, tuple((slot, "not_met") for slot in gate_slot.values())))
-    return rules
-
-
-def _shared(
-    items: list[tuple[CriterionKey, Condition]],
-) -> list[tuple[Condition, tuple[CriterionKey, ...]]]:
-    """Criteria with the same condition, compiled once: (condition, the criteria it decides)."""
-    shared: dict[str, tuple[Condition, list[CriterionKey]]] = {}
-    for key, condition in items:
-        signature = json.dumps(
-            [isinstance(condition, Decide), compile_condition(condition)], sort_keys=True
-        )
-        shared.setdefault(signature, (condition, []))[1].append(key)
-    return [(cond, tuple(keys)) for cond, keys in shared.values()]
-
-
-def _attributes(expr: Any) -> set[str]:
-    """The fact attribute names a compiled match expression reads."""
-    found: set[str] = set()
-    if isinstance(expr, list):
-        for item in expr:
-            found |= _attributes(item)
-    elif isinstance(expr, dict):
-        for key, value in expr.items():
-            if key.startswith("$") or key == "m":
-                found |= _attributes(value)
-            else:
-                found.add(key)
-    return found
-
-
-def _thresholds(exprs: list[Expr]) -> dict[str, tuple[float, ...]]:
-    """Every number each fact attribute is compared with, across all compiled rules."""
-    found: dict[str, set[float]] = {}
-
-    def visit(expr: Any) -> None:
-        if isinstance(expr, list):
-            for item in expr:
-                visit(item)
-        elif isinstance(expr, dict):
-            for key, value in expr.items():
-                if key.startswith("$"):
-                    visit(value)
-                elif isinstance(value, int | float) and not isinstance(value, bool):
-                    found.setdefault(key, set()).add(value)
-
-    visit(exprs)
-    return {key: tuple(values) for key, values in found.items()}
-
-
 def _spellable(value: Any, thresholds: tuple[float, ...]) -> Any:
     """A number the engine can read, on the same side of every threshold as ``value``.
 
@@ -567,9 +298,9 @@ def _refusal(catalog: Catalog) -> str | None:
     return None
 
 
-def _definition(ruleset: _Ruleset) -> dict[str, Any]:
+def _definition(ruleset: Ruleset) -> dict[str, Any]:
     """The ruleset as the engine takes it: every rule named ``r<index>``, plus the catch-all."""
-    rules: dict[str, Any] = {"seen": {"all": [{"m": {_CASE_MARK: 1}}]}}
+    rules: dict[str, Any] = {"seen": {"all": [{"m": {CASE_MARK: 1}}]}}
     for index, rule in enumerate(ruleset.rules):
         rules[f"r{index}"] = {"all": [{"m": rule.match}]}
     return rules
