@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from careligible.catalog import default_rules_dir, load_catalog
+from careligible.errors import RulesError
+from careligible.fhir import import_bundle, load_mapping
+from careligible.fhir.bulk import iter_export
 from careligible.tui.files import load_case_file
 from conftest import run_cli
 
@@ -119,6 +122,43 @@ def test_the_terminal_ui_opens_a_bundle_with_the_mapping_of_its_rules(
     path = bundle(tmp_path)
     assert load_case_file(path, load_catalog()).values["disease"] == ""
     assert load_case_file(path, load_catalog(site_rules)).values["disease"] == "sle"
+
+
+def test_an_import_given_a_catalog_reads_with_its_mapping(tmp_path: Path, site_rules: Path) -> None:
+    data = json.loads(bundle(tmp_path).read_text(encoding="utf-8"))
+    assert "disease" not in import_bundle(data, catalog=load_catalog()).data
+    assert import_bundle(data, catalog=load_catalog(site_rules)).data["disease"] == "sle"
+
+
+def test_a_bulk_export_given_a_catalog_reads_with_its_mapping(
+    tmp_path: Path, site_rules: Path
+) -> None:
+    patient, condition = (
+        e["resource"] for e in json.loads(bundle(tmp_path).read_text(encoding="utf-8"))["entry"]
+    )
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Patient.ndjson").write_text(json.dumps(patient) + "\n", encoding="utf-8")
+    (export / "Condition.ndjson").write_text(json.dumps(condition) + "\n", encoding="utf-8")
+    (shipped,) = iter_export(export, catalog=load_catalog())
+    (local,) = iter_export(export, catalog=load_catalog(site_rules))
+    assert shipped.imported is not None and "disease" not in shipped.imported.data
+    assert local.imported is not None and local.imported.data["disease"] == "sle"
+
+
+def test_an_import_takes_a_catalog_or_a_mapping_never_both(tmp_path: Path) -> None:
+    data = json.loads(bundle(tmp_path).read_text(encoding="utf-8"))
+    with pytest.raises(TypeError, match="not both"):
+        import_bundle(data, catalog=load_catalog(), mapping=load_mapping())
+
+
+def test_a_broken_mapping_in_a_catalog_is_said_before_the_bundle_is_read(
+    site_rules: Path,
+) -> None:
+    mapping = site_rules / "vocabulary" / "fhir.yaml"
+    mapping.write_text(mapping.read_text(encoding="utf-8") + "unknown_section: 1\n", "utf-8")
+    with pytest.raises(RulesError, match="unknown_section"):
+        import_bundle(["not", "a", "bundle"], catalog=load_catalog(site_rules))
 
 
 def test_a_broken_mapping_in_the_rules_stops_import_fhir_naming_the_file(

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, Problem
 from ..readers.jsonfile import decode_json
@@ -35,9 +35,12 @@ from ..readers.text import shown_path
 from ..readers.validate import unreadable
 from ..vocabulary import Vocabulary
 from .importer import ImportedCase, default_vocabulary, import_bundle
-from .mapping import FhirMapping, load_mapping
+from .mapping import FhirMapping, import_rules, load_mapping
 from .notes import Note
 from .validate import BundleError
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog
 
 #: Resource types the import reads: the Patient, what a case is made of, and the Medications
 #: that orders and statements refer to. Files of any other type are listed, not read.
@@ -123,6 +126,7 @@ def iter_export(
     directory: Path,
     *,
     reference_date: dt.date | None = None,
+    catalog: Catalog | None = None,
     mapping: FhirMapping | None = None,
     vocabulary: Vocabulary | None = None,
     max_age_months: int = 12,
@@ -130,8 +134,11 @@ def iter_export(
     """Every patient of the export at ``directory``, imported, in Patient file order; then one
     error record per line that could not be given to a patient, in file order.
 
-    Raises :class:`InputError` (before yielding) when ``directory`` is not a bulk export.
+    The mapping and vocabulary are chosen as by :func:`~careligible.fhir.import_bundle`.
+    Raises (before yielding) :class:`RulesError` when the catalog's mapping is invalid, then
+    :class:`InputError` when ``directory`` is not a bulk export.
     """
+    mapping, vocabulary = import_rules(catalog, mapping, vocabulary)
     files = export_files(directory)
     vocabulary = vocabulary or default_vocabulary()
     options = {

@@ -29,7 +29,7 @@ from .conditions import read_condition
 from .dates import age_at, date_bounds
 from .elements import label as label_of
 from .evidence import Evidence
-from .mapping import FhirMapping, load_mapping
+from .mapping import FhirMapping, import_rules, load_mapping
 from .medications import Medications
 from .notes import Note, grouped
 from .observations import read_observation
@@ -38,6 +38,8 @@ from .validate import BundleError, ValidBundle, validate_bundle
 if TYPE_CHECKING:
     from fhir.resources.R4B.patient import Patient
     from fhir.resources.R4B.resource import Resource
+
+    from ..catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def import_bundle(
     data: Any,
     *,
     reference_date: dt.date | None = None,
+    catalog: Catalog | None = None,
     mapping: FhirMapping | None = None,
     vocabulary: Vocabulary | None = None,
     fallback_id: str = "fhir-import",
@@ -87,13 +90,17 @@ def import_bundle(
 ) -> ImportedCase:
     """Map a decoded FHIR Bundle to a case, as of ``reference_date`` (default: today).
 
-    Labs and scores count only from ``max_age_months`` before the reference date up to it; older
-    or later results are reported, not used.
+    The mapping and drug vocabulary are ``catalog``'s when given (:func:`.mapping.import_rules`),
+    else ``mapping`` and ``vocabulary``, else the shipped ones. Labs and scores count only from
+    ``max_age_months`` before the reference date up to it; older or later results are reported,
+    not used.
 
-    Raises :class:`BundleError` when ``data`` is not a valid Bundle holding exactly one Patient.
-    The case id is the Patient's id (a pseudonymous logical id), else the Bundle's, else
-    ``fallback_id``.
+    Raises :class:`RulesError` when the catalog's mapping is invalid (before the Bundle is
+    looked at), :class:`BundleError` when ``data`` is not a valid Bundle holding exactly one
+    Patient. The case id is the Patient's id (a pseudonymous logical id), else the Bundle's,
+    else ``fallback_id``.
     """
+    mapping, vocabulary = import_rules(catalog, mapping, vocabulary)
     bundle = validate_bundle(data)
     evidence = Evidence(
         mapping or load_mapping(),

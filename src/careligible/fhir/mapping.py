@@ -260,6 +260,24 @@ def mapping_of(catalog: Catalog) -> FhirMapping:
     return _parsed(catalog.fhir_mapping, where, catalog.vocabulary)
 
 
+def import_rules(
+    catalog: Catalog | None, mapping: FhirMapping | None, vocabulary: Vocabulary | None
+) -> tuple[FhirMapping | None, Vocabulary | None]:
+    """The mapping and drug vocabulary an import works with: ``catalog``'s (:func:`mapping_of`)
+    when one is given, else those passed (None: the shipped ones).
+
+    Every reader that imports FHIR for a catalog goes through here, so that a rules directory's
+    own ``fhir.yaml`` is never skipped by one of them. Raises :class:`RulesError` when the
+    catalog's mapping is invalid, and :class:`TypeError` when both a catalog and a mapping or
+    vocabulary are given (one of them would be ignored).
+    """
+    if catalog is None:
+        return mapping, vocabulary
+    if mapping is not None or vocabulary is not None:
+        raise TypeError("give a catalog, or a mapping and a vocabulary, not both")
+    return mapping_of(catalog), catalog.vocabulary
+
+
 @functools.lru_cache(maxsize=8)
 def _parsed(text: str, where: str, vocabulary: Vocabulary) -> FhirMapping:
     return parse_mapping(text, where, vocabulary)

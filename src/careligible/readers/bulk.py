@@ -27,15 +27,9 @@ def read_export(
 
     Raises :class:`~careligible.errors.InputError` when ``directory`` is not a bulk export.
     """
-    from ..fhir import mapping_of
     from ..fhir.bulk import iter_export
 
-    rules = (
-        iter_export(directory)
-        if catalog is None
-        else iter_export(directory, mapping=mapping_of(catalog), vocabulary=catalog.vocabulary)
-    )
-    for item in rules:
+    for item in iter_export(directory, catalog=catalog):
         if item.imported is None:
             case_id = item.patient_id
             if case_id is not None and (len(case_id) > 128 or id_problem(case_id)):

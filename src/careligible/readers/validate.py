@@ -101,10 +101,12 @@ def _not_text(record: RawRecord, path: tuple[int | str, ...]) -> Problem:
 
 def _parse_bundle(record: RawRecord, catalog: Catalog | None) -> ParsedCase:
     """A FHIR Bundle becomes its patient's case; what it could not map becomes warnings."""
-    from ..fhir import BundleError, import_bundle, mapping_of
+    from ..fhir import BundleError, import_bundle
 
     try:
-        mapping = mapping_of(catalog) if catalog is not None else None
+        imported = import_bundle(
+            record.data, catalog=catalog, fallback_id=Path(record.file).stem[:128]
+        )
     except RulesError as exc:  # the rules' own mapping: every bundle says so, none is lost
         more = f" and {len(exc.problems) - 1} more" if len(exc.problems) > 1 else ""
         problem = Problem(
@@ -112,14 +114,6 @@ def _parse_bundle(record: RawRecord, catalog: Catalog | None) -> ParsedCase:
             "see 'careligible rules check')"
         )
         return ParsedCase(record.source, None, None, (problem,))
-    vocabulary = catalog.vocabulary if catalog is not None else None
-    try:
-        imported = import_bundle(
-            record.data,
-            fallback_id=Path(record.file).stem[:128],
-            mapping=mapping,
-            vocabulary=vocabulary,
-        )
     except BundleError as exc:
         problems = tuple(
             Problem(p.message, p.field, record.file, record.line) for p in exc.problems

@@ -177,15 +177,10 @@ def _parsed(job: Job, catalog: Catalog) -> Any:
 
     if not job.bundle:
         return parse_case(RawRecord(job.source, 1, job.data), catalog)
-    from ..fhir import BundleError, import_bundle, mapping_of
+    from ..fhir import BundleError, import_bundle
 
     try:
-        imported = import_bundle(
-            job.data,
-            reference_date=dt.date.today(),
-            mapping=mapping_of(catalog),
-            vocabulary=catalog.vocabulary,
-        )
+        imported = import_bundle(job.data, reference_date=dt.date.today(), catalog=catalog)
     except BundleError as exc:
         problems = tuple(
             Problem(_hidden(p.message, job), _hidden(p.field, job)) for p in exc.problems

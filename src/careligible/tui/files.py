@@ -12,7 +12,7 @@ from .. import report
 from ..case import Case
 from ..catalog import Catalog
 from ..errors import InputError
-from ..fhir import BundleError, ImportedCase, import_bundle, mapping_of
+from ..fhir import BundleError, ImportedCase, import_bundle
 from ..fhir.notes import grouped
 from ..outputs import write_atomic
 from ..readers import open_case, roundtrip
@@ -59,12 +59,7 @@ def load_case_file(path: Path, catalog: Catalog | None = None) -> LoadedCase:
     opened = open_case(path)
     if opened.is_bundle:
         try:
-            imported = import_bundle(
-                opened.data,
-                fallback_id=path.stem[:128],
-                mapping=mapping_of(catalog) if catalog is not None else None,
-                vocabulary=catalog.vocabulary if catalog is not None else None,
-            )
+            imported = import_bundle(opened.data, catalog=catalog, fallback_id=path.stem[:128])
         except BundleError as exc:
             raise InputError(f"{path}: {exc}") from None
         return LoadedCase(values_from_case(imported.data), imported)
