@@ -1,7 +1,9 @@
 """The ``careligible`` command line: one module per command family, registered on one group.
 
-Each command module imports :mod:`careligible.cli.common` and none of the others' internals, and
-loads the heavy parts of the core (the engine, the terminal UI) only when its command runs.
+Each command module imports :mod:`careligible.cli.common` (exit codes, the catalog loader, output
+files) and :mod:`careligible.cli.options` (the options several commands take), and none of the
+others' internals; it loads the heavy parts of the core (the engine, the terminal UI) only when
+its command runs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Audit commands: ``explain``, ``audit verify`` and ``rules diff``.
 
 They live apart from :mod:`careligible.cli`, which registers them; what commands share (exit
-codes, ``--rules``) comes from :mod:`careligible.cli_common`.
+codes, ``--rules``) comes from :mod:`careligible.cli.common` and :mod:`careligible.cli.options`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import click
 
 from ..errors import CareligibleError
 from ..safetext import printable
-from .common import ExitCode, load_rules, refused_record, rules_option
+from .common import ExitCode, load_rules, refused_record
+from .options import format_option, repeatable_option, rules_option
 
 if TYPE_CHECKING:
     from ..audit import Verification
@@ -33,21 +34,13 @@ def _fail(exc: CareligibleError) -> NoReturn:
 
 @click.command()
 @click.argument("case_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+@repeatable_option(
     "--trial",
     "trials",
-    multiple=True,
     metavar="NCT",
     help="Explain only this trial (repeatable; default: every trial).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(["text", "json", "markdown"], "text", "Output format.")
 @click.option(
     "--compact",
     "compact",

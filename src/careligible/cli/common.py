@@ -1,6 +1,7 @@
-"""What every command shares: exit codes, ``--rules``, the one catalog loader, output files.
+"""What every command shares: exit codes, the one catalog loader, output files.
 
 Every command module of :mod:`careligible.cli` imports this one; none imports another's internals.
+The options several commands take (``--rules`` among them) are in :mod:`careligible.cli.options`.
 """
 
 from __future__ import annotations
@@ -48,15 +49,6 @@ class ExitCode(enum.IntEnum):
     """The reader of standard output went away (e.g. ``| head``)."""
     TERMINATED = 143
     """Stopped by SIGTERM or SIGHUP; no output file was replaced."""
-
-
-rules_option = click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Rules directory (default: the catalog shipped with careligible).",
-)
 
 
 def load_rules(

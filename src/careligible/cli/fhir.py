@@ -1,7 +1,7 @@
 """The ``import-fhir`` command: FHIR R4 Bundles (JSON) -> case YAML for review.
 
 It lives apart from :mod:`careligible.cli`, which registers it; what commands share (exit codes,
-output files that are never partial) comes from :mod:`careligible.cli_common`.
+output files that are never partial) comes from :mod:`careligible.cli.common`.
 
 The output is meant to be read by a clinician before it is screened: above each case, comments
 give the reference date, every resource or value that could not be mapped, and where each field
@@ -29,8 +29,8 @@ from .common import (
     protected_files,
     refuse_clash,
     refuse_rules,
-    rules_option,
 )
+from .options import date_option, output_option, rules_option
 
 if TYPE_CHECKING:
     from ..fhir import FhirMapping, ImportedCase
@@ -48,17 +48,9 @@ class _Outcome:
 
 @click.command("import-fhir")
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the cases to FILE (YAML) instead of standard output.",
-)
-@click.option(
+@output_option("Write the cases to FILE (YAML) instead of standard output.")
+@date_option(
     "--reference-date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
     metavar="YYYY-MM-DD",
     help="Compute ages and therapy months as of this date (default: today); recorded in the output.",
 )

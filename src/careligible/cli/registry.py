@@ -28,7 +28,8 @@ from ..registry.snapshot import (
     read_snapshot,
     store,
 )
-from .common import ExitCode, destination, load_rules, refuse_rules, rules_option
+from .common import ExitCode, destination, load_rules, refuse_rules
+from .options import date_option, output_option, rules_option
 
 _NCT = re.compile(r"^NCT\d{8}$")
 
@@ -76,12 +77,7 @@ def registry_pull(nct_ids: tuple[str, ...], api: str, rules_dir: Path | None) ->
 
 @registry.command("load")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--seen",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="The date the record was downloaded (default: its lastUpdatePostDate).",
-)
+@date_option("--seen", help="The date the record was downloaded (default: its lastUpdatePostDate).")
 @rules_option
 def registry_load(
     files: tuple[Path, ...], seen: datetime.datetime | None, rules_dir: Path | None
@@ -141,13 +137,7 @@ def registry_check(rules_dir: Path | None) -> None:
 
 @click.command("draft")
 @click.argument("snapshot_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the draft to FILE (never over an existing file) instead of standard output.",
-)
+@output_option("Write the draft to FILE (never over an existing file) instead of standard output.")
 @rules_option
 def rules_draft(snapshot_file: Path, output: Path | None, rules_dir: Path | None) -> None:
     """Draft a rule file (marked draft: true) from a snapshot or a saved registry record."""

@@ -19,7 +19,8 @@ from ..errors import CareligibleError
 from ..outputs import Protected, protected_files, refuse_clash, write_atomic
 from ..readers import format_of
 from ..safetext import printable
-from .common import ExitCode, load_rules, refused_record, rules_option
+from .common import ExitCode, load_rules, refused_record
+from .options import date_option, format_option, repeatable_option, rules_option
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
@@ -31,14 +32,7 @@ def _fail(code: ExitCode, message: str) -> NoReturn:
 @click.argument(
     "cases", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["md", "html", "pdf"]),
-    default="md",
-    show_default=True,
-    help="Report format (pdf needs the 'pdf' extra).",
-)
+@format_option(["md", "html", "pdf"], "md", "Report format (pdf needs the 'pdf' extra).")
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -47,20 +41,13 @@ def _fail(code: ExitCode, message: str) -> NoReturn:
     help="Directory for the reports (created if missing).",
 )
 @click.option("--all-trials", is_flag=True, help="Include trials of other diseases.")
-@click.option(
+@repeatable_option(
     "--compare",
-    multiple=True,
     metavar="NCT",
     help="Set two or three trials side by side (repeat the option).",
 )
 @click.option("--force", is_flag=True, help="Replace reports that already exist.")
-@click.option(
-    "--date",
-    "on",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="The report's date (default: today).",
-)
+@date_option("--date", "on", help="The report's date (default: today).")
 @rules_option
 def report(
     cases: tuple[Path, ...],

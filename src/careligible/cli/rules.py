@@ -13,7 +13,8 @@ from ..audit import stale_status_warnings
 from ..catalog import Catalog, default_rules_dir, load_catalog
 from ..errors import CareligibleError, RulesError
 from .audit import rules_diff
-from .common import ExitCode, load_rules, refuse_rules, rules_option
+from .common import ExitCode, load_rules, refuse_rules
+from .options import format_option, integer_option, rules_option
 
 
 @click.group()
@@ -22,9 +23,7 @@ def rules() -> None:
 
 
 @click.command()
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option(["table", "json"], "table")
 @rules_option
 def trials(fmt: str, rules_dir: Path | None) -> None:
     """List the trial catalog: Table 1 of the source article, with current status."""
@@ -81,11 +80,10 @@ def rules_show(rule_id: str, rules_dir: Path | None) -> None:
 
 
 @rules.command("check")
-@click.option(
+@integer_option(
     "--max-status-age",
-    type=click.IntRange(min=0),
+    minimum=0,
     default=365,
-    show_default=True,
     metavar="DAYS",
     help="Warn when a trial's status_as_of is older than DAYS.",
 )

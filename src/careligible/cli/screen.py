@@ -31,43 +31,34 @@ from .common import (
     protected_files,
     quiet_stdout,
     refuse_clash,
-    rules_option,
     where_raised,
 )
 from .dataset import PartsWriter, check_dataset, dataset_destination
+from .options import (
+    audit_log_option,
+    file_option,
+    format_option,
+    integer_option,
+    output_option,
+    rules_option,
+)
 from .population import PopulationRun
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(sorted(WRITERS)),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write results to FILE instead of standard output; with --scheduler, an empty "
+@format_option(sorted(WRITERS), "table", "Output format.")
+@output_option(
+    "Write results to FILE instead of standard output; with --scheduler, an empty "
     "directory gets one file per piece (part-00000.jsonl, ...).",
+    dir_okay=True,
 )
 @click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
-@click.option(
-    "--audit-log",
-    "audit_log_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Append one hash-chained decision record per screened case to FILE.",
-)
+@audit_log_option("audit_log_path")
 @click.option(
     "--include-case",
     is_flag=True,
@@ -87,11 +78,10 @@ from .population import PopulationRun
     help="Screen on the Dask cluster at ADDRESS (tcp://host:port), or local:N to start one "
     "of N worker processes. Output keeps input order.",
 )
-@click.option(
+@integer_option(
     "--partition-size",
-    type=click.IntRange(min=1),
+    minimum=1,
     default=1000,
-    show_default=True,
     help="With --scheduler: records per piece of the input sent to a worker.",
 )
 @click.option(
@@ -100,10 +90,8 @@ from .population import PopulationRun
     help="Population screening: a case with no disease any trial enrols gets one short result "
     "('no candidate disease recorded') instead of verdicts; counts on stderr at the end.",
 )
-@click.option(
+@file_option(
     "--worklist",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="With --population (implied): write per trial its candidates, ranked, with what to "
     "ask, to FILE (.csv or .md).",
 )

@@ -13,7 +13,15 @@ from pathlib import Path
 import click
 
 from ..errors import CareligibleError
-from .common import ExitCode, load_rules, rules_option
+from .common import ExitCode, load_rules
+from .options import (
+    audit_log_option,
+    file_option,
+    integer_option,
+    repeatable_option,
+    rules_option,
+    timeout_option,
+)
 
 _NO_AUTH_BANNER = (
     "*" * 78
@@ -28,37 +36,26 @@ _NO_AUTH_BANNER = (
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @rules_option
-@click.option(
-    "--audit-log",
-    "audit_log",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Append one hash-chained decision record per screened case to FILE.",
-)
-@click.option(
+@audit_log_option()
+@file_option(
     "--feedback-log",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Append CDS Hooks card feedback (accepted/overridden) to FILE, hash-chained.",
 )
-@click.option(
+@integer_option(
     "--workers",
-    type=click.IntRange(min=1),
+    minimum=1,
     default=2,
-    show_default=True,
     help="Screening processes, each with its own compiled catalog.",
 )
-@click.option(
+@repeatable_option(
     "--trust-issuer",
     "issuers",
-    multiple=True,
     metavar="ISSUER=JWKS_URL",
     help="Accept tokens signed by ISSUER with a key from JWKS_URL (repeatable).",
 )
-@click.option(
+@repeatable_option(
     "--audience",
     "audiences",
-    multiple=True,
     metavar="URL",
     help="Also accept tokens for this audience (default: the endpoint's public URL).",
 )
@@ -74,35 +71,29 @@ _NO_AUTH_BANNER = (
     default=None,
     help="Secret (16+ bytes) keying the patient pseudonyms; default: a new one each start.",
 )
-@click.option(
+@repeatable_option(
     "--fhir-server",
     "fhir_servers",
-    multiple=True,
     metavar="URL",
     help="A FHIR base the service may read missing prefetch from (repeatable); "
     "a hook naming any other fhirServer is answered 412.",
 )
 @click.option("--no-auth", is_flag=True, help="DEVELOPMENT ONLY: accept calls without a token.")
-@click.option(
+@integer_option(
     "--max-body",
-    type=click.IntRange(min=1024),
+    minimum=1024,
     default=5 * 1024 * 1024,
-    show_default=True,
     metavar="BYTES",
     help="Largest request body accepted.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001),
+@timeout_option(
+    minimum=0.001,
     default=20.0,
-    show_default=True,
-    metavar="SECONDS",
     help="Longest a screening may take before the call is answered 503.",
 )
-@click.option(
+@repeatable_option(
     "--cors-origin",
     "cors_origins",
-    multiple=True,
     metavar="ORIGIN",
     help="Let a browser-based EHR or sandbox at ORIGIN call the service (repeatable).",
 )

@@ -19,7 +19,8 @@ import click
 from ..catalog import default_rules_dir
 from ..errors import CareligibleError, RulesError
 from ..safetext import one_line
-from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules, rules_option
+from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
+from .options import output_option, rules_option, timeout_option
 
 #: Codes named per line of the report; the refreshed file holds them all.
 SHOWN_CODES = 10
@@ -33,21 +34,8 @@ SHOWN_CODES = 10
     help="FHIR terminology server base URL (ValueSet/$expand), e.g. https://tx.example.org/fhir.",
 )
 @rules_option
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the refreshed mapping to FILE (default: standard output); never the input.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Give up on a request to the server after this long.",
-)
+@output_option("Write the refreshed mapping to FILE (default: standard output); never the input.")
+@timeout_option(minimum=1, default=60.0, help="Give up on a request to the server after this long.")
 def rules_expand(server: str, rules_dir: Path | None, output: Path | None, timeout: float) -> None:
     """Refresh the FHIR mapping's descendant lists (descendants_of) from a terminology server.
 
