@@ -7,14 +7,15 @@ A rules directory holds::
     considerations.yaml     the source article's advice, shown beside verdicts
     trials/NCT*.yaml        one file per trial: metadata, cohorts, criteria
 
-Loading fails as a whole, listing every problem as ``file:line: field: problem``: a catalog with
-one broken rule must never produce verdicts. See ``docs/rule-format.md`` for the format.
+Every file is read against one :class:`_Scope` and reports into its one list of problems, so
+loading fails as a whole (see :mod:`careligible.catalog`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,12 @@ def _load(directory: Path) -> Catalog:
     problems: list[Problem] = []
     vocabulary, vocab_problems = load_vocabulary(directory / "vocabulary" / "drugs.yaml")
     problems += vocab_problems
-    definitions = _load_definitions(directory / "definitions.yaml", vocabulary, problems)
+    scope = _Scope(vocabulary, {}, problems)
+    definitions = _load_definitions(directory / "definitions.yaml", scope)
     trials = []
     seen: dict[str, str] = {}
     for path in sorted((directory / "trials").glob("*.yaml")):
-        trial = _load_trial(path, vocabulary, definitions, problems, seen)
+        trial = _load_trial(path, scope, seen)
         if trial is not None:
             trials.append(trial)
     if not trials and not problems:
@@ -107,9 +109,7 @@ def _load(directory: Path) -> Catalog:
     trials = apply_snapshots(trials, load_snapshots(directory / FOLDER, problems))
     drafts = [t for t in trials if t.meta.draft]
     trials = [t for t in trials if not t.meta.draft]
-    considerations = _load_considerations(
-        directory / "considerations.yaml", vocabulary, definitions, problems
-    )
+    considerations = _load_considerations(directory / "considerations.yaml", scope)
     if problems:
         raise RulesError(problems)
     version = ruleset_version(directory)
@@ -126,6 +126,22 @@ def _load(directory: Path) -> Catalog:
     )
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What every rule file is read against: the vocabulary, the shared definitions (filled in
+    as ``definitions.yaml`` is read) and the one list of problems loading reports."""
+
+    vocabulary: Vocabulary
+    definitions: dict[str, Condition]
+    problems: list[Problem]
+
+    def context(self, path: Path, lines: LineMap) -> ParseContext:
+        """Where the conditions of the file at ``path`` parse, reporting into :attr:`problems`."""
+        return ParseContext(
+            self.vocabulary, self.definitions, str(path), lines.line_of, self.problems
+        )
+
+
 def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
     try:
         return load_with_lines(read_rule_text(path))
@@ -136,38 +152,34 @@ def _read(path: Path, problems: list[Problem]) -> tuple[Any, LineMap] | None:
     return None
 
 
-def _load_definitions(
-    path: Path, vocabulary: Vocabulary, problems: list[Problem]
-) -> dict[str, Condition]:
+def _load_definitions(path: Path, scope: _Scope) -> dict[str, Condition]:
+    """The shared definitions, into ``scope`` as they parse: a later one may use an earlier one."""
+    definitions = scope.definitions
     if not path.exists():
-        return {}
+        return definitions
+    problems = scope.problems
     loaded = _read(path, problems)
     if loaded is None:
-        return {}
+        return definitions
     data, lines = loaded
     raw = validate(RawDefinitions, data or {}, path, lines, problems)
     if raw is None:
-        return {}
-    definitions: dict[str, Condition] = {}
-    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+        return definitions
+    ctx = scope.context(path, lines)
     for name, definition in raw.definitions.items():
         if definition.source not in raw.sources:
             ctx.report(("definitions", name, "source"), f"unknown source '{definition.source}'")
         condition = parse_when(definition.when, ("definitions", name, "when"), ctx)
         if condition is not None:
             definitions[name] = condition
-    problems += ctx.problems
     return definitions
 
 
-def _load_considerations(
-    path: Path,
-    vocabulary: Vocabulary,
-    definitions: dict[str, Condition],
-    problems: list[Problem],
-) -> list[ConsiderationRule]:
+def _load_considerations(path: Path, scope: _Scope) -> list[ConsiderationRule]:
+    """The source article's advice, each with the condition under which it applies."""
     if not path.exists():
         return []
+    problems = scope.problems
     loaded = _read(path, problems)
     if loaded is None:
         return []
@@ -175,7 +187,7 @@ def _load_considerations(
     raw: RawConsiderations | None = validate(RawConsiderations, data, path, lines, problems)
     if raw is None:
         return []
-    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+    ctx = scope.context(path, lines)
     out = []
     for index, item in enumerate(raw.considerations):
         where = ("considerations", index)
@@ -199,18 +211,12 @@ def _load_considerations(
                 item.prefer,
             )
         )
-    problems += ctx.problems
     return out
 
 
-def _load_trial(
-    path: Path,
-    vocabulary: Vocabulary,
-    definitions: dict[str, Condition],
-    problems: list[Problem],
-    seen: dict[str, str],
-) -> Trial | None:
+def _load_trial(path: Path, scope: _Scope, seen: dict[str, str]) -> Trial | None:
     """One trial file; ``seen`` maps the trial ids read so far to their files."""
+    problems = scope.problems
     loaded = _read(path, problems)
     if loaded is None:
         return None
@@ -243,7 +249,8 @@ def _load_trial(
                 lines.line_of(("nct_id",)),
             )
         )
-    ctx = ParseContext(vocabulary, definitions, str(path), lines.line_of)
+    before = len(problems)  # a wrong file name is said, but the trial is still read
+    ctx = scope.context(path, lines)
     general = _criteria(raw.criteria, ("criteria",), raw.sources, ctx)
     cohorts = []
     for index, cohort in enumerate(raw.cohorts):
@@ -263,8 +270,7 @@ def _load_trial(
         check_unique_ids(ids, ctx, report_from=0 if index == 0 else len(raw.criteria))
         cohorts.append(Cohort(cohort.id, cohort.name, tuple(cohort.diseases), criteria))
     check_unique_ids([(c.id, ("cohorts", i)) for i, c in enumerate(raw.cohorts)], ctx, "cohort")
-    problems += ctx.problems
-    if ctx.problems:
+    if len(problems) > before:
         return None
     return Trial(raw, tuple(cohorts), str(path))
 
