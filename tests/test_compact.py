@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 SLE, MIXED = REPO / "cases/sle-nephritis.yaml", REPO / "cases/mixed.csv"
 CATALOG = load_catalog()
 SCREENER = Screener(CATALOG)
+#: What the command screens with for compact output: no criterion's text, facts or source.
+BY_ID = Screener(CATALOG, criteria=False)
 
 
 def write_cases(path: Path, count: int, seed: int = 7) -> Path:
@@ -102,6 +104,20 @@ def test_compact_record_names_what_decides_each_verdict(case: Any) -> None:
     result = SCREENER.screen(case, "hypothesis:1")
     full = json.loads(result.model_dump_json())
     assert_agree(full, compact_record(result, CATALOG.version))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_a_screener_without_criteria_gives_the_same_compact_record(case: Any) -> None:
+    light = BY_ID.screen(case, "hypothesis:1")
+    assert all(trial.criteria == [] for trial in light.trials)  # nothing gathered
+    full = SCREENER.screen(case, "hypothesis:1")
+    assert compact_record(light, CATALOG.version) == compact_record(full, CATALOG.version)
+    assert [t.only_blocker for t in light.trials] == [t.only_blocker for t in full.trials]
+    assert [(t.checked, t.total) for t in light.trials] == [
+        (t.checked, t.total) for t in full.trials
+    ]
+    assert light.ask_next == full.ask_next
 
 
 def test_workers_write_the_same_compact_records(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ formats or of the user interface.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from .case import Case, Confirmation
 from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
@@ -24,11 +25,13 @@ from .results import (
     Confirmed,
     ConfirmItem,
     Consideration,
+    CriterionKind,
     CriterionResult,
     CriterionStatus,
     deceased_notice,
 )
 from .verdicts import (
+    Decided,
     ask_next,
     best_cohort,
     cohort_verdict,
@@ -42,14 +45,24 @@ class Screener:
     """Holds a loaded catalog and its compiled engine; screens cases one at a time."""
 
     def __init__(
-        self, catalog: Catalog, disease_gate: bool = True, population: bool = False
+        self,
+        catalog: Catalog,
+        disease_gate: bool = True,
+        population: bool = False,
+        criteria: bool = True,
     ) -> None:
         """``disease_gate=False`` evaluates every cohort in full, even those of other diseases:
         slower, and used to show the gate changes no verdict. ``population=True`` gives a case
         with no disease any trial enrols one short result instead of its verdicts
-        (:mod:`careligible.population`); never the default."""
+        (:mod:`careligible.population`); never the default.
+
+        ``criteria=False`` leaves each cohort's ``criteria`` empty: the verdicts, what rules out,
+        what is missing and what is to confirm are the same, but no criterion's text, facts and
+        source are gathered. It is for outputs that name criteria by id only (the compact
+        record), where gathering them was most of a case's cost."""
         self.catalog = catalog
         self.population = population
+        self.criteria = criteria
         self._enrolled = enrolled_diseases(catalog)
         self.engine = RuleEngine(catalog)
         self.disease_gate = disease_gate
@@ -165,9 +178,9 @@ class Screener:
             current = _status_current(trial, context.as_of)
             key = (trial.nct_id, cohort.id, facts.value_of(DISEASE), current)
             if key not in self._closed:
-                self._closed[key] = plan.result(facts, statuses, context)
+                self._closed[key] = plan.result(facts, statuses, context, self.criteria)
             return self._closed[key]
-        return plan.result(facts, statuses, context)
+        return plan.result(facts, statuses, context, self.criteria)
 
 
 def deceased_result(case: Case, source: str = "") -> CaseResult:
@@ -245,13 +258,29 @@ class _CohortPlan:
         return any(key not in statuses for key, _, _ in self.computable)
 
     def result(
-        self, facts: CaseFacts, statuses: dict[CriterionKey, CriterionStatus], context: _Context
+        self,
+        facts: CaseFacts,
+        statuses: dict[CriterionKey, CriterionStatus],
+        context: _Context,
+        full: bool = True,
     ) -> CohortResult:
-        decided = [
-            plan.result(criterion, statuses[key], facts)
-            for key, criterion, plan in self.computable
-            if key in statuses
-        ]
+        """The cohort's result; with ``full=False`` its ``criteria`` are left empty (see
+        :class:`Screener`), everything else is the same."""
+        criteria: list[CriterionResult] = []
+        decided: list[Decided]
+        if full:
+            criteria = [
+                plan.result(criterion, statuses[key], facts)
+                for key, criterion, plan in self.computable
+                if key in statuses
+            ]
+            decided = list(criteria)
+        else:
+            decided = [
+                plan.decision(criterion, statuses[key], facts)
+                for key, criterion, plan in self.computable
+                if key in statuses
+            ]
         skipped = len(self.computable) - len(decided)
         confirm = list(self.confirm)
         if skipped:  # the cohort does not enrol this disease: nothing is left to confirm
@@ -259,6 +288,8 @@ class _CohortPlan:
             confirm = []
         confirmed = [r for item in confirm if (r := self._confirmed(item, context)) is not None]
         decided += confirmed
+        if full:
+            criteria += confirmed
         done = {r.id for r in confirmed}
         confirm = [item for item in confirm if item.id not in done]
         blockers = [c for c in decided if is_blocking(c)]
@@ -278,11 +309,9 @@ class _CohortPlan:
             # A ruled-out trial asks for nothing: no missing fact could let the case in.
             missing=[] if verdict == "ineligible" else missing_facts(decided),
             to_confirm=confirm,
-            criteria=decided,
+            criteria=criteria,
             blocked_by=[c.id for c in blockers],
-            only_blocker=(
-                blockers[0].text if len(blockers) == 1 and blockers[0].id != DISEASE else None
-            ),
+            only_blocker=_only_blocker(blockers),
             not_evaluated=skipped,
         )
 
@@ -302,6 +331,13 @@ class _CohortPlan:
             confirmed=Confirmed(by=found.by, on=found.on.isoformat()),
             defines_population=item.defines_population,
         )
+
+
+def _only_blocker(blockers: Sequence[Decided]) -> str | None:
+    """The text of the one criterion that rules the case out, unless it is the disease."""
+    if len(blockers) != 1 or blockers[0].id == DISEASE:
+        return None
+    return blockers[0].text
 
 
 #: The items every cohort of a trial gets when the catalog holds only part of its criteria, or none.
@@ -401,6 +437,17 @@ class _Reading:
         return out
 
 
+class _Decision(NamedTuple):
+    """A decided criterion as a screener without ``criteria`` keeps it: enough for the verdict,
+    what rules out and what is missing, and nothing gathered that those do not read."""
+
+    id: str
+    kind: CriterionKind
+    status: CriterionStatus
+    text: str
+    facts: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class _Plan:
     """A criterion's reading and citation, prepared once so each result only fills in facts."""
@@ -426,3 +473,11 @@ class _Plan:
             rationale=criterion.rationale,
             defines_population=criterion.defines_population,
         )
+
+    def decision(
+        self, criterion: Criterion, status: CriterionStatus, facts: CaseFacts
+    ) -> _Decision:
+        """The light record of one decision: its facts are read only while it is unknown, the
+        one case in which what is missing is worked out from them."""
+        read = self.reading.read(facts) if status == "unknown" else {}
+        return _Decision(criterion.id, criterion.kind, status, criterion.text, read)

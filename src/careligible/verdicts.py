@@ -11,8 +11,30 @@ nothing of that kind is left. Other items to confirm at screening never block.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
-from .results import VERDICTS, CohortResult, ConfirmItem, CriterionResult, Verdict
+from .results import VERDICTS, CohortResult, ConfirmItem, CriterionKind, CriterionStatus, Verdict
+
+
+class Decided(Protocol):
+    """What the verdict of a cohort reads of one decided criterion.
+
+    A full :class:`~careligible.results.CriterionResult` is one; so is the lighter record a
+    screener keeps when its output names criteria by id only (``facts`` then holds what the
+    criterion read only while it is unknown, which is all :func:`missing_facts` asks of it).
+    """
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> CriterionKind: ...
+    @property
+    def status(self) -> CriterionStatus: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def facts(self) -> dict[str, Any]: ...
+
 
 _RANK: dict[Verdict, int] = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
@@ -30,14 +52,14 @@ _STATUS_RANK = {
 _CLOSED = 3
 
 
-def is_blocking(result: CriterionResult) -> bool:
+def is_blocking(result: Decided) -> bool:
     """True when this criterion alone rules the case out."""
     return (result.kind == "inclusion" and result.status == "not_met") or (
         result.kind == "exclusion" and result.status == "met"
     )
 
 
-def is_settled(result: CriterionResult) -> bool:
+def is_settled(result: Decided) -> bool:
     """True when this criterion is known to allow the case in."""
     return (result.kind == "inclusion" and result.status == "met") or (
         result.kind == "exclusion" and result.status == "not_met"
@@ -45,7 +67,7 @@ def is_settled(result: CriterionResult) -> bool:
 
 
 def cohort_verdict(
-    criteria: Sequence[CriterionResult],
+    criteria: Sequence[Decided],
     to_confirm: Sequence[ConfirmItem] = (),
     criteria_complete: str = "full",
 ) -> Verdict:
@@ -72,7 +94,7 @@ def share_checked(result: CohortResult) -> float:
     return result.checked / result.total if result.total else 0.0
 
 
-def missing_facts(criteria: Sequence[CriterionResult]) -> list[str]:
+def missing_facts(criteria: Sequence[Decided]) -> list[str]:
     """What to find out for the undecided criteria, in criterion order, each once: their unknown
     facts, or, for a criterion whose recorded facts are all known yet decide nothing (a
     one-sided ``decide:``, a time window the case format cannot hold), the criterion itself

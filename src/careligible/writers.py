@@ -340,6 +340,9 @@ def make_writer(
 
 Encoder = Callable[[CaseResult], str]
 
+#: The formats that name criteria by id only: their results need no criterion's text or facts.
+BY_ID = frozenset({"compact", "parquet"})
+
 #: The formats whose records can be encoded in worker processes, and their encoders.
 ENCODERS: dict[str, Encoder] = {
     "csv": CsvWriter.encode,

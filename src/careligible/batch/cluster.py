@@ -113,6 +113,7 @@ class _Gather:
         self.client, self.scheduler, self.seen = client, scheduler, seen
         self.fmt, self.keep = fmt, keep
         self.population = screener.population
+        self.criteria = screener.criteria
         self.encode = encoder(fmt, screener.catalog.version, self.population)
         self.rules = screener.catalog  # for reading records here, as the workers read them
         self.frozen = freeze(screener.catalog)
@@ -149,6 +150,7 @@ class _Gather:
                 self.fmt,
                 self.keep,
                 self.population,
+                self.criteria,
                 pure=False,
             )
 

@@ -36,13 +36,16 @@ class _Loaded:
     data: bytes
     digest: str
     population: bool
+    criteria: bool
     screener: Screener
 
 
 _loaded: _Loaded | None = None
 
 
-def screener_for(catalog: bytes, digest: str, population: bool = False) -> Screener:
+def screener_for(
+    catalog: bytes, digest: str, population: bool = False, criteria: bool = True
+) -> Screener:
     """A screener of the catalog in ``catalog``, checked against ``digest`` the first time
     (``population``: with the pre-filter of :mod:`careligible.population`)."""
     global _loaded
@@ -51,26 +54,34 @@ def screener_for(catalog: bytes, digest: str, population: bool = False) -> Scree
         last is not None
         and last.digest == digest
         and last.population == population
+        and last.criteria == criteria
         and (last.data is catalog or last.data == catalog)
     ):
         return last.screener
-    screener = Screener(thaw(catalog, digest), population=population)
-    _loaded = _Loaded(catalog, digest, population, screener)
+    screener = Screener(thaw(catalog, digest), population=population, criteria=criteria)
+    _loaded = _Loaded(catalog, digest, population, criteria, screener)
     return screener
 
 
 def screen_piece(
-    piece: Piece, catalog: bytes, digest: str, fmt: str, keep: bool, population: bool = False
+    piece: Piece,
+    catalog: bytes,
+    digest: str,
+    fmt: str,
+    keep: bool,
+    population: bool = False,
+    criteria: bool = True,
 ) -> list[Reply]:
     """Every record of ``piece`` screened with the catalog in ``catalog`` and encoded as ``fmt``
     (a format whose records are encoded apart, or ``"table"`` for the result alone);
-    ``population`` screens as ``screen --population`` does.
+    ``population`` screens as ``screen --population`` does; ``criteria=False`` leaves out each
+    criterion's detail, for a format that names criteria by id only.
 
     With ``keep`` (or a format that is not encoded apart) each reply also carries the result as
     JSON, for a caller that must read it. Raises
     :class:`~careligible.batch.frozen.CatalogRefused` when ``catalog`` does not match ``digest``.
     """
-    screener = screener_for(catalog, digest, population)
+    screener = screener_for(catalog, digest, population, criteria)
     encode = encoder(fmt, screener.catalog.version, population)
     replies: list[Reply] = []
     for record in read_piece(piece):

@@ -115,7 +115,14 @@ def _in_workers(
     on_event: Callable[[str], None],
 ) -> Generator[Screened, None, None]:
     frozen = freeze(screener.catalog)
-    start_args = (frozen.data, frozen.digest, encode, keep, screener.population)
+    start_args = (
+        frozen.data,
+        frozen.digest,
+        encode,
+        keep,
+        screener.population,
+        screener.criteria,
+    )
     sent: deque[list[ParsedCase]] = deque()  # what the pool was given, whose outcome is due
 
     def chunks() -> Iterator[list[ParsedCase]]:
@@ -157,12 +164,18 @@ _keep = False
 
 
 def _start_worker(
-    frozen: bytes, digest: str, encode: Encoder | None, keep: bool, population: bool = False
+    frozen: bytes,
+    digest: str,
+    encode: Encoder | None,
+    keep: bool,
+    population: bool = False,
+    criteria: bool = True,
 ) -> None:
     """Build this worker's screener from the main process's catalog, checked against its hash,
-    screening as the main process's does (``population``: with the pre-filter)."""
+    screening as the main process's does (``population``: with the pre-filter; ``criteria``:
+    gathering each criterion's detail, see :class:`~careligible.screening.Screener`)."""
     global _worker, _encode, _keep
-    _worker = Screener(thaw(frozen, digest), population=population)
+    _worker = Screener(thaw(frozen, digest), population=population, criteria=criteria)
     _encode, _keep = encode, keep
 
 

@@ -22,7 +22,7 @@ from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
 from ..population import PopulationCounts
-from ..writers import BINARY_FORMATS, WRITERS, make_writer
+from ..writers import BINARY_FORMATS, BY_ID, WRITERS, make_writer
 from .common import (
     ExitCode,
     Protected,
@@ -139,7 +139,10 @@ def screen(
             check_dataset(output, fmt, scheduler)
         catalog = load_rules(rules_dir, consequence="; nothing was screened")
         population = population or worklist is not None
-        screener = Screener(catalog, population=population)
+        # Outputs naming criteria by id need none of their detail, unless the main process
+        # reads the results (the audit log records every criterion, an area is looked up).
+        detail = fmt not in BY_ID or audit_log_path is not None or area is not None
+        screener = Screener(catalog, population=population, criteria=detail)
         run = PopulationRun.start(catalog, worklist, output, protected) if population else None
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
