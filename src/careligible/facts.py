@@ -132,6 +132,8 @@ def tally(spec: TherapySpec, therapies: Iterable[tuple[Therapy, Drug | None]]) -
         )
         unit = _unit(spec, drug)
         best[unit] = max(best.get(unit, NO), grade)
+    if not best:  # most specs, for most cases: no listed therapy is of the spec's kind
+        return _NONE
     return TherapyTally(
         definite=sum(1 for g in best.values() if g == YES),
         possible=sum(1 for g in best.values() if g >= MAYBE),

@@ -74,8 +74,10 @@ class Screener:
             for cohort in trial.cohorts
         }
         self._advice = {rule.id: _Reading.of(rule.condition) for rule in catalog.considerations}
-        # A cohort the gate closed gives the same result for every case of the same disease.
+        # A cohort the gate closed gives the same result for every case of the same disease, and
+        # so does a trial all of whose cohorts it closed (the gate reads the disease alone).
         self._closed: dict[tuple[str, str, Any, bool], CohortResult] = {}
+        self._closed_trials: dict[tuple[str, Any, bool], CohortResult] = {}
 
     def facts(self, case: Case) -> CaseFacts:
         return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
@@ -160,10 +162,17 @@ class Screener:
         statuses: dict[CriterionKey, CriterionStatus],
         context: _Context,
     ) -> CohortResult:
+        key = (trial.nct_id, facts.value_of(DISEASE), _status_current(trial, context.as_of))
+        known = self._closed_trials.get(key)
+        if known is not None:
+            return known
         cohorts = [
             self._cohort_result(trial, cohort, facts, statuses, context) for cohort in trial.cohorts
         ]
-        return best_cohort(cohorts)
+        best = best_cohort(cohorts)
+        if all(self._cohorts[(trial.nct_id, c.id)].closed(statuses) for c in trial.cohorts):
+            self._closed_trials[key] = best
+        return best
 
     def _cohort_result(
         self,
@@ -238,6 +247,7 @@ class _CohortPlan:
     cohort: Cohort
     computable: tuple[tuple[CriterionKey, Criterion, _Plan], ...]
     confirm: tuple[ConfirmItem, ...]
+    keys: frozenset[CriterionKey]
 
     @property
     def nct_id(self) -> str:
@@ -251,11 +261,12 @@ class _CohortPlan:
             if c.condition is not None
         )
         confirm = tuple(_confirm_item(c) for c in cohort.criteria if c.condition is None)
-        return cls(trial, cohort, computable, (*confirm, *_catalog_gaps(trial)))
+        keys = frozenset(key for key, _, _ in computable)
+        return cls(trial, cohort, computable, (*confirm, *_catalog_gaps(trial)), keys)
 
     def closed(self, statuses: dict[CriterionKey, CriterionStatus]) -> bool:
         """True when the disease gate left this cohort's other criteria unevaluated."""
-        return any(key not in statuses for key, _, _ in self.computable)
+        return not self.keys <= statuses.keys()
 
     def result(
         self,
@@ -286,7 +297,11 @@ class _CohortPlan:
         if skipped:  # the cohort does not enrol this disease: nothing is left to confirm
             skipped += len(confirm)
             confirm = []
-        confirmed = [r for item in confirm if (r := self._confirmed(item, context)) is not None]
+        confirmed = [
+            r
+            for item in (confirm if context.confirmations else ())
+            if (r := self._confirmed(item, context)) is not None
+        ]
         decided += confirmed
         if full:
             criteria += confirmed
