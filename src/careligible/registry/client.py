@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..httpjson import NotAnObject, json_object
+from ..httpjson import json_answer
 
 #: The registry's API root; ``CARELIGIBLE_REGISTRY_API`` (or ``--api``) points elsewhere.
 API = "https://clinicaltrials.gov/api/v2"
@@ -98,12 +98,9 @@ class RegistryClient:
     def _decode(self, nct_id: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code == 404:
             raise RegistryError(f"{nct_id}: not found in the registry (HTTP 404)")
-        if response.status_code != 200:
-            raise RegistryError(f"{nct_id}: the registry answered HTTP {response.status_code}")
-        try:
-            return json_object(response, "a study record")
-        except NotAnObject as exc:
-            raise RegistryError(f"{nct_id}: the registry's answer is {exc}") from None
+        return json_answer(
+            response, "a study record", lambda why: RegistryError(f"{nct_id}: the registry {why}")
+        )
 
     _retry_after: str | None = None
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from ..errors import Problem
-from ..httpjson import NotAnObject, json_object
+from ..httpjson import json_answer
 
 #: What discovery asks the EHR to prefetch (CDS Hooks prefetch templates).
 PREFETCH: dict[str, str] = {
@@ -177,12 +177,11 @@ async def _get(
         raise PrefetchUnavailable(
             f"{key}: the FHIR server could not be read ({type(exc).__name__})"
         ) from None
-    if response.status_code != 200:
-        raise PrefetchUnavailable(f"{key}: the FHIR server answered {response.status_code}")
-    try:
-        return json_object(response, "a FHIR resource")
-    except NotAnObject as exc:
-        raise PrefetchUnavailable(f"{key}: the FHIR server did not answer {exc.expected}") from None
+    return json_answer(
+        response,
+        "a FHIR resource",
+        lambda why: PrefetchUnavailable(f"{key}: the FHIR server {why}"),
+    )
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
