@@ -690,6 +690,23 @@ def test_the_drug_is_found_inside_an_rxnorm_style_name(text: str, agent: str) ->
     assert therapy["drug"] == agent
 
 
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error", "draft"])
+def test_an_order_not_given_is_not_a_therapy(status: str) -> None:
+    order = {**_order("rituximab 10 MG/ML Injection"), "status": status}
+    case = import_bundle(bundle(order), reference_date=DAY)
+    assert "therapies" not in case.data
+    assert notes_of(case)["MedicationRequest/mr-text"] == [
+        f"status is '{status}': not a therapy the patient had"
+    ]
+
+
+def test_an_order_for_another_patient_is_not_this_patients_therapy() -> None:
+    order = {**_order("rituximab 10 MG/ML Injection"), "subject": {"reference": "Patient/other"}}
+    case = import_bundle(bundle(order), reference_date=DAY)
+    assert "therapies" not in case.data
+    assert "MedicationRequest/mr-text" in notes_of(case)
+
+
 def test_a_drug_name_the_vocabulary_lacks_is_reported_not_guessed() -> None:
     case = import_bundle(
         bundle(_order("Acetaminophen 160 MG/ML Oral Suspension")), reference_date=DAY

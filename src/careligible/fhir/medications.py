@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 
     from ..vocabulary import Drug
 
+#: Statuses that say a record is not a therapy the patient had (FHIR R4 value sets
+#: medication-statement-status and medicationrequest-status).
+STATEMENT_NOT_HAD = frozenset({"not-taken", "entered-in-error", "intended"})
+REQUEST_NOT_HAD = frozenset({"cancelled", "entered-in-error", "draft"})
+
 ORDER_INTENTS = frozenset(
     {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
 )
@@ -87,14 +92,26 @@ class Medications:
     def is_used(self, resource: Resource, url: Any) -> bool:
         return any(key in self.used for key in keys(resource, url))
 
+    def had_status(
+        self,
+        record: MedicationStatement | MedicationRequest,
+        label: str,
+        not_had: frozenset[str],
+    ) -> str | None:
+        """The record's status when it is this patient's and says the drug was had, else None
+        (noted): statements and requests name the statuses that rule a therapy out differently."""
+        if self.evidence.other_patient(record.subject, label):
+            return None
+        status = str(record.status or "unknown")
+        if status in not_had:
+            self.evidence.note(label, f"status is '{status}': not a therapy the patient had")
+            return None
+        return status
+
     def statement(self, resource: Resource, label: str) -> None:
         statement: MedicationStatement = resource  # type: ignore[assignment]
-        note = self.evidence.note
-        if self.evidence.other_patient(statement.subject, label):
-            return
-        status = str(statement.status or "unknown")
-        if status in ("not-taken", "entered-in-error", "intended"):
-            note(label, f"status is '{status}': not a therapy the patient had")
+        status = self.had_status(statement, label, STATEMENT_NOT_HAD)
+        if status is None:
             return
         drug = self.drug(
             statement.medicationCodeableConcept, statement.medicationReference, resource, label
@@ -112,11 +129,8 @@ class Medications:
     def request(self, resource: Resource, label: str) -> None:
         request: MedicationRequest = resource  # type: ignore[assignment]
         note = self.evidence.note
-        if self.evidence.other_patient(request.subject, label):
-            return
-        status = str(request.status or "unknown")
-        if status in ("cancelled", "entered-in-error", "draft"):
-            note(label, f"status is '{status}': not a therapy the patient had")
+        status = self.had_status(request, label, REQUEST_NOT_HAD)
+        if status is None:
             return
         if request.intent not in ORDER_INTENTS:
             note(label, f"intent is '{request.intent}': not an order")
