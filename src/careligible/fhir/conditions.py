@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .dates import precise_date
-from .elements import codes, status_code, texts
+from .elements import status_code
 from .evidence import Evidence, Policy
-from .mapping import SINCE_ABATEMENT, ConditionRule, normalise_code, normalise_text
+from .mapping import SINCE_ABATEMENT, ConditionRule
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -65,24 +65,16 @@ def read_condition(evidence: Evidence, resource: Resource, label: str) -> None:
 def condition_rules(evidence: Evidence, code: CodeableConcept | None) -> list[ConditionRule]:
     """Per coding the most specific entry, and every entry whose text the condition carries."""
     mapping = evidence.mapping
-    found: list[ConditionRule] = []
-    for system, value in codes(code):
-        alias = mapping.system_alias(system)
-        if alias is None:
-            continue
-        normal = normalise_code(alias, value)
+
+    def most_specific(alias: str, normal: str) -> list[ConditionRule]:
         best: tuple[int, ConditionRule] | None = None
         for rule, matches in mapping.condition_codes:
             score = max((m.matches(alias, normal) for m in matches), default=0)
             if score and (best is None or score > best[0]):
                 best = (score, rule)
-        if best is not None and best[1] not in found:
-            found.append(best[1])
-    written = {normalise_text(t) for t in texts(code)}
-    for rule in mapping.raw.conditions:
-        if rule not in found and written & {normalise_text(t) for t in rule.text}:
-            found.append(rule)
-    return found
+        return [] if best is None else [best[1]]
+
+    return mapping.matched(code, most_specific, mapping.raw.conditions)
 
 
 def since_abatement(evidence: Evidence, condition: Condition, label: str, name: str) -> str | None:

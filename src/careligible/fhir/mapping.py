@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,8 +24,11 @@ from ..fields import put_path
 from ..readers.text import read_rule_text
 from ..vocabulary import Vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
+from . import elements
 
 if TYPE_CHECKING:
+    from fhir.resources.R4B.codeableconcept import CodeableConcept
+
     from ..catalog import Catalog
 
 #: The computed Condition value: within_5y or remote, from the abatement date.
@@ -160,6 +163,10 @@ class RawMapping(_Strict):
     systemic_forms: dict[str, list[str]] = Field(default_factory=dict)
 
 
+#: A mapping entry that codes and texts select: a condition's or an observation's.
+Rule = TypeVar("Rule", ConditionRule, ObservationRule)
+
+
 @dataclass(frozen=True)
 class CodeMatch:
     """One rule's code: exact, ``M32*`` the code and every code under it, or ``*/3`` every
@@ -215,6 +222,30 @@ class FhirMapping:
 
     def system_alias(self, uri: str | None) -> str | None:
         return self.systems_by_uri.get((uri or "").rstrip("/"))
+
+    def matched(
+        self,
+        concept: CodeableConcept | None,
+        coded: Callable[[str, str], Iterable[Rule]],
+        written: Iterable[Rule],
+    ) -> list[Rule]:
+        """The entries ``concept`` matches, each once, in the order found: per coding in a
+        system the mapping knows, those ``coded`` gives for its system alias and normalised
+        code; then those of ``written`` whose text the concept carries. Conditions and
+        observations differ only in ``coded`` (the most specific entry, or every entry)."""
+        found: list[Rule] = []
+        for system, value in elements.codes(concept):
+            alias = self.system_alias(system)
+            if alias is None:
+                continue
+            for rule in coded(alias, normalise_code(alias, value)):
+                if rule not in found:
+                    found.append(rule)
+        said = {normalise_text(t) for t in elements.texts(concept)}
+        for rule in written:
+            if rule not in found and said & {normalise_text(t) for t in rule.text}:
+                found.append(rule)
+        return found
 
     def answers(self, name: str) -> list[Answer]:
         return self.raw.answer_sets[name]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .dates import date_bounds, months_before
 from .elements import Refused, codes, number, texts, unit_of
 from .evidence import Evidence
-from .mapping import ObservationRule, normalise_code, normalise_text, normalise_unit
+from .mapping import ObservationRule, normalise_text, normalise_unit
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -74,21 +74,17 @@ def _current(evidence: Evidence, when: dt.date | None, label: str) -> bool:
 
 
 def observation_rules(evidence: Evidence, code: CodeableConcept | None) -> list[ObservationRule]:
+    """Every entry a coding matches, and every entry whose text the observation carries."""
     mapping = evidence.mapping
-    found: list[ObservationRule] = []
-    for system, value in codes(code):
-        alias = mapping.system_alias(system)
-        if alias is None:
-            continue
-        normal = normalise_code(alias, value)
-        for rule, matches in mapping.observation_codes:
-            if rule not in found and any(m.matches(alias, normal) for m in matches):
-                found.append(rule)
-    written = {normalise_text(t) for t in texts(code)}
-    for rule in mapping.raw.observations:
-        if rule not in found and written & {normalise_text(t) for t in rule.text}:
-            found.append(rule)
-    return found
+
+    def every_match(alias: str, normal: str) -> list[ObservationRule]:
+        return [
+            rule
+            for rule, matches in mapping.observation_codes
+            if any(m.matches(alias, normal) for m in matches)
+        ]
+
+    return mapping.matched(code, every_match, mapping.raw.observations)
 
 
 def read_value(
