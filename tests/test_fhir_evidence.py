@@ -79,6 +79,56 @@ def test_a_default_is_never_applied_to_another_unit_or_an_analyte_without_one() 
     assert "no default for this test" in bilirubin
 
 
+def test_the_first_range_that_states_an_upper_limit_is_used() -> None:
+    ranges = [{"low": {"value": 7, "unit": "U/L"}}, {"high": {"value": 40, "unit": "U/L"}}]
+    case = imported(lab("1742-6", 80, "U/L", referenceRange=ranges))
+    assert case.data["labs"]["alt_x_uln"] == 2.0
+
+
+def test_an_upper_limit_in_another_unit_or_not_positive_is_refused() -> None:
+    other_unit = lab(
+        "1742-6", 80, "U/L", referenceRange=[{"high": {"value": 0.7, "unit": "ukat/L"}}]
+    )
+    case = imported(other_unit)
+    assert "alt_x_uln" not in case.data.get("labs", {})
+    assert reasons(case, "Observation/obs-1742-6") == [
+        "ALT: the reference range is in 'ukat/L', the value in 'U/L'"
+    ]
+    case = imported(lab("1742-6", 80, "U/L", high=0))
+    assert "alt_x_uln" not in case.data.get("labs", {})
+    assert reasons(case, "Observation/obs-1742-6") == [
+        "ALT: the upper reference limit is not positive"
+    ]
+
+
+# --- below the reference range --------------------------------------------------------------------
+
+
+def c3(value: float, low: dict[str, Any] | None) -> dict[str, Any]:
+    """A complement C3 result without an interpretation flag, and its range's lower limit."""
+    ranges = [{"low": low}] if low is not None else []
+    return lab("4485-9", value, "g/L", referenceRange=ranges)
+
+
+@pytest.mark.parametrize(("value", "low"), [(0.7, True), (0.9, False), (1.2, False)])
+def test_without_a_flag_a_value_is_compared_with_the_lower_limit(value: float, low: bool) -> None:
+    case = imported(c3(value, {"value": 0.9, "unit": "g/L"}))
+    assert case.data["complement"] == {"c3_low": low}
+
+
+def test_a_lower_limit_in_another_unit_or_none_at_all_leaves_it_unknown() -> None:
+    case = imported(c3(0.7, {"value": 90, "unit": "mg/dL"}))
+    assert "complement" not in case.data
+    assert reasons(case, "Observation/obs-4485-9") == [
+        "complement C3: the reference range is in 'mg/dL', the value in 'g/L'"
+    ]
+    case = imported(c3(0.7, None))
+    assert "complement" not in case.data
+    assert reasons(case, "Observation/obs-4485-9") == [
+        "complement C3: no interpretation and no lower reference limit to compare with"
+    ]
+
+
 def test_every_default_upper_limit_names_its_source() -> None:
     mapping = load_mapping()
     defaults = {r.name: r.default_upper_limit for r in mapping.raw.observations}

@@ -8,7 +8,7 @@ is read from its code, text or interpretation, and a number alone is never read 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .dates import date_bounds, months_before
 from .elements import Refused, codes, number, texts, unit_of
@@ -156,15 +156,10 @@ def below_range(evidence: Evidence, rule: ObservationRule, observation: Observat
     if observation.interpretation:
         return bool(answer(evidence, rule, observation, codes_too=False))
     value, unit = quantity(observation)
-    for bound in observation.referenceRange or []:
-        low = bound.low
-        if low is None or low.value is None:
-            continue
-        low_unit = unit_of(low)
-        if low_unit and normalise_unit(low_unit) != normalise_unit(unit):
-            raise Refused(f"the reference range is in '{low_unit}', the value in '{unit}'")
-        return value < number(low.value)
-    raise Refused("no interpretation and no lower reference limit to compare with")
+    low = reference_limit(observation, unit, "low")
+    if low is None:
+        raise Refused("no interpretation and no lower reference limit to compare with")
+    return value < low
 
 
 def observation_date(observation: Observation) -> dt.date | None:
@@ -201,17 +196,28 @@ def quantity(observation: Observation) -> tuple[float, str]:
 
 def upper_limit(observation: Observation, unit: str) -> float | None:
     """The laboratory's upper reference limit, None when the result gives none."""
+    limit = reference_limit(observation, unit, "high")
+    if limit is not None and limit <= 0:
+        raise Refused("the upper reference limit is not positive")
+    return limit
+
+
+def reference_limit(
+    observation: Observation, unit: str, side: Literal["low", "high"]
+) -> float | None:
+    """The ``side`` limit of the first reference range that states one, None when none does.
+
+    A limit in another unit than the value's (``unit``) is refused, never converted: the
+    laboratory's range and its result must speak of the same quantity.
+    """
     for bound in observation.referenceRange or []:
-        high = bound.high
-        if high is None or high.value is None:
+        limit = bound.low if side == "low" else bound.high
+        if limit is None or limit.value is None:
             continue
-        high_unit = unit_of(high)
-        if high_unit and normalise_unit(high_unit) != normalise_unit(unit):
-            raise Refused(f"the reference range is in '{high_unit}', the value in '{unit}'")
-        limit = number(high.value)
-        if limit <= 0:
-            raise Refused("the upper reference limit is not positive")
-        return limit
+        limit_unit = unit_of(limit)
+        if limit_unit and normalise_unit(limit_unit) != normalise_unit(unit):
+            raise Refused(f"the reference range is in '{limit_unit}', the value in '{unit}'")
+        return number(limit.value)
     return None
 
 
