@@ -124,7 +124,9 @@ class TherapyCount:
 
 
 @dataclass(frozen=True)
-class AllOf:
+class _Group:
+    """Conditions combined: what the group reads is what its items read."""
+
     items: tuple[Condition, ...]
 
     def fields(self) -> Iterator[str]:
@@ -133,12 +135,13 @@ class AllOf:
 
 
 @dataclass(frozen=True)
-class AnyOf:
-    items: tuple[Condition, ...]
+class AllOf(_Group):
+    """Met when every item is met (``{all: [...]}``)."""
 
-    def fields(self) -> Iterator[str]:
-        for item in self.items:
-            yield from item.fields()
+
+@dataclass(frozen=True)
+class AnyOf(_Group):
+    """Met when any item is met (``{any: [...]}``)."""
 
 
 @dataclass(frozen=True)
