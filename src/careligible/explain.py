@@ -269,8 +269,7 @@ def render_markdown(explanation: dict[str, Any]) -> str:
         lines += ["", *_trial_markdown(trial)]
     lines += ["", "## Considerations", ""]
     lines += [
-        f"- **{_md(c['title'])}** ({_md(c['axis'])}): {_md(c['advice'])} "
-        f"(source: {markdown_source(c['source'])})"
+        _cited(_md(c["title"]), _md(c["axis"]), c["advice"], c["source"])
         for c in explanation["considerations"]
     ] or ["None applied."]
     return "\n".join(lines)
@@ -298,12 +297,22 @@ def _trial_markdown(trial: dict[str, Any]) -> list[str]:
         )
     lines += ["", "To confirm at screening:", ""]
     lines += [
-        f"- **{c['id']}** ({c['kind']}{_DEFINES if c['defines_population'] else ''}): "
-        f"{_md(c['text'])} (source: {markdown_source(c['source'])})"
+        _cited(
+            c["id"],
+            c["kind"] + (_DEFINES if c["defines_population"] else ""),
+            c["text"],
+            c["source"],
+        )
         for c in trial["to_confirm"]
     ] or ["- nothing"]
     lines += ["", f"Missing: {_md(', '.join(trial['missing']) or 'nothing')}."]
     return lines
+
+
+def _cited(name: str, note: str, text: str, source: str) -> str:
+    """One bullet of the Markdown explanation: a bold name, a note in brackets, the text (made
+    safe here) and the source it cites."""
+    return f"- **{name}** ({note}): {_md(text)} (source: {markdown_source(source)})"
 
 
 def _md(text: object) -> str:
