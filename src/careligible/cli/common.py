@@ -18,7 +18,7 @@ from typing import IO, NoReturn
 
 import click
 
-from ..catalog import Catalog, load_catalog
+from ..catalog import Catalog, default_rules_dir, load_catalog
 from ..errors import CareligibleError, RulesError
 from ..outputs import Protected as Protected  # the output rules live with every front end's
 from ..outputs import file_mode
@@ -49,6 +49,11 @@ class ExitCode(enum.IntEnum):
     """The reader of standard output went away (e.g. ``| head``)."""
     TERMINATED = 143
     """Stopped by SIGTERM or SIGHUP; no output file was replaced."""
+
+
+def rules_directory(rules_dir: Path | None) -> Path:
+    """The rules directory a command works on: ``--rules DIR``, else the shipped catalog."""
+    return rules_dir or default_rules_dir()
 
 
 def load_rules(

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from ..catalog import default_rules_dir
 from ..errors import RulesError
 from ..registry.record import RecordError
 from ..registry.snapshot import (
@@ -28,7 +27,7 @@ from ..registry.snapshot import (
     read_snapshot,
     store,
 )
-from .common import ExitCode, destination, load_rules, refuse_rules
+from .common import ExitCode, destination, load_rules, refuse_rules, rules_directory
 from .options import date_option, output_option, rules_option
 
 _NCT = re.compile(r"^NCT\d{8}$")
@@ -156,7 +155,7 @@ def rules_draft(snapshot_file: Path, output: Path | None, rules_dir: Path | None
             if len(records) != 1:
                 raise RecordError(f"holds {len(records)} records; draft one at a time")
             snapshot = _offline_snapshot(records[0], snapshot_file, None)
-        conditions = load_condition_map(rules_dir or default_rules_dir())
+        conditions = load_condition_map(rules_directory(rules_dir))
     except (SnapshotError, RecordError) as exc:
         click.echo(f"careligible: {snapshot_file}: {exc}", err=True)
         sys.exit(ExitCode.CANNOT_RUN)
@@ -169,7 +168,7 @@ def rules_draft(snapshot_file: Path, output: Path | None, rules_dir: Path | None
 
 
 def _folder(rules_dir: Path | None) -> Path:
-    return (rules_dir or default_rules_dir()) / FOLDER
+    return rules_directory(rules_dir) / FOLDER
 
 
 def _records(path: Path, data: Any = None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..audit import stale_status_warnings
-from ..catalog import Catalog, default_rules_dir, load_catalog
+from ..catalog import Catalog, load_catalog
 from ..errors import CareligibleError, RulesError
 from .audit import rules_diff
 from .common import ExitCode, load_rules, refuse_rules
@@ -102,12 +102,11 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
         click.echo(str(exc), err=True)
         click.echo("1 problem(s) found", err=True)
         sys.exit(ExitCode.RECORD_ERRORS)
-    mapping = (rules_dir or default_rules_dir()) / "vocabulary" / "fhir.yaml"
-    if mapping.exists():
-        from ..fhir.mapping import load_mapping
+    if catalog.fhir_mapping is not None:  # the mapping the catalog read, as every import uses it
+        from ..fhir.mapping import mapping_of
 
         try:
-            load_mapping(mapping, catalog.vocabulary)
+            mapping_of(catalog)
         except RulesError as exc:
             refuse_rules(exc, f"{len(exc.problems)} problem(s) found", ExitCode.RECORD_ERRORS)
     for warning in stale_status_warnings(catalog, max_status_age, datetime.date.today()):
@@ -115,7 +114,7 @@ def rules_check(max_status_age: int, rules_dir: Path | None) -> None:
     for warning in _drift_warnings(catalog):
         click.echo(f"warning: {warning}", err=True)
     criteria = sum(len(c.criteria) for t in catalog.trials for c in t.cohorts)
-    checked = ", FHIR mapping" if mapping.exists() else ""
+    checked = ", FHIR mapping" if catalog.fhir_mapping is not None else ""
     drafts = f", {len(catalog.drafts)} draft(s) left out of screening" if catalog.drafts else ""
     click.echo(
         f"ok: {len(catalog.trials)} trials, {criteria} criteria{checked}{drafts}, "

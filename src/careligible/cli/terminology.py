@@ -16,10 +16,16 @@ from typing import NoReturn
 
 import click
 
-from ..catalog import default_rules_dir
 from ..errors import CareligibleError, RulesError
 from ..safetext import one_line
-from .common import ExitCode, destination, protected_files, refuse_clash, refuse_rules
+from .common import (
+    ExitCode,
+    destination,
+    protected_files,
+    refuse_clash,
+    refuse_rules,
+    rules_directory,
+)
 from .options import output_option, rules_option, timeout_option
 
 #: Codes named per line of the report; the refreshed file holds them all.
@@ -48,7 +54,7 @@ def rules_expand(server: str, rules_dir: Path | None, output: Path | None, timeo
     from ..fhir.terminology import ServerExpander, refresh_mapping
     from ..readers.text import read_rule_text
 
-    path = (rules_dir or default_rules_dir()) / "vocabulary" / "fhir.yaml"
+    path = rules_directory(rules_dir) / "vocabulary" / "fhir.yaml"
     protected = protected_files([path], rules_dir=rules_dir)
     try:
         refuse_clash(output, protected, "the output")
