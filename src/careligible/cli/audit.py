@@ -15,18 +15,13 @@ import click
 
 from ..errors import CareligibleError
 from ..safetext import printable
-from .common import ExitCode, load_rules, refused_record
+from .common import ExitCode, fail, load_rules, refused_record
 from .options import format_option, repeatable_option, rules_option
 
 if TYPE_CHECKING:
     from ..audit import Verification
     from ..catalog import Catalog
     from ..explain import Format
-
-
-def _fail(exc: CareligibleError) -> NoReturn:
-    click.echo(f"careligible: {exc}", err=True)
-    sys.exit(ExitCode.CANNOT_RUN)
 
 
 # --- explain ------------------------------------------------------------------------------------
@@ -75,7 +70,7 @@ def explain(
             result = screener.screen(parsed.case, parsed.source)
             explanations.append(case_explanation(result, catalog, trials))
     except CareligibleError as exc:
-        _fail(exc)
+        fail(exc)
     text = render(explanations, cast("Format", fmt))
     # JSON escapes what it must; text and Markdown go to a terminal, so nothing in them acts.
     click.echo(text if fmt == "json" else printable(text, keep="\n"))
@@ -116,22 +111,18 @@ def _compact_records(path: Path) -> Iterator[tuple[str, object]]:
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            _fail(
-                CareligibleError(
-                    "reading Parquet needs pyarrow: pip install 'careligible[population]'"
-                )
-            )
+            fail("reading Parquet needs pyarrow: pip install 'careligible[population]'")
         try:
             rows = pq.read_table(path).to_pylist()
         except (OSError, ValueError) as exc:
-            _fail(CareligibleError(f"{path}: not a readable Parquet file ({type(exc).__name__})"))
+            fail(f"{path}: not a readable Parquet file ({type(exc).__name__})")
         for number, row in enumerate(rows, start=1):
             yield f"{path}:row {number}", row
         return
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(CareligibleError(f"{path}: cannot read ({type(exc).__name__})"))
+        fail(f"{path}: cannot read ({type(exc).__name__})")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -177,7 +168,7 @@ def verify(log: Path, expect_head: str | None, rules_dir: Path | None) -> None:
         screener = Screener(load_rules(rules_dir)) if has_cases else None
         found = verify_log(lines, screener, expect_head)
     except CareligibleError as exc:
-        _fail(exc)
+        fail(exc)
     for line in _verification_lines(found):
         click.echo(line)
     if not found.ok:
@@ -198,7 +189,7 @@ def repair(log: Path) -> None:
     try:
         done = repair_log(log)
     except CareligibleError as exc:
-        _fail(exc)
+        fail(exc)
     if done.dropped_bytes:
         click.echo(
             f"dropped the torn tail: {done.dropped_bytes} byte(s) on {done.dropped_lines} line(s) "
@@ -256,6 +247,6 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
                 changed += 1
                 click.echo(render_verdict_change(change))
     except CareligibleError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"{changed} verdict change(s) over {screened} case(s)")
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)

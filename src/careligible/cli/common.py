@@ -66,6 +66,15 @@ def load_rules(
         refuse_rules(exc, f"careligible: {label} has {len(exc.problems)} problem(s){consequence}")
 
 
+def fail(message: str | Exception, code: ExitCode = ExitCode.CANNOT_RUN) -> NoReturn:
+    """Stop the command: ``careligible: message``, one line on stderr, and exit with ``code``.
+
+    The message is written as given: one from an input is made safe (``printable``) by the caller.
+    """
+    click.echo(f"careligible: {message}", err=True)
+    sys.exit(code)
+
+
 def refuse_rules(exc: RulesError, summary: str, code: ExitCode = ExitCode.CANNOT_RUN) -> NoReturn:
     """Print every problem of invalid rule files, then ``summary``, and exit: no verdicts."""
     for problem in exc.problems:

@@ -25,6 +25,7 @@ from ..safetext import one_line
 from .common import (
     ExitCode,
     destination,
+    fail,
     load_rules,
     protected_files,
     refuse_clash,
@@ -80,8 +81,7 @@ def import_fhir(
     try:
         refuse_clash(output, protected_files(bundles), "the output")
     except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(exc)
     catalog = load_rules(rules_dir, consequence="; nothing was imported")
     vocabulary = catalog.vocabulary
     try:
@@ -109,8 +109,7 @@ def import_fhir(
         with destination(output, protected_files(bundles)) as out:
             _write_yaml(out, _imported(bundles, day, mapping, vocabulary), day, all_notes, told)
     except (OSError, CareligibleError) as exc:
-        click.echo(f"careligible: cannot write the output: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(f"cannot write the output: {exc}")
     if failed:
         click.echo(f"careligible: {failed} bundle(s) could not be imported", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if failed else ExitCode.OK)

@@ -27,7 +27,7 @@ from ..registry.snapshot import (
     read_snapshot,
     store,
 )
-from .common import ExitCode, destination, load_rules, refuse_rules, rules_directory
+from .common import ExitCode, destination, fail, load_rules, refuse_rules, rules_directory
 from .options import date_option, output_option, rules_option
 
 _NCT = re.compile(r"^NCT\d{8}$")
@@ -54,8 +54,7 @@ def registry_pull(nct_ids: tuple[str, ...], api: str, rules_dir: Path | None) ->
     wanted = [n.upper() for n in nct_ids]
     bad = [n for n in wanted if not _NCT.match(n)]
     if bad:
-        click.echo(f"careligible: not an NCT id (NCT and 8 digits): {', '.join(bad)}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(f"not an NCT id (NCT and 8 digits): {', '.join(bad)}")
     if not wanted:
         catalog = load_rules(rules_dir, consequence="; name the NCT ids to pull")
         wanted = [t.nct_id for t in (*catalog.trials, *catalog.drafts)]
@@ -144,8 +143,7 @@ def rules_draft(snapshot_file: Path, output: Path | None, rules_dir: Path | None
     from ..registry.draft import draft_rule
 
     if output is not None and output.exists():
-        click.echo(f"careligible: {output} exists; a draft never replaces a file", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(f"{output} exists; a draft never replaces a file")
     try:
         data = read_json(snapshot_file)
         if is_snapshot(data):
@@ -157,8 +155,7 @@ def rules_draft(snapshot_file: Path, output: Path | None, rules_dir: Path | None
             snapshot = _offline_snapshot(records[0], snapshot_file, None)
         conditions = load_condition_map(rules_directory(rules_dir))
     except (SnapshotError, RecordError) as exc:
-        click.echo(f"careligible: {snapshot_file}: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(f"{snapshot_file}: {exc}")
     except RulesError as exc:
         refuse_rules(exc, f"careligible: {len(exc.problems)} problem(s)")
     with destination(output) as out:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -19,13 +18,8 @@ from ..errors import CareligibleError
 from ..outputs import Protected, protected_files, refuse_clash, write_atomic
 from ..readers import format_of
 from ..safetext import printable
-from .common import ExitCode, load_rules, refused_record
+from .common import ExitCode, fail, load_rules, refused_record
 from .options import date_option, format_option, repeatable_option, rules_option
-
-
-def _fail(code: ExitCode, message: str) -> NoReturn:
-    click.echo(printable(f"careligible: {message}"), err=True)
-    sys.exit(code)
 
 
 @click.command("report")
@@ -78,9 +72,9 @@ def report(
             format_of(path)  # an unknown file type stops the run before any report
         output_dir.mkdir(parents=True, exist_ok=True)
     except CareligibleError as exc:
-        _fail(ExitCode.CANNOT_RUN, str(exc))
+        fail(printable(str(exc)))
     except OSError as exc:
-        _fail(ExitCode.CANNOT_RUN, f"{output_dir}: cannot create ({exc.strerror})")
+        fail(printable(f"{output_dir}: cannot create ({exc.strerror})"))
     screener = Screener(catalog)
     names = referral.ReportNames()
     day = on.date() if on else date.today()
@@ -102,7 +96,7 @@ def report(
             _write(target, referral.render(built, fmt))
             click.echo(printable(str(target)))
     except CareligibleError as exc:
-        _fail(ExitCode.CANNOT_RUN, str(exc))
+        fail(printable(str(exc)))
     if errors:
         click.echo(f"careligible: {errors} case(s) got no report; see above", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
@@ -112,7 +106,7 @@ def _need_pdf() -> None:
     try:
         import fpdf  # noqa: F401
     except ImportError:
-        _fail(ExitCode.CANNOT_RUN, "PDF reports need fpdf2: pip install 'careligible[pdf]'")
+        fail("PDF reports need fpdf2: pip install 'careligible[pdf]'")
 
 
 def _may_write(target: Path, source: str, protected: list[Protected], force: bool) -> bool:
@@ -134,7 +128,8 @@ def _write(target: Path, data: bytes) -> None:
     try:
         write_atomic(target, data)
     except OSError as exc:
-        _fail(
+        written = "the reports listed before were written"
+        fail(
+            printable(f"{target}: cannot write ({exc.strerror or exc}); {written}"),
             ExitCode.OUTPUT_FAILED,
-            f"{target}: cannot write ({exc.strerror or exc}); the reports listed before were written",
         )

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -27,6 +26,7 @@ from .common import (
     ExitCode,
     Protected,
     destination,
+    fail,
     load_rules,
     protected_files,
     quiet_stdout,
@@ -129,7 +129,7 @@ def screen(
         area = parse_area(country, near, within)
         _check_scheduler(scheduler, jobs, audit_log_path)
     except ValueError as exc:
-        _fail(ExitCode.CANNOT_RUN, str(exc))
+        fail(str(exc))
     _refuse_unwritable_format(fmt, output)
     try:
         refuse_clash(audit_log_path, protected_files(paths, rules_dir=rules_dir), "the audit log")
@@ -146,7 +146,7 @@ def screen(
         run = PopulationRun.start(catalog, worklist, output, protected) if population else None
         audit_log = open_audit_log(audit_log_path)
     except CareligibleError as exc:
-        _fail(ExitCode.CANNOT_RUN, str(exc))
+        fail(str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
     with _signals_end_the_run():
         batch = Batch(
@@ -177,19 +177,15 @@ def screen(
 def _refuse_unwritable_format(fmt: str, output: Path | None) -> None:
     """A binary format needs a file, and Parquet needs pyarrow: say so before screening."""
     if fmt in BINARY_FORMATS and output is None:
-        _fail(
-            ExitCode.CANNOT_RUN,
+        fail(
             f"--format {fmt} writes a binary file: give --output FILE (standard output is "
-            "for text formats)",
+            "for text formats)"
         )
     if fmt == "parquet":
         try:
             import pyarrow.parquet  # noqa: F401
         except ImportError:
-            _fail(
-                ExitCode.CANNOT_RUN,
-                "--format parquet needs pyarrow: pip install 'careligible[population]'",
-            )
+            fail("--format parquet needs pyarrow: pip install 'careligible[population]'")
 
 
 def _check_scheduler(scheduler: str | None, jobs: int | None, audit_log: Path | None) -> None:
@@ -278,28 +274,23 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
         quiet_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)
     except OutputFailed as exc:
-        _fail(ExitCode.OUTPUT_FAILED, f"{exc}{unchanged}")
+        fail(f"{exc}{unchanged}", ExitCode.OUTPUT_FAILED)
     except WorkersLost as exc:
-        _fail(ExitCode.WORKERS_LOST, f"workers lost: {exc}{unchanged}")
+        fail(f"workers lost: {exc}{unchanged}", ExitCode.WORKERS_LOST)
     except CareligibleError as exc:
-        _fail(ExitCode.CANNOT_RUN, str(exc))
+        fail(str(exc))
     except OSError as exc:
         if not finished:  # not from writing: a fault of ours
-            _fail(ExitCode.INTERNAL_ERROR, f"internal error: {where_raised(exc)}; please report it")
+            fail(f"internal error: {where_raised(exc)}; please report it", ExitCode.INTERNAL_ERROR)
         # Once the batch has finished, only the hand-over of the complete file is left.
-        _fail(ExitCode.OUTPUT_FAILED, f"{where}: cannot write ({exc.strerror or exc}){unchanged}")
+        fail(f"{where}: cannot write ({exc.strerror or exc}){unchanged}", ExitCode.OUTPUT_FAILED)
     except KeyboardInterrupt:
-        _fail(ExitCode.INTERRUPTED, f"interrupted{unchanged}")
+        fail(f"interrupted{unchanged}", ExitCode.INTERRUPTED)
     except Terminated as exc:
-        _fail(ExitCode.TERMINATED, f"stopped by {exc}{unchanged}")
+        fail(f"stopped by {exc}{unchanged}", ExitCode.TERMINATED)
     except Exception as exc:  # a bug: one line that says where, not a traceback
-        _fail(ExitCode.INTERNAL_ERROR, f"internal error: {where_raised(exc)}; please report it")
+        fail(f"internal error: {where_raised(exc)}; please report it", ExitCode.INTERNAL_ERROR)
     return errors
-
-
-def _fail(code: ExitCode, message: str) -> NoReturn:
-    click.echo(f"careligible: {message}", err=True)
-    sys.exit(code)
 
 
 def _with_progress(

@@ -7,13 +7,12 @@ starts; the worker processes then compile them once each. Needs the ``serve`` ex
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import CareligibleError
-from .common import ExitCode, load_rules
+from .common import fail, load_rules
 from .options import (
     audit_log_option,
     file_option,
@@ -123,15 +122,13 @@ def serve(
         from ..service.privacy import read_secret, throwaway_secret
         from ..service.runtime import ServiceSettings
     except ImportError as exc:
-        click.echo(f"careligible: serve needs the 'serve' extra ({exc.name} missing)", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(f"serve needs the 'serve' extra ({exc.name} missing)")
     catalog = load_rules(rules_dir, consequence="; the service was not started")
     try:
         trusted = tuple(TrustedIssuer.parse(text) for text in issuers)
         secret = read_secret(site_secret_file) if site_secret_file else throwaway_secret()
     except CareligibleError as exc:
-        click.echo(f"careligible: {exc}", err=True)
-        sys.exit(ExitCode.CANNOT_RUN)
+        fail(exc)
     settings = ServiceSettings(
         site_secret=secret,
         public_url=public_url or f"http://{host}:{port}",

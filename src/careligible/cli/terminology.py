@@ -12,7 +12,6 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -21,6 +20,7 @@ from ..safetext import one_line
 from .common import (
     ExitCode,
     destination,
+    fail,
     protected_files,
     refuse_clash,
     refuse_rules,
@@ -61,17 +61,17 @@ def rules_expand(server: str, rules_dir: Path | None, output: Path | None, timeo
         text = read_rule_text(path)
         mapping = parse_mapping(text, str(path))  # this very text, not a cached load
     except OSError as exc:
-        _stop(f"{path}: cannot read: {exc.strerror or exc}")
+        fail(one_line(f"{path}: cannot read: {exc.strerror or exc}"))
     except RulesError as exc:
         refuse_rules(exc, "careligible: the FHIR mapping is invalid; nothing was expanded")
     except CareligibleError as exc:
-        _stop(str(exc))
+        fail(one_line(str(exc)))
     if not any(rule.descendants_of for rule in mapping.raw.conditions):
-        _stop(f"{path}: no entry names descendants_of; there is nothing to expand")
+        fail(one_line(f"{path}: no entry names descendants_of; there is nothing to expand"))
     try:
         expander = ServerExpander(server, timeout)
     except CareligibleError as exc:
-        _stop(str(exc))
+        fail(one_line(str(exc)))
     refresh = refresh_mapping(text, mapping, expander, server, dt.date.today())
     for change in refresh.changes:
         concepts = ", ".join(change.concepts)
@@ -86,7 +86,7 @@ def rules_expand(server: str, rules_dir: Path | None, output: Path | None, timeo
             err=True,
         )
     if len(refresh.failed) == len(refresh.changes):
-        _stop("no concept could be expanded; nothing was written")
+        fail("no concept could be expanded; nothing was written")
     try:
         parse_mapping(refresh.text, "the refreshed mapping")
     except RulesError as exc:
@@ -95,7 +95,7 @@ def rules_expand(server: str, rules_dir: Path | None, output: Path | None, timeo
         with destination(output, protected) as out:
             out.write(refresh.text)
     except (OSError, CareligibleError) as exc:
-        _stop(f"cannot write the output: {exc}")
+        fail(one_line(f"cannot write the output: {exc}"))
     where = f" to {output}" if output else ""
     click.echo(
         f"careligible: refreshed mapping written{where} for review; "
@@ -111,8 +111,3 @@ def _codes(codes: Sequence[str]) -> str:
     shown = ", ".join(codes[:SHOWN_CODES])
     more = f", and {len(codes) - SHOWN_CODES} more" if len(codes) > SHOWN_CODES else ""
     return f" ({shown}{more})"
-
-
-def _stop(message: str) -> NoReturn:
-    click.echo(f"careligible: {one_line(message)}", err=True)
-    sys.exit(ExitCode.CANNOT_RUN)
