@@ -116,6 +116,39 @@ def test_screen_imports_a_bundle_with_the_mapping_of_its_rules(
     assert disease_facts(parallel.stdout) == {"sle"}
 
 
+def test_explain_imports_a_bundle_with_the_mapping_of_its_rules(
+    tmp_path: Path, site_rules: Path
+) -> None:
+    path = bundle(tmp_path)
+
+    def diseases(result: Any) -> set[Any]:
+        assert result.exit_code == 0, result.output
+        (case,) = json.loads(result.stdout)
+        return {
+            c["facts"]["disease"]
+            for t in case["trials"]
+            for c in t["criteria"]
+            if "disease" in c["facts"]
+        }
+
+    assert diseases(run_cli("explain", path, "--format", "json")) == {None}
+    local = run_cli("explain", path, "--format", "json", "--rules", site_rules)
+    assert diseases(local) == {"sle"}
+
+
+def test_report_imports_a_bundle_with_the_mapping_of_its_rules(
+    tmp_path: Path, site_rules: Path
+) -> None:
+    path = bundle(tmp_path)
+    shipped = run_cli("report", path, "--output-dir", tmp_path / "shipped")
+    assert shipped.exit_code == 0, shipped.output
+    assert "| `disease` |" not in (tmp_path / "shipped" / "pt-local-1.md").read_text("utf-8")
+    local = run_cli("report", path, "--output-dir", tmp_path / "local", "--rules", site_rules)
+    assert local.exit_code == 0, local.output
+    text = (tmp_path / "local" / "pt-local-1.md").read_text("utf-8")
+    assert "| `disease` | sle |" in text
+
+
 def test_the_terminal_ui_opens_a_bundle_with_the_mapping_of_its_rules(
     tmp_path: Path, site_rules: Path
 ) -> None:

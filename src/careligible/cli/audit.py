@@ -15,7 +15,7 @@ import click
 
 from ..errors import CareligibleError
 from ..safetext import printable
-from .common import ExitCode, fail, load_rules, refused_record
+from .common import CaseRecords, ExitCode, fail, load_rules
 from .options import format_option, repeatable_option, rules_option
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ def explain(
     case_file: Path, trials: tuple[str, ...], fmt: str, compact: bool, rules_dir: Path | None
 ) -> None:
     """Explain every verdict for each case in CASE_FILE: criteria, facts, rules and sources."""
-    from ..batch import parsed_cases
     from ..explain import case_explanation, render
     from ..screening import Screener
 
@@ -58,23 +57,19 @@ def explain(
     unknown = [t for t in trials if catalog.trial(t) is None]
     if unknown:
         raise click.BadParameter(f"not in the rules: {', '.join(unknown)}", param_hint="--trial")
-    errors = 0
+    records = CaseRecords([case_file], catalog)
     explanations = []
     try:
         screener = Screener(catalog)
-        for parsed in parsed_cases([case_file]):
-            if parsed.case is None:
-                errors += 1
-                click.echo(refused_record(parsed), err=True)
-                continue
-            result = screener.screen(parsed.case, parsed.source)
+        for case, source in records:
+            result = screener.screen(case, source)
             explanations.append(case_explanation(result, catalog, trials))
     except CareligibleError as exc:
         fail(exc)
     text = render(explanations, cast("Format", fmt))
     # JSON escapes what it must; text and Markdown go to a terminal, so nothing in them acts.
     click.echo(text if fmt == "json" else printable(text, keep="\n"))
-    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+    sys.exit(ExitCode.RECORD_ERRORS if records.refused else ExitCode.OK)
 
 
 def _explain_compact(path: Path, catalog: Catalog, fmt: str) -> NoReturn:
@@ -225,7 +220,6 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
 
     Exits 0 whether or not anything changed; 1 when a case record has errors.
     """
-    from ..batch import parsed_cases
     from ..rulediff import diff_catalogs, render_diff, render_verdict_change, verdict_changes
     from ..screening import Screener
 
@@ -234,19 +228,17 @@ def rules_diff(old_dir: Path, new_dir: Path, cases: tuple[Path, ...]) -> None:
     click.echo(render_diff(diff_catalogs(old, new)))
     if not cases:
         sys.exit(ExitCode.OK)
-    errors = changed = screened = 0
+    # One reading of each case serves both catalogs; FHIR is imported with the shipped mapping.
+    records = CaseRecords(cases, None)
+    changed = screened = 0
     try:
         before, after = Screener(old), Screener(new)
-        for parsed in parsed_cases(cases):
-            if parsed.case is None:
-                errors += 1
-                click.echo(refused_record(parsed), err=True)
-                continue
+        for case, source in records:
             screened += 1
-            for change in verdict_changes(before, after, parsed.case, parsed.source):
+            for change in verdict_changes(before, after, case, source):
                 changed += 1
                 click.echo(render_verdict_change(change))
     except CareligibleError as exc:
         fail(exc)
     click.echo(f"{changed} verdict change(s) over {screened} case(s)")
-    sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+    sys.exit(ExitCode.RECORD_ERRORS if records.refused else ExitCode.OK)

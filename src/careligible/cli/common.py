@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 
@@ -26,6 +26,9 @@ from ..outputs import protected_files as protected_files
 from ..outputs import refuse_clash as refuse_clash
 from ..readers import ParsedCase
 from ..safetext import printable
+
+if TYPE_CHECKING:
+    from ..case import Case
 
 
 class ExitCode(enum.IntEnum):
@@ -137,6 +140,29 @@ def refused_record(parsed: ParsedCase) -> str:
         f"careligible: {parsed.source}: not a valid case{what}{also}; "
         "'careligible screen --format jsonl' gives the reasons"
     )
+
+
+class CaseRecords:
+    """The cases in ``paths`` for a command that screens them one by one (``explain``,
+    ``report``, ``rules diff``): in input order, read as ``screen`` reads them, FHIR imported
+    with ``catalog``'s mapping (the shipped one for None). A record that is not a valid case is
+    one line on stderr (:func:`refused_record`) and counted in ``refused``; the rest go on."""
+
+    def __init__(self, paths: Iterable[Path], catalog: Catalog | None) -> None:
+        self.paths = tuple(paths)
+        self.catalog = catalog
+        self.refused = 0
+
+    def __iter__(self) -> Iterator[tuple[Case, str]]:
+        """Each valid case with its source (file:line)."""
+        from ..batch import parsed_cases
+
+        for parsed in parsed_cases(self.paths, self.catalog):
+            if parsed.case is None:
+                self.refused += 1
+                click.echo(refused_record(parsed), err=True)
+                continue
+            yield parsed.case, parsed.source
 
 
 def where_raised(exc: BaseException) -> str:

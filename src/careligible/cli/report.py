@@ -18,7 +18,7 @@ from ..errors import CareligibleError
 from ..outputs import Protected, protected_files, refuse_clash, write_atomic
 from ..readers import format_of
 from ..safetext import printable
-from .common import ExitCode, fail, load_rules, refused_record
+from .common import CaseRecords, ExitCode, fail, load_rules
 from .options import date_option, format_option, repeatable_option, rules_option
 
 
@@ -55,7 +55,6 @@ def report(
 ) -> None:
     """Write a referral report for each case in CASES (YAML, JSON, JSON Lines or CSV)."""
     from .. import report as referral
-    from ..batch import parsed_cases
     from ..screening import Screener
 
     catalog = load_rules(rules_dir, consequence="; no report was written")
@@ -78,25 +77,23 @@ def report(
     screener = Screener(catalog)
     names = referral.ReportNames()
     day = on.date() if on else date.today()
-    errors = 0
+    records = CaseRecords(cases, catalog)
+    unwritten = 0
     try:
-        for parsed in parsed_cases(cases):
-            if parsed.case is None:
-                errors += 1
-                click.echo(refused_record(parsed), err=True)
+        for case, source in records:
+            target = output_dir / names.claim(case.id, fmt)
+            if not _may_write(target, source, protected, force):
+                unwritten += 1
                 continue
-            target = output_dir / names.claim(parsed.case.id, fmt)
-            if not _may_write(target, parsed.source, protected, force):
-                errors += 1
-                continue
-            result = screener.screen(parsed.case, parsed.source)
+            result = screener.screen(case, source)
             built = referral.build(
-                parsed.case, result, catalog, on=day, all_trials=all_trials, compare=compare
+                case, result, catalog, on=day, all_trials=all_trials, compare=compare
             )
             _write(target, referral.render(built, fmt))
             click.echo(printable(str(target)))
     except CareligibleError as exc:
         fail(printable(str(exc)))
+    errors = records.refused + unwritten
     if errors:
         click.echo(f"careligible: {errors} case(s) got no report; see above", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
