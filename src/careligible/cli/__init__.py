@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .audit import audit, explain
-from .common import ExitCode, quiet_stdout, where_raised
+from .common import ExitCode, broken_pipe, where_raised
 from .fhir import import_fhir
 from .registry import registry, rules_draft
 from .report import report
@@ -40,8 +40,7 @@ class _Careligible(click.Group):
             click.echo("careligible: interrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)
         except BrokenPipeError:
-            quiet_stdout()
-            sys.exit(ExitCode.BROKEN_PIPE)
+            broken_pipe()
         except Exception as exc:
             click.echo(
                 f"careligible: internal error: {where_raised(exc)}; please report it", err=True

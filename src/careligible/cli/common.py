@@ -173,8 +173,10 @@ def where_raised(exc: BaseException) -> str:
     return f"{type(exc).__name__}{place}"
 
 
-def quiet_stdout() -> None:
-    """The reader of standard output left: point it at /dev/null so exiting cannot fail too."""
+def broken_pipe() -> NoReturn:
+    """The reader of standard output left (``| head``): point standard output at /dev/null, so
+    that exiting (which flushes it) cannot fail too, and exit with ``BROKEN_PIPE``."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+    sys.exit(ExitCode.BROKEN_PIPE)

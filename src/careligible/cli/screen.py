@@ -25,11 +25,11 @@ from ..writers import BINARY_FORMATS, BY_ID, WRITERS, make_writer
 from .common import (
     ExitCode,
     Protected,
+    broken_pipe,
     destination,
     fail,
     load_rules,
     protected_files,
-    quiet_stdout,
     refuse_clash,
     where_raised,
 )
@@ -271,8 +271,7 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
                 errors = run_batch(batch, make_writer(batch.fmt, out, version, population), where)
                 finished = True
     except BrokenPipeError:
-        quiet_stdout()
-        sys.exit(ExitCode.BROKEN_PIPE)
+        broken_pipe()
     except OutputFailed as exc:
         fail(f"{exc}{unchanged}", ExitCode.OUTPUT_FAILED)
     except WorkersLost as exc:
