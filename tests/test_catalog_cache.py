@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from careligible.catalog import load, load_catalog
+from careligible import engine as engine_module
+from careligible import rulesets
+from careligible.case import Case
+from careligible.catalog import Catalog, load, load_catalog
 from careligible.catalog.cache import CACHE_ENV
+from careligible.engine import RuleEngine
+from careligible.facts import case_facts
 from conftest import criterion_yaml
 
 
@@ -102,3 +107,49 @@ def test_rules_check_reads_every_file(
     refuse_yaml(monkeypatch)
     with pytest.raises(AssertionError, match="parsed"):
         load_catalog(rules, cached=False)
+
+
+def layouts(where: Path) -> list[Path]:
+    return sorted(where.glob("layout-*.pickle")) if where.is_dir() else []
+
+
+def test_a_second_engine_skips_laying_out_the_rulesets(
+    rules: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = load_catalog(rules)
+    first = RuleEngine(catalog)
+    assert len(layouts(cache)) == 1
+
+    def lay_out(catalog: Catalog) -> None:
+        raise AssertionError("the rulesets were laid out again")
+
+    monkeypatch.setattr(engine_module, "layout", lay_out)
+    again = RuleEngine(catalog)
+    assert again.ruleset_sizes == first.ruleset_sizes
+    adult = Case(id="c-1", disease="sle", age=30)
+    facts = case_facts(adult, catalog.vocabulary, again.therapy_specs)
+    assert again.evaluate(facts)[("NCT00000001", "main", "adult")] == "met"
+
+
+def test_a_changed_condition_or_limit_is_laid_out_again(
+    rules: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = load_catalog(rules)
+    RuleEngine(catalog)
+    trial = rules / "trials" / "NCT00000001.yaml"
+    trial.write_text(trial.read_text().replace("at_least: 18", "at_least: 21"))
+    RuleEngine(load_catalog(rules))
+    assert len(layouts(cache)) == 2
+    monkeypatch.setattr(rulesets, "STACK_LIMIT", rulesets.STACK_LIMIT - 1)
+    RuleEngine(catalog)
+    assert len(layouts(cache)) == 3
+
+
+def test_a_damaged_layout_is_laid_out_again(rules: Path, cache: Path) -> None:
+    catalog = load_catalog(rules)
+    RuleEngine(catalog)
+    (entry,) = layouts(cache)
+    entry.write_bytes(entry.read_bytes()[:-5] + b"xxxxx")
+    again = RuleEngine(catalog)
+    facts = case_facts(Case(id="c-2", disease="sle", age=16), catalog.vocabulary, ())
+    assert again.evaluate(facts)[("NCT00000001", "main", "adult")] == "not_met"

@@ -28,6 +28,7 @@ import orjson
 from durable import engine as durable_engine
 
 from .catalog import Catalog
+from .catalog.cache import derived
 from .compiler import compile_condition, contains_refs, count_key, fact_key, flag_key, tally_keys
 from .conditions import TherapyCount, TherapySpec, walk
 from .errors import EngineError
@@ -42,6 +43,7 @@ from .rulesets import (
     computable,
     freeze,
     layout,
+    layout_inputs,
     thresholds,
 )
 
@@ -89,7 +91,8 @@ class RuleEngine:
             }.values()
         )
         self._contains = sorted(contains_refs(conditions))
-        laid_out = layout(catalog)
+        # Laying out takes longer than the rest of a start; the same criteria lay out the same.
+        laid_out = derived("layout", layout_inputs(catalog), lambda: layout(catalog))
         self._rulesets = [freeze(r) for r in laid_out]
         self._memo_limit = max(MEMO_MIN, MEMO_ENTRIES // len(self._rulesets))
         self._thresholds = thresholds([rule.match for r in laid_out for rule in r.rules])

@@ -119,6 +119,20 @@ def freeze(ruleset: Ruleset) -> Compiled:
     )
 
 
+def layout_inputs(catalog: Catalog) -> str:
+    """Everything :func:`layout` reads of a catalog and of this module, as text: the key a laid
+    out catalog is kept under, so that a start-up with the same criteria skips laying it out."""
+    parts = [f"rules per ruleset {MAX_RULES_PER_RULESET}, stack {STACK_LIMIT}"]
+    parts += [
+        repr((trial.nct_id, cohort.id, criterion.id, criterion.condition))
+        for trial in catalog.trials
+        for cohort in trial.cohorts
+        for criterion in cohort.criteria
+    ]
+    parts += [repr((rule.id, rule.condition)) for rule in catalog.considerations]
+    return "\n".join(parts)
+
+
 def layout(catalog: Catalog) -> list[Ruleset]:
     """The first ruleset (gate and considerations), then the cohort rulesets behind each gate."""
     first = Ruleset("first")

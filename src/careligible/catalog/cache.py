@@ -15,6 +15,9 @@ fails the check, is removed and the catalog is loaded from the YAML again. Entri
 to a temporary file and renamed into place, never inside the rules directory, and at most
 :data:`KEEP` entries are kept. The cache is the user's own: its directory is created readable
 by its owner only. ``CARELIGIBLE_CACHE_DIR`` names another directory, or ``off`` for none.
+
+:func:`derived` keeps other work done on a catalog the same way (the engine's laid-out rulesets),
+under the hash of a text naming everything that work reads.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import os
 import pickle
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import TypeVar, cast
 
 from .schema import Catalog
 
@@ -34,9 +39,11 @@ from .schema import Catalog
 CACHE_ENV = "CARELIGIBLE_CACHE_DIR"
 
 #: Entries kept; the oldest beyond this are removed when a new one is written.
-KEEP = 16
+KEEP = 32
 
 _DIGEST = hashlib.sha256().digest_size
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path | None:
@@ -81,17 +88,7 @@ def cached_catalog(directory: Path, version: str) -> Catalog | None:
     entry = _entry(directory, version)
     if entry is None:
         return None
-    try:
-        data = entry.read_bytes()
-    except OSError:
-        return None
-    digest, payload = data[:_DIGEST], data[_DIGEST:]
-    catalog = None
-    if hashlib.sha256(payload).digest() == digest:
-        try:
-            catalog = pickle.loads(payload)
-        except Exception:
-            catalog = None
+    catalog = _read(entry)
     if isinstance(catalog, Catalog) and catalog.version == version:
         return catalog
     with contextlib.suppress(OSError):
@@ -102,11 +99,48 @@ def cached_catalog(directory: Path, version: str) -> Catalog | None:
 def keep_catalog(directory: Path, catalog: Catalog) -> None:
     """Keep ``catalog`` for the next start; any failure only means there is no entry."""
     entry = _entry(directory, catalog.version)
-    if entry is None:
-        return
+    if entry is not None:
+        _write(entry, catalog)
+
+
+def derived(kind: str, content: str, compute: Callable[[], T]) -> T:
+    """What ``compute`` makes of a catalog, kept under the hash of ``content`` (text that names
+    everything the result depends on) and of this package's code; computed again when there is
+    no usable entry. For work every start would repeat, such as laying out the rulesets."""
+    where = cache_dir()
+    if where is None:
+        return compute()
+    key = hashlib.sha256("\0".join([kind, content, _code_stamp()]).encode()).hexdigest()
+    entry = where / f"{kind}-{key[:32]}.pickle"
+    found = _read(entry)
+    if found is not None:
+        return cast(T, found)
+    made = compute()
+    _write(entry, made)
+    return made
+
+
+def _read(entry: Path) -> object | None:
+    """An entry's object when its digest holds and it unpickles; None otherwise."""
+    try:
+        data = entry.read_bytes()
+    except OSError:
+        return None
+    digest, payload = data[:_DIGEST], data[_DIGEST:]
+    if hashlib.sha256(payload).digest() != digest:
+        return None
+    try:
+        value: object = pickle.loads(payload)
+    except Exception:
+        return None
+    return value
+
+
+def _write(entry: Path, value: object) -> None:
+    """Write an entry through a temporary file renamed into place; a failure writes nothing."""
     written: str | None = None
     try:
-        payload = pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=entry.parent, prefix=".", delete=False) as out:
             written = out.name
@@ -123,6 +157,6 @@ def keep_catalog(directory: Path, catalog: Catalog) -> None:
 def _prune(where: Path) -> None:
     """Remove all but the :data:`KEEP` most recently written entries."""
     with contextlib.suppress(OSError):
-        entries = sorted(where.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime_ns)
+        entries = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:-KEEP]:
             old.unlink(missing_ok=True)
