@@ -8,20 +8,38 @@ its command runs.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
-from .audit import audit, explain
 from .common import ExitCode, broken_pipe, where_raised
-from .fhir import import_fhir
-from .registry import registry, rules_draft
-from .report import report
-from .rules import rules, trials
-from .screen import screen, tui
-from .serve import serve
-from .terminology import rules_expand
+
+#: Each command by its name: (the module of this package that holds it, its function there).
+#: A command's module is imported only when that command runs or is listed in the help, so a
+#: one-case ``screen`` never loads the service, the registry client or the audit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("audit", "audit"),
+    "explain": ("audit", "explain"),
+    "import-fhir": ("fhir", "import_fhir"),
+    "registry": ("registry", "registry"),
+    "report": ("report", "report"),
+    "rules": ("rules", "rules"),
+    "screen": ("screen", "screen"),
+    "serve": ("serve", "serve"),
+    "trials": ("rules", "trials"),
+    "tui": ("screen", "tui"),
+}
+
+#: Commands of the ``rules`` group that live in other modules: (module, function).
+RULES_SUBCOMMANDS = (("registry", "rules_draft"), ("terminology", "rules_expand"))
+
+
+def _load(module: str, name: str) -> click.Command:
+    command = getattr(importlib.import_module(f".{module}", __name__), name)
+    assert isinstance(command, click.Command), name
+    return command
 
 
 class _Careligible(click.Group):
@@ -30,6 +48,19 @@ class _Careligible(click.Group):
     Commands exit with their own codes; what escapes them is mapped here, so Ctrl-C is 130
     (click would say 1), a reader closing the pipe is 141, and a bug is one line and 3,
     never a traceback that could carry a case's values."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named, its module imported now (see :data:`COMMANDS`)."""
+        if cmd_name not in COMMANDS:
+            return None
+        command = _load(*COMMANDS[cmd_name])
+        if cmd_name == "rules" and isinstance(command, click.Group):
+            for module, name in RULES_SUBCOMMANDS:
+                command.add_command(_load(module, name))
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -56,10 +87,5 @@ def main() -> None:
     Decision support only: the screening team and investigator decide.
     """
 
-
-for _command in (screen, tui, rules, trials, explain, report, audit, import_fhir, registry, serve):
-    main.add_command(_command)
-rules.add_command(rules_draft)
-rules.add_command(rules_expand)
 
 __all__ = ["ExitCode", "main"]
