@@ -277,21 +277,13 @@ class _CohortPlan:
     ) -> CohortResult:
         """The cohort's result; with ``full=False`` its ``criteria`` are left empty (see
         :class:`Screener`), everything else is the same."""
-        criteria: list[CriterionResult] = []
-        decided: list[Decided]
-        if full:
-            criteria = [
-                plan.result(criterion, statuses[key], facts)
-                for key, criterion, plan in self.computable
-                if key in statuses
-            ]
-            decided = list(criteria)
-        else:
-            decided = [
-                plan.decision(criterion, statuses[key], facts)
-                for key, criterion, plan in self.computable
-                if key in statuses
-            ]
+        decided: list[CriterionResult | _Decision] = [
+            plan.result(criterion, statuses[key], facts)
+            if full
+            else plan.decision(criterion, statuses[key], facts)
+            for key, criterion, plan in self.computable
+            if key in statuses
+        ]
         skipped = len(self.computable) - len(decided)
         confirm = list(self.confirm)
         if skipped:  # the cohort does not enrol this disease: nothing is left to confirm
@@ -303,8 +295,6 @@ class _CohortPlan:
             if (r := self._confirmed(item, context)) is not None
         ]
         decided += confirmed
-        if full:
-            criteria += confirmed
         done = {r.id for r in confirmed}
         confirm = [item for item in confirm if item.id not in done]
         blockers = [c for c in decided if is_blocking(c)]
@@ -324,7 +314,7 @@ class _CohortPlan:
             # A ruled-out trial asks for nothing: no missing fact could let the case in.
             missing=[] if verdict == "ineligible" else missing_facts(decided),
             to_confirm=confirm,
-            criteria=criteria,
+            criteria=[c for c in decided if isinstance(c, CriterionResult)] if full else [],
             blocked_by=[c.id for c in blockers],
             only_blocker=_only_blocker(blockers),
             not_evaluated=skipped,

@@ -355,7 +355,7 @@ def encoder(fmt: str, ruleset_version: str, population: bool = False) -> Encoder
     """The function that encodes one record of ``fmt`` (None for the table), picklable so that
     workers can encode. Compact records and Parquet rows carry the ruleset version; a population
     run's CSV rows carry the ``prefilter`` cell."""
-    if fmt in ("compact", "parquet"):
+    if fmt in BY_ID:
         return partial(encode_compact, ruleset_version=ruleset_version)
     if fmt == "csv" and population:
         return partial(CsvWriter.encode_row, population=True)
