@@ -98,7 +98,10 @@ def encode_compact(result: CaseResult, ruleset_version: str) -> str:
 
 
 class _Read(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of the models a record is read back with; built on first use, since writing
+    compact records never needs them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CompactTrial(_Read):

@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .compact import encode_compact
 from .population import PREFILTER_LABEL
 from .results import (
     DISCLAIMER,
@@ -305,6 +304,8 @@ class CompactWriter(EncodingWriter):
         self.ruleset_version = ruleset_version
 
     def write(self, result: CaseResult) -> None:
+        from .compact import encode_compact
+
         self.write_encoded(encode_compact(result, self.ruleset_version))
 
 
@@ -356,6 +357,8 @@ def encoder(fmt: str, ruleset_version: str, population: bool = False) -> Encoder
     workers can encode. Compact records and Parquet rows carry the ruleset version; a population
     run's CSV rows carry the ``prefilter`` cell."""
     if fmt in BY_ID:
+        from .compact import encode_compact  # the reading side of compact records is not needed
+
         return partial(encode_compact, ruleset_version=ruleset_version)
     if fmt == "csv" and population:
         return partial(CsvWriter.encode_row, population=True)

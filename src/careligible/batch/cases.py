@@ -8,16 +8,19 @@ screening one case (an engine error, a bug): that case's record says so and the 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..catalog import Catalog
 from ..errors import CareligibleError, Problem
 from ..readers import ParsedCase, parsed_records
 from ..results import CaseResult
 from ..screening import Screener
+
+if TYPE_CHECKING:
+    import sqlite3
 
 #: Longest exception message an error record carries: enough to say what failed, not a dump.
 MESSAGE_LIMIT = 200
@@ -78,6 +81,8 @@ class SeenIds:
         return str(row[0])
 
     def _open(self) -> sqlite3.Connection:
+        import sqlite3  # only a batch of more than ``in_memory`` ids needs it
+
         self._spill = tempfile.TemporaryDirectory(prefix="careligible-ids-")
         db = sqlite3.connect(Path(self._spill.name) / "seen.db")
         db.execute("PRAGMA journal_mode = OFF")

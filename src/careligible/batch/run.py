@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audit import AuditLog
 from ..errors import CareligibleError
 from ..screening import Screener
 from ..writers import EncodingWriter, Writer, encoder
@@ -22,6 +21,7 @@ from .cases import parsed_cases
 from .stream import Screened, screen_stream
 
 if TYPE_CHECKING:
+    from ..audit import AuditLog
     from ..registry.sites import Area
 
 

@@ -40,7 +40,10 @@ criteria or a truncated copy; ``none``: nothing beyond the title, conditions, ag
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of the rule-file models. Their validators are built on first use: a start whose
+    catalog comes from the cache (:mod:`.cache`) reads no rule file and never needs them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Source(_Strict):

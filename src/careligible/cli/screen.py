@@ -14,13 +14,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..audit import log_head, open_audit_log
 from ..batch import Batch, OutputFailed, Screened, WorkersLost, default_jobs, run_batch
 from ..errors import CareligibleError
-from ..population import PopulationCounts
 from ..writers import BINARY_FORMATS, BY_ID, WRITERS, make_writer
 from .common import (
     ExitCode,
@@ -33,7 +32,6 @@ from .common import (
     refuse_clash,
     where_raised,
 )
-from .dataset import PartsWriter, check_dataset, dataset_destination
 from .options import (
     audit_log_option,
     file_option,
@@ -42,7 +40,13 @@ from .options import (
     output_option,
     rules_option,
 )
-from .population import PopulationRun
+
+if TYPE_CHECKING:
+    from ..audit import AuditLog
+    from ..catalog import Catalog
+    from ..population import PopulationCounts
+    from ..registry.sites import Area
+    from .population import PopulationRun
 
 
 @click.command()
@@ -122,11 +126,10 @@ def screen(
 
     A directory is read as a FHIR bulk export (Patient*.ndjson, ...): one record per patient.
     """
-    from ..registry.sites import parse_area
     from ..screening import Screener
 
     try:
-        area = parse_area(country, near, within)
+        area = _area(country, near, within)
         _check_scheduler(scheduler, jobs, audit_log_path)
     except ValueError as exc:
         fail(str(exc))
@@ -136,6 +139,8 @@ def screen(
         protected = protected_files(paths, audit_log_path, rules_dir)
         refuse_clash(output, protected, "the output")
         if output is not None and output.is_dir():
+            from .dataset import check_dataset
+
             check_dataset(output, fmt, scheduler)
         catalog = load_rules(rules_dir, consequence="; nothing was screened")
         population = population or worklist is not None
@@ -143,8 +148,8 @@ def screen(
         # reads the results (the audit log records every criterion, an area is looked up).
         detail = fmt not in BY_ID or audit_log_path is not None or area is not None
         screener = Screener(catalog, population=population, criteria=detail)
-        run = PopulationRun.start(catalog, worklist, output, protected) if population else None
-        audit_log = open_audit_log(audit_log_path)
+        run = _population_run(catalog, worklist, output, protected) if population else None
+        audit_log = _audit_log(audit_log_path)
     except CareligibleError as exc:
         fail(str(exc))
     show_progress = sys.stderr.isatty() if progress is None else progress
@@ -172,6 +177,36 @@ def screen(
     if errors:
         click.echo(f"careligible: {errors} record(s) had errors; see the 'error' field", err=True)
     sys.exit(ExitCode.RECORD_ERRORS if errors else ExitCode.OK)
+
+
+# A one-case screen is mostly start-up: what only some options need is imported when they are
+# given, so the plain run never loads the site registry (pycountry, geographiclib), the audit
+# log, the population run or the dataset writer.
+
+
+def _area(country: str | None, near: str | None, within: float | None) -> Area | None:
+    """The area ``--country``/``--near``/``--within`` ask for (ValueError when they do not fit)."""
+    if country is None and near is None and within is None:
+        return None
+    from ..registry.sites import parse_area
+
+    return parse_area(country, near, within)
+
+
+def _population_run(
+    catalog: Catalog, worklist: Path | None, output: Path | None, protected: list[Protected]
+) -> PopulationRun:
+    from .population import PopulationRun
+
+    return PopulationRun.start(catalog, worklist, output, protected)
+
+
+def _audit_log(path: Path | None) -> AuditLog | None:
+    if path is None:
+        return None
+    from ..audit import open_audit_log
+
+    return open_audit_log(path)
 
 
 def _refuse_unwritable_format(fmt: str, output: Path | None) -> None:
@@ -210,6 +245,8 @@ class Terminated(BaseException):
 
 def _print_head(path: Path) -> None:
     """The anchor of the audit log, for the auditor to keep apart from it (``--expect-head``)."""
+    from ..audit import log_head
+
     try:
         head = log_head(path)
     except CareligibleError as exc:
@@ -262,6 +299,8 @@ def _run(batch: Batch, output: Path | None, protected: list[Protected]) -> int:
     try:
         version, population = batch.screener.catalog.version, batch.screener.population
         if output is not None and output.is_dir():
+            from .dataset import PartsWriter, dataset_destination
+
             with dataset_destination(output) as folder:
                 parts = PartsWriter(folder, batch.fmt, version, population)
                 errors = run_batch(batch, parts, where)
