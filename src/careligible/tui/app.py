@@ -71,6 +71,7 @@ class CareligibleApp(FileActions):
         self.dirty = False
         self._generation = 0
         self._shown_generation = 0
+        self._shown_disease: str | None = None  # the disease of the case the panel shows
         self._timer: Timer | None = None
         self._load_error = ""
         self._import_message = ""
@@ -112,6 +113,7 @@ class CareligibleApp(FileActions):
 
     def on_case_form_changed(self, event: CaseForm.Changed) -> None:
         self.values = event.values
+        self._mark_stale()
         if not self.dirty:
             self.dirty = True
             self._update_subtitle()
@@ -131,8 +133,32 @@ class CareligibleApp(FileActions):
     def current_case(self) -> Case | None:
         case, problems = form_model.validate(self.values)
         self.query_one(CaseForm).show_problems(problems)
-        self.query_one(ResultsPanel).show_problems(len(problems))
+        self.query_one(ResultsPanel).show_problems(len(problems), self._other_disease())
         return case
+
+    def _other_disease(self) -> str:
+        """The disease of the results shown, worded, when the form now names another; else ""."""
+        shown = self._shown_disease
+        if shown is None or shown == self.values.get("disease", ""):
+            return ""
+        return f"disease {shown}" if shown else "no disease"
+
+    def _mark_stale(self) -> None:
+        """Dim the results until the form's entry is screened, saying why they are dimmed."""
+        if self.result is None:
+            return  # nothing shown yet: the panel says it is screening
+        panel = self.query_one(ResultsPanel)
+        if other := self._other_disease():
+            now = self.values.get("disease", "") or "none"
+            panel.show_stale(
+                f"Disease changed to {now}: the results below are for {other} "
+                "until the new screening arrives"
+            )
+        else:
+            panel.show_stale(
+                "Screening the form: the results below are for an earlier entry "
+                "until the new ones arrive"
+            )
 
     def _screen_now(self) -> None:
         if self._timer is not None:  # called directly (a file loaded): the pending one is moot
@@ -143,6 +169,7 @@ class CareligibleApp(FileActions):
         if case is None:
             self._shown_generation = self._generation  # the panel shows the problems
         else:
+            self._mark_stale()
             self._screen(case, self._generation)
 
     @work(exclusive=True, thread=True, group="screen")
@@ -154,12 +181,13 @@ class CareligibleApp(FileActions):
             self.call_from_thread(self._show_error, generation, message)
             return
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._show_result, generation, result)
+            self.call_from_thread(self._show_result, generation, result, case.disease or "")
 
-    def _show_result(self, generation: int, result: CaseResult) -> None:
+    def _show_result(self, generation: int, result: CaseResult, disease: str) -> None:
         if generation != self._generation:
             return  # a newer edit is on its way
         self.result = result
+        self._shown_disease = disease
         self.query_one(ResultsPanel).show(result, ask_next(result))
         self._shown_generation = generation
 

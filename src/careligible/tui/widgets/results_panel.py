@@ -56,20 +56,30 @@ class ResultsPanel(Vertical):
             with TabPane("Considerations", id="tab-considerations"), VerticalScroll():
                 yield Static("", id="considerations")
 
-    def show_problems(self, count: int) -> None:
-        summary = self.query_one("#summary", Static)
-        if count:
-            summary.update(
-                Text(
-                    f"{count} problem(s) in the form: results below are for the last valid entry",
-                    style="bold red",
-                )
-            )
-        elif self.result is not None:
-            summary.update(self._summary(self.result))
+    def show_problems(self, count: int, shown_for: str = "") -> None:
+        """The form has ``count`` problems: the results below stay, dimmed, as those of the
+        last valid entry (``shown_for`` names its disease when the form now names another)."""
+        if not count:
+            return  # the screening that follows shows fresh results, or says it is under way
+        if self.result is None:
+            text = f"{count} problem(s) in the form: no results until they are fixed"
+            self.query_one("#summary", Static).update(Text(text, style="bold red"))
+            return
+        of = f" ({shown_for})" if shown_for else ""
+        self.show_stale(
+            f"{count} problem(s) in the form: the results below are for the last valid entry{of}, "
+            "not for what the form shows",
+            style="bold red",
+        )
+
+    def show_stale(self, why: str, style: str = "bold yellow") -> None:
+        """The results below are not for what the form shows: dim them and say why, so that
+        no one reads an earlier entry's verdicts as this one's. :meth:`show` undoes it."""
+        self.add_class("-stale")
+        self.query_one("#summary", Static).update(Text(why, style=style))
 
     def show_error(self, message: str) -> None:
-        self.query_one("#summary", Static).update(Text(message, style="bold red"))
+        self.show_stale(f"{message} The results below are for an earlier entry.", "bold red")
 
     def _summary(self, result: CaseResult) -> Text:
         text = Text()
@@ -85,6 +95,7 @@ class ResultsPanel(Vertical):
 
     def show(self, result: CaseResult, ask_next: list[tuple[str, list[str]]]) -> None:
         self.result = result
+        self.remove_class("-stale")
         self.query_one("#summary", Static).update(self._summary(result))
         table: DataTable[str | Text] = self.query_one("#trials", DataTable)
         current = None if self._to_top else self.selected_nct()

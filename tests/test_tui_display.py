@@ -1,0 +1,174 @@
+"""The results panel tells the truth about what it shows, driven from the keyboard.
+
+Results that are not for what the form shows are dimmed and say why; "ask next" speaks the
+form's language and leads to the field; an eligible verdict always comes with its count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Select, Static
+
+from careligible.case import Case
+from careligible.catalog import Catalog
+from careligible.results import CaseResult
+from careligible.screening import Screener
+from careligible.tui import form_model
+from careligible.tui.app import CareligibleApp
+from careligible.tui.widgets.results_panel import ResultsPanel
+from test_tui import MG_CASE, settle, sync
+
+
+class GatedScreener(Screener):
+    """Screens only while its gate is open, so a test can look at the panel while a screening
+    is under way, however fast the machine."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def screen(self, case: Case, source: str = "") -> CaseResult:
+        self.gate.wait(timeout=60)
+        return super().screen(case, source)
+
+
+@pytest.fixture(scope="module")
+def gated(catalog: Catalog) -> GatedScreener:
+    return GatedScreener(catalog)
+
+
+@pytest.fixture
+def make(gated: GatedScreener) -> Iterator[Callable[[Path | None], CareligibleApp]]:
+    gated.gate.set()
+
+    def build(case_file: Path | None = MG_CASE) -> CareligibleApp:
+        return CareligibleApp(gated.catalog, case_file, debounce=0.05, screener=gated)
+
+    yield build
+    gated.gate.set()  # never leave a worker waiting
+
+
+def summary(app: CareligibleApp) -> str:
+    return str(app.query_one("#summary", Static).render())
+
+
+def panel(app: CareligibleApp) -> ResultsPanel:
+    return app.query_one(ResultsPanel)
+
+
+def dimmed(app: CareligibleApp) -> bool:
+    """The class is set and the style sheet dims the table and the tabs below it."""
+    stale = panel(app).has_class("-stale")
+    opacities = {app.query_one(f"#{w}").styles.text_opacity for w in ("trials", "result-tabs")}
+    assert (max(opacities) < 1) == stale and len(opacities) == 1
+    return stale
+
+
+async def until(pilot: Pilot[Any], done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for ``done`` without sleeping a fixed time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+def screening(app: CareligibleApp) -> bool:
+    return any(w.group == "screen" and w.is_running for w in app.workers)
+
+
+async def retype(pilot: Pilot[Any], key: str, text: str) -> Input:
+    """Focus a field and replace its text from the keyboard."""
+    field = pilot.app.query_one(f"#{form_model.widget_id(key)}", Input)
+    field.focus()
+    await pilot.press("end", *["backspace"] * len(field.value), *text)
+    return field
+
+
+@sync
+async def test_an_edit_not_yet_screened_dims_the_results(
+    make: Callable[[Path | None], CareligibleApp], gated: GatedScreener
+) -> None:
+    app = make(MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert not dimmed(app)
+        fresh = summary(app)
+        gated.gate.clear()
+        await retype(pilot, "age", "52")
+        assert dimmed(app)
+        assert "earlier entry" in summary(app)
+        await until(pilot, lambda: screening(app))  # the edit is being screened, not yet shown
+        assert dimmed(app) and "earlier entry" in summary(app)
+        gated.gate.set()
+        await settle(pilot)
+        assert not dimmed(app)
+        assert summary(app) == fresh  # the age changes no verdict here; the label goes all the same
+
+
+@sync
+async def test_a_form_problem_dims_the_results_until_it_is_fixed(
+    make: Callable[[Path | None], CareligibleApp],
+) -> None:
+    app = make(MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await retype(pilot, "age", "abc")
+        await settle(pilot)
+        assert dimmed(app)
+        assert "1 problem(s) in the form" in summary(app)
+        assert "last valid entry" in summary(app)
+        await retype(pilot, "age", "41")
+        await settle(pilot)
+        assert not dimmed(app)
+        assert "problem" not in summary(app)
+
+
+@sync
+async def test_a_disease_switch_dims_the_results_until_the_new_ones_arrive(
+    make: Callable[[Path | None], CareligibleApp], gated: GatedScreener
+) -> None:
+    app = make(MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await retype(pilot, "subtype", "")  # "generalized" is no subtype of MS
+        await settle(pilot)
+        gated.gate.clear()
+        disease: Select[str] = app.query_one(f"#{form_model.widget_id('disease')}", Select)
+        disease.focus()
+        await pilot.press("enter", "down", "enter")  # the option after mg is ms
+        await pilot.pause()
+        assert disease.value == "ms"
+        assert dimmed(app)
+        assert "Disease changed to ms" in summary(app)
+        assert "for disease mg" in summary(app)
+        await until(pilot, lambda: screening(app))
+        assert "Disease changed to ms" in summary(app)
+        gated.gate.set()
+        await settle(pilot)
+        assert not dimmed(app)
+        assert "Disease changed" not in summary(app)
+
+
+@sync
+async def test_a_problem_after_a_disease_switch_names_the_disease_shown(
+    make: Callable[[Path | None], CareligibleApp],
+) -> None:
+    app = make(MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await retype(pilot, "age", "abc")
+        disease: Select[str] = app.query_one(f"#{form_model.widget_id('disease')}", Select)
+        disease.focus()
+        await pilot.press("enter", "down", "enter")
+        await settle(pilot)
+        assert disease.value == "ms"
+        assert dimmed(app)
+        assert "last valid entry (disease mg)" in summary(app)
