@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from careligible import engine as engine_module
 from careligible import rulesets
 from careligible.case import Case
 from careligible.catalog import Catalog, load, load_catalog
-from careligible.catalog.cache import CACHE_ENV
+from careligible.catalog.cache import CACHE_ENV, code_stamp
 from careligible.engine import RuleEngine
 from careligible.facts import case_facts
 from conftest import criterion_yaml
@@ -153,3 +154,23 @@ def test_a_damaged_layout_is_laid_out_again(rules: Path, cache: Path) -> None:
     again = RuleEngine(catalog)
     facts = case_facts(Case(id="c-2", disease="sle", age=16), catalog.vocabulary, ())
     assert again.evaluate(facts)[("NCT00000001", "main", "adult")] == "not_met"
+
+
+def test_the_code_stamp_changes_with_any_module_and_only_with_modules(tmp_path: Path) -> None:
+    package = tmp_path / "package"
+    (package / "sub" / "__pycache__").mkdir(parents=True)
+    module = package / "sub" / "deep.py"
+    module.write_text("x = 1\n")
+    (package / "top.py").write_text("y = 2\n")
+    stamps = [code_stamp(str(package))]
+    (package / "sub" / "__pycache__" / "deep.cpython-311.pyc").write_bytes(b"\0")
+    (package / "notes.txt").write_text("not code")
+    assert code_stamp(str(package)) == stamps[0]
+    module.write_text("x = 10\n")  # a nested module of another size
+    stamps.append(code_stamp(str(package)))
+    info = module.stat()
+    os.utime(module, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000))  # same size, touched
+    stamps.append(code_stamp(str(package)))
+    (package / "sub" / "new.py").write_text("")
+    stamps.append(code_stamp(str(package)))
+    assert len(set(stamps)) == len(stamps)

@@ -57,13 +57,32 @@ def cache_dir() -> Path | None:
 
 @cache
 def _code_stamp() -> str:
-    """What identifies this package's code: every module's path, size and modification time."""
+    """What identifies this package's code (see :func:`code_stamp`)."""
+    return code_stamp(str(Path(__file__).resolve().parents[1]))
+
+
+def code_stamp(package: str) -> str:
+    """The Python version and every module under ``package``: its path, size and modification
+    time. An entry is only ever read by the code that wrote it.
+
+    Every start computes it, so the tree is walked with ``os.scandir`` and the entries sorted as
+    text: ``Path`` objects and their comparisons cost more than the stat calls themselves."""
     digest = hashlib.sha256(sys.version.encode())
-    package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")):
-        info = path.stat()
-        digest.update(f"{path.relative_to(package)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    for name, info in sorted(_modules(package, "")):
+        digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
     return digest.hexdigest()
+
+
+def _modules(folder: str, prefix: str) -> list[tuple[str, os.stat_result]]:
+    """Every ``*.py`` file under ``folder``: its path relative to the package, and its stat."""
+    found: list[tuple[str, os.stat_result]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                found += _modules(entry.path, f"{prefix}{entry.name}/")
+            elif entry.name.endswith(".py"):
+                found.append((prefix + entry.name, entry.stat()))
+    return found
 
 
 def _entry(directory: Path, version: str) -> Path | None:
