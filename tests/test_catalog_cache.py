@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,11 @@ from careligible.catalog import Catalog, load, load_catalog
 from careligible.catalog.cache import CACHE_ENV, code_stamp
 from careligible.engine import RuleEngine
 from careligible.facts import case_facts
+from careligible.registry.record import parse_record
+from careligible.registry.snapshot import make_snapshot, store
 from conftest import criterion_yaml
+
+FIXTURES = Path(__file__).parent / "fixtures" / "registry"
 
 
 @pytest.fixture
@@ -174,3 +182,28 @@ def test_the_code_stamp_changes_with_any_module_and_only_with_modules(tmp_path: 
     (package / "sub" / "new.py").write_text("")
     stamps.append(code_stamp(str(package)))
     assert len(set(stamps)) == len(stamps)
+
+
+def test_a_cached_catalog_brings_its_snapshots_into_a_fresh_process(
+    rules: Path, cache: Path
+) -> None:
+    """A start imports the snapshot format only when the cached catalog holds a snapshot."""
+    record = json.loads((FIXTURES / "NCT00000001-v1.json").read_text())
+    posted = parse_record(record).last_update_posted
+    store(
+        rules / "registry",
+        make_snapshot(record, "file v1", datetime(2026, 1, 5, tzinfo=UTC), posted),
+    )
+    assert load_catalog(rules).trials[0].snapshot is not None  # kept in the cache
+    probe = (
+        "import sys\n"
+        "from careligible.catalog import load, load_catalog\n"
+        "load._load = None  # the YAML must not be read: the catalog comes from the cache\n"
+        f"trial = load_catalog(__import__('pathlib').Path({str(rules)!r})).trials[0]\n"
+        "print(trial.snapshot.nct_id, 'careligible.registry.snapshot' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": ":".join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["NCT00000001", "True"]

@@ -23,6 +23,8 @@ NOT_NEEDED = (
     "careligible.cli.population",
     "careligible.cli.dataset",
     "careligible.registry.sites",
+    "careligible.registry.snapshot",  # the shipped catalog has no snapshots
+    "careligible.registry.record",
     "careligible.compact",
     "careligible.explain",
     "pycountry",

@@ -22,7 +22,7 @@ from typing import Any
 from ..conditions import Condition, FieldTest, ParseContext, parse_when
 from ..errors import Problem, RulesError
 from ..readers.text import read_rule_bytes, read_rule_text
-from ..registry.snapshot import FOLDER, load_snapshots, snapshot_files
+from ..registry.folder import FOLDER, snapshot_files
 from ..vocabulary import Vocabulary, load_vocabulary
 from ..yamlsource import LineMap, YamlSyntaxError, load_with_lines
 from .cache import cached_catalog, keep_catalog
@@ -105,6 +105,7 @@ def _load(directory: Path) -> Catalog:
     if not trials and not problems:
         problems.append(Problem("no trial files found", file=str(directory / "trials")))
     from ..registry.overlay import apply_snapshots
+    from ..registry.snapshot import load_snapshots
 
     trials = apply_snapshots(trials, load_snapshots(directory / FOLDER, problems))
     drafts = [t for t in trials if t.meta.draft]

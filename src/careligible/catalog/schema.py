@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..case import Disease
 from ..conditions import Condition
-from ..registry.record import Site
-from ..registry.snapshot import Snapshot
 from ..results import CriterionKind
 from ..vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # a trial holds them only when the rules directory has snapshots
+    from ..registry.record import Site
+    from ..registry.snapshot import Snapshot
 
 RecruitmentStatus = Literal[
     "recruiting",

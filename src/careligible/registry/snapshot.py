@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
+from .folder import FOLDER as FOLDER  # where the snapshots are, for the commands that store them
 from .record import RecordError, StudyRecord, parse_record
 
 FORMAT = "careligible-registry-snapshot/1"
-
-#: The folder of a rules directory that holds the snapshots.
-FOLDER = "registry"
 
 
 @dataclass(frozen=True)
@@ -202,12 +200,6 @@ def load_snapshots(directory: Path, problems: list[Problem]) -> dict[str, Snapsh
             continue
         out[snapshot.nct_id] = snapshot
     return out
-
-
-def snapshot_files(directory: Path) -> list[Path]:
-    """The snapshot files of a rules directory, in the order the version hash reads them."""
-    folder = directory / FOLDER
-    return sorted(folder.glob("NCT*.json")) if folder.is_dir() else []
 
 
 class SnapshotError(ValueError):
