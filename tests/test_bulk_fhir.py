@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,57 @@ def export(tmp_path: Path) -> Path:
     )
     write_ndjson(root / "Encounter.000.ndjson", [{"resourceType": "Encounter", "id": "e-1"}])
     write_ndjson(root / "log.ndjson", [{"exportId": "x"}])
+    return root
+
+
+#: ICD-10-CM codes of diseases the catalog enrols, for a population of patients.
+DISEASE_CODES = ["M32.14", "G70.00", "M05.79", "G35", "M34.0"]
+
+
+def population_export(root: Path, count: int, seed: int = 3) -> Path:
+    """``count`` seeded pseudonymous patients over two Patient files, each with a disease, an
+    eGFR and a drug named through the shared Medication file, and what goes wrong in real
+    exports: a Patient whose import fails (a gender that is a number), a Patient without an id, a
+    broken line, and resources of nobody. Encounters are written and not read."""
+    rng = random.Random(seed)
+    root.mkdir()
+    people: list[dict[str, Any] | str] = []
+    conditions: list[dict[str, Any] | str] = []
+    labs: list[dict[str, Any] | str] = []
+    orders: list[dict[str, Any] | str] = []
+    for n in range(1, count + 1):
+        pid = f"pseudo-d{n}"
+        born = f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        people.append(patient(pid, rng.choice(["female", "male"]), born))
+        conditions.append(condition(f"c-{n}", pid, ICD, rng.choice(DISEASE_CODES)))
+        egfr = rng.randint(15, 120)
+        labs.append(lab(f"o-{n}", pid, "33914-3", egfr, "mL/min/{1.73_m2}", "2026-10-01"))
+        drug = {"medicationReference": {"reference": f"Medication/med-{rng.choice('rm')}"}}
+        orders.append(order(f"mr-{n}", pid, drug, "2025-01-15"))
+    people[4] = {"resourceType": "Patient", "id": "pseudo-d5", "gender": 42}
+    people.insert(9, {"resourceType": "Patient", "gender": "female"})  # no id
+    conditions.insert(3, '{"resourceType": "Condition", ')  # cut short
+    labs.append(condition("c-gone", "pseudo-gone", ICD, "M32.14"))
+    half = len(people) // 2
+    write_ndjson(root / "Patient.000.ndjson", people[:half])
+    write_ndjson(root / "Patient.001.ndjson", people[half:])
+    write_ndjson(root / "Condition.000.ndjson", conditions)
+    write_ndjson(root / "Observation.000.ndjson", [x for x in labs if "Observation" in str(x)])
+    write_ndjson(root / "Condition.001.ndjson", [x for x in labs if "Condition" in str(x)])
+    write_ndjson(root / "MedicationRequest.000.ndjson", orders)
+    medications = [("med-r", "121191", "rituximab"), ("med-m", "6851", "methotrexate")]
+    write_ndjson(
+        root / "Medication.000.ndjson",
+        [
+            {
+                "resourceType": "Medication",
+                "id": mid,
+                "code": {"coding": [{"system": RXNORM, "code": code, "display": name}]},
+            }
+            for mid, code, name in medications
+        ],
+    )
+    write_ndjson(root / "Encounter.000.ndjson", [{"resourceType": "Encounter", "id": "e-1"}])
     return root
 
 

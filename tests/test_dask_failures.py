@@ -26,6 +26,7 @@ from distributed import Client, LocalCluster
 from careligible.batch import partition
 from careligible.cli.common import ExitCode
 from conftest import run_cli
+from test_bulk_fhir import population_export
 
 DISEASES = ["sle", "ra", "mg", "ms", "ssc", "iim"]
 
@@ -148,6 +149,52 @@ def test_a_piece_that_kills_every_worker_is_given_up_and_the_rest_screened(
         for n in lost
     )
     assert all(r["trials"] for r in records if not r["error"])
+
+
+#: As :data:`DEADLY_PIECE`, for a piece of a bulk export: the patients from line 5 of the first
+#: Patient file.
+DEADLY_PATIENTS = """
+import os, signal
+from careligible.batch import partition
+
+def screen_piece(piece, *args, original=partition.screen_piece):
+    items = getattr(piece, "items", ())
+    if piece.file.endswith("Patient.000.ndjson") and items and items[0].line == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(piece, *args)
+
+partition.screen_piece = screen_piece
+"""
+
+
+def test_patients_whose_piece_kills_every_worker_are_error_records_in_their_place(
+    tmp_path: Path, cluster: Callable[..., LocalCluster]
+) -> None:
+    """The patients of the piece given up are imported here, so that each record keeps its
+    case id, and its own error when its import failed."""
+    script = tmp_path / "deadly.py"
+    script.write_text(DEADLY_PATIENTS)
+    running = cluster(preload=[str(script)])
+    export = population_export(tmp_path / "export", 20)
+    screened = run_cli(
+        "screen", "--format", "jsonl", "--scheduler", running.scheduler_address,
+        "--partition-size", "4", export,
+    )  # fmt: skip
+    assert screened.exit_code == ExitCode.RECORD_ERRORS, screened.output
+    assert _ours_only(screened.stderr) == [
+        "careligible: 7 record(s) had errors; see the 'error' field"
+    ]
+    records = [json.loads(line) for line in screened.stdout.splitlines()]
+    patients = Path(export / "Patient.000.ndjson")
+    assert [r["source"] for r in records[4:8]] == [f"{patients}:{n}" for n in range(5, 9)]
+    assert [r["case_id"] for r in records[4:8]] == [f"pseudo-d{n}" for n in range(5, 9)]
+    assert "gender" in records[4]["error"]  # its own error, found where it was imported
+    assert all(
+        r["error"] == "not screened: every Dask worker that took it was lost" for r in records[5:8]
+    )
+    assert [r["case_id"] for r in records if r["trials"]] == [
+        f"pseudo-d{n}" for n in [1, 2, 3, 4, *range(9, 21)]
+    ]
 
 
 def _free_port() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,10 +23,13 @@ from careligible.batch import cluster as dask_batch
 from careligible.batch.frozen import CatalogRefused, FrozenCatalog, freeze
 from careligible.batch.partition import screen_piece
 from careligible.batch.stream import MIN_PARALLEL
-from careligible.catalog import Catalog
+from careligible.catalog import Catalog, default_rules_dir, load_catalog
 from careligible.cli import main
 from careligible.cli.common import ExitCode
+from careligible.fhir.bulk import PatientLines
+from careligible.readers.bulk import bundle_pieces
 from careligible.readers.pieces import pieces
+from test_bulk_fhir import ACTIVE, CONFIRMED, patient, population_export, write_ndjson
 
 DISEASES = ["sle", "iim", "ssc", "mg", "ms", "ra"]
 
@@ -377,3 +381,110 @@ def test_a_piece_that_outlasts_many_waits_is_read_whole(
     )
     assert on_dask == local
     assert "not screened" not in on_dask[1]
+
+
+# --- a FHIR bulk export -------------------------------------------------------------------------
+
+
+def test_a_bulk_export_on_a_local_cluster_gives_the_records_of_local_workers(
+    tmp_path: Path,
+) -> None:
+    """Grouped by patient here, imported and screened on the workers: the records of --jobs."""
+    export = population_export(tmp_path / "export", MIN_PARALLEL + 12)
+    again = tmp_path / "again.jsonl"  # a case id the export already used
+    again.write_text(json.dumps({"id": "pseudo-d1", "disease": "sle", "age": 30}) + "\n")
+    inputs = [str(export), str(again)]
+    runs = {}
+    for how in (["--jobs", "2"], ["--scheduler", "local:2", "--partition-size", "40"]):
+        out = tmp_path / f"out{how[0]}.jsonl"
+        code, output = _screen("--format", "jsonl", *how, *inputs, "-o", str(out))
+        runs[how[0]] = (code, output, out.read_bytes())
+    assert runs["--scheduler"] == runs["--jobs"]
+    code, output, written = runs["--jobs"]
+    assert code == ExitCode.RECORD_ERRORS
+    assert _errors_line(output) == 5
+    records = [json.loads(line) for line in written.splitlines()]
+    assert len(records) == MIN_PARALLEL + 12 + 1 + 2 + 1
+    first, failed, lost = records[0], records[4], records[9]
+    assert first["source"] == f"{export / 'Patient.000.ndjson'}:1" and first["trials"]
+    assert any("Encounter files not read" in w for w in first["warnings"])
+    assert failed["case_id"] == "pseudo-d5" and "gender" in failed["error"]
+    assert lost["case_id"] is None and "needs a FHIR id" in lost["error"]
+    assert "Patient/pseudo-gone" in records[-2]["error"]
+    assert f"duplicate case id 'pseudo-d1' (first at {first['source']})" in records[-1]["error"]
+    assert sum(1 for r in records if r["trials"]) == MIN_PARALLEL + 12 - 1
+
+
+#: A wording of SLE that only the site's own FHIR mapping knows.
+LOCAL_TEXT = "lupus eritematoso sistemico"
+
+
+def _site_rules(root: Path) -> Path:
+    """The shipped rules, with one more wording of SLE in their FHIR mapping."""
+    shutil.copytree(default_rules_dir(), root)
+    mapping = root / "vocabulary" / "fhir.yaml"
+    shipped = "    text: [systemic lupus erythematosus, SLE]\n"
+    text = mapping.read_text(encoding="utf-8")
+    assert shipped in text
+    local = f"    text: [systemic lupus erythematosus, SLE, {LOCAL_TEXT}]\n"
+    mapping.write_text(text.replace(shipped, local), encoding="utf-8")
+    return root
+
+
+def _local_wording_export(root: Path, count: int) -> Path:
+    """Patients whose only diagnosis is written in the site's words."""
+    root.mkdir()
+    write_ndjson(
+        root / "Patient.ndjson",
+        [patient(f"pseudo-w{n}", "female", "1988-03-04") for n in range(count)],
+    )
+    conditions = [
+        {
+            "resourceType": "Condition",
+            "id": f"c-{n}",
+            "subject": {"reference": f"Patient/pseudo-w{n}"},
+            "code": {"text": LOCAL_TEXT},
+            "clinicalStatus": ACTIVE,
+            "verificationStatus": CONFIRMED,
+        }
+        for n in range(count)
+    ]
+    write_ndjson(root / "Condition.ndjson", conditions)
+    return root
+
+
+def test_the_workers_import_a_bulk_export_with_the_mapping_of_the_catalog_sent(
+    tmp_path: Path, scheduler: str
+) -> None:
+    """The workers read no rule file: the site's mapping reaches them inside the catalog."""
+    rules = _site_rules(tmp_path / "site-rules")
+    export = _local_wording_export(tmp_path / "export", 5)
+    catalog = load_catalog(rules)
+    frozen = freeze(catalog)
+    cut = list(bundle_pieces(export, catalog, 2))
+    assert [p.records for p in cut] == [2, 2, 1]
+    assert all(isinstance(item, PatientLines) for p in cut for item in p.items)  # not imported
+    with Client(scheduler) as client:
+        futures = [
+            client.submit(screen_piece, p, frozen.data, frozen.digest, "jsonl", False) for p in cut
+        ]
+        replies = [reply for future in futures for reply in future.result()]
+    assert [(line, case_id, failed) for line, case_id, failed, _, _ in replies] == [
+        (n + 1, f"pseudo-w{n}", False) for n in range(5)
+    ]
+    diseases = {
+        criterion["facts"].get("disease")
+        for _, _, _, text, _ in replies
+        for trial in json.loads(text or "{}")["trials"]
+        for criterion in trial["criteria"]
+    }
+    assert "sle" in diseases
+    # Through the command, the same records as --jobs; and without the site's rules, no SLE.
+    local = _screen("--format", "jsonl", "--jobs", "2", "--rules", str(rules), str(export))
+    on_dask = _screen(
+        "--format", "jsonl", "--scheduler", scheduler, "--rules", str(rules), str(export)
+    )
+    assert on_dask == local
+    assert on_dask[1] == "".join(text or "" for _, _, _, text, _ in replies)
+    shipped = _screen("--format", "jsonl", "--scheduler", scheduler, str(export))
+    assert '"disease": "sle"' not in shipped[1] and shipped[1] != on_dask[1]

@@ -1,4 +1,4 @@
-"""Pieces of a case file read, each alone, exactly as they read in the whole file."""
+"""Pieces of a case file, or of a FHIR bulk export, read each alone exactly as the whole input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from careligible.batch.frozen import CatalogRefused, freeze
 from careligible.batch.partition import screen_piece
 from careligible.catalog import Catalog
+from careligible.fhir.bulk import BulkItem, PatientLines
 from careligible.readers import read_records
+from careligible.readers.bulk import bundle_pieces, read_bundle_piece, read_export
 from careligible.readers.pieces import Piece, pieces, read_piece
+from test_bulk_fhir import population_export
 
 
 def _awkward_csv(path: Path, rows: int, seed: int) -> Path:
@@ -101,3 +104,29 @@ def test_a_catalog_that_does_not_match_its_hash_is_refused_unread(catalog: Catal
     # Bytes that are no pickle at all are refused by the hash, never handed to pickle.
     with pytest.raises(CatalogRefused, match="does not match its hash"):
         screen_piece(piece, b"not a pickle", frozen.digest, "jsonl", False)
+
+
+@pytest.mark.parametrize(("size", "max_text"), [(1, 10**9), (7, 10**9), (1000, 10**9), (50, 1)])
+def test_an_export_in_pieces_of_grouped_patients_reads_as_the_whole_export(
+    tmp_path: Path, catalog: Catalog, size: int, max_text: int
+) -> None:
+    export = population_export(tmp_path / "export", 30)
+    cut = list(bundle_pieces(export, catalog, size, max_text))
+    whole = [(file, line, parsed) for file, line, parsed in read_export(export, catalog)]
+    read = [(p.file, line, parsed) for p in cut for line, parsed in read_bundle_piece(p, catalog)]
+    assert read == whole
+    assert len(whole) == 30 + 1 + 2  # the patients, one Patient without an id, two lines of nobody
+    assert [parsed.source for _, _, parsed in whole] == [f"{f}:{n}" for f, n, _ in whole]
+    # Cut within a file only, never more than asked; nothing imported where the export was cut.
+    for piece in cut:
+        assert {item.file for item in piece.items} == {piece.file}
+        assert 1 <= piece.records <= size
+        if max_text == 1:  # a patient's text fills a piece: the next record starts another
+            assert sum(isinstance(i, PatientLines) for i in piece.items[:-1]) == 0
+        assert all(isinstance(i, PatientLines) or i.imported is None for i in piece.items)
+    assert sum(isinstance(i, BulkItem) for p in cut for i in p.items) == 3
+    files = [p.file for p in cut]
+    assert sorted(set(files), key=files.index) == [
+        str(export / name)
+        for name in ("Patient.000.ndjson", "Patient.001.ndjson", "Condition.000.ndjson")
+    ] + [str(export / "Condition.001.ndjson")]

@@ -4,10 +4,12 @@
 ``--scheduler local:N`` starts a :class:`distributed.LocalCluster` of N worker processes for the
 run. This process (the client) cuts every input file into pieces of whole records
 (:mod:`careligible.readers.pieces`), sends each piece's bytes to a worker, and gathers the encoded
-records back in input order, at most a few pieces per worker ahead. The workers run
-:func:`.partition.screen_piece`: they read, validate, screen and encode, which is where the time
-goes. The catalog is scattered to every worker once, as bytes with their SHA-256, and a worker
-refuses bytes that do not match.
+records back in input order, at most a few pieces per worker ahead. A FHIR bulk export is grouped
+here, by patient, into pieces of patients' resource lines (:mod:`careligible.readers.bulk`): the
+grouping needs the whole export in one place, the import of each patient does not. The workers
+run :func:`.partition.screen_piece`: they read (or import), validate, screen and encode, which is
+where the time goes. The catalog is scattered to every worker once, as bytes with their SHA-256,
+and a worker refuses bytes that do not match.
 
 What a local run finds across the whole batch is found here too: duplicate case ids, in input
 order, from the ids the workers send back. So the records are the same as with ``--jobs``.
@@ -39,15 +41,16 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster
 from distributed.client import FutureCancelledError
 
-from ..errors import InputError
-from ..readers import ParsedCase, format_of, parse_case
-from ..readers.pieces import Piece, pieces, read_piece
+from ..catalog import Catalog
+from ..readers import ParsedCase, format_of
+from ..readers.bulk import bundle_pieces
+from ..readers.pieces import pieces
 from ..results import CaseResult
 from ..screening import Screener
 from ..writers import encoder
 from .cases import SeenIds, describe, duplicate, unscreened
 from .frozen import CatalogRefused, freeze
-from .partition import Reply, local_workers, screen_piece
+from .partition import AnyPiece, Reply, local_workers, piece_cases, screen_piece
 from .pool import ATTEMPTS, WorkersLost
 from .stream import Screened, outcome
 
@@ -85,17 +88,16 @@ def cluster_stream(
     """
     with _quiet_dask(), _client(scheduler) as client, SeenIds() as seen:
         gather = _Gather(client, scheduler, screener, fmt, keep, seen)
-        yield from gather.run(_all_pieces(paths, size))
+        yield from gather.run(_all_pieces(paths, size, screener.catalog))
 
 
-def _all_pieces(paths: Iterable[Path], size: int) -> Iterator[Piece]:
+def _all_pieces(paths: Iterable[Path], size: int, catalog: Catalog) -> Iterator[AnyPiece]:
+    """The pieces of every input in order: a directory is a bulk export, grouped here."""
     for path in paths:
         if path.is_dir():
-            raise InputError(
-                f"{path}: a FHIR bulk export is screened on this machine (--jobs); "
-                "--scheduler sends pieces of case files"
-            )
-        yield from pieces(path, format_of(path), size)
+            yield from bundle_pieces(path, catalog, size)
+        else:
+            yield from pieces(path, format_of(path), size)
 
 
 class _Gather:
@@ -122,8 +124,8 @@ class _Gather:
             self.catalog = client.submit(_held, self.frozen.data, pure=False)
             self.window = IN_FLIGHT * max(1, len(_workers(client)))
 
-    def run(self, items: Iterator[Piece]) -> Iterator[Screened]:
-        flight: deque[tuple[int, Piece, Future[list[Reply]]]] = deque()
+    def run(self, items: Iterator[AnyPiece]) -> Iterator[Screened]:
+        flight: deque[tuple[int, AnyPiece, Future[list[Reply]]]] = deque()
         numbers = iter(range(1 << 62))
         try:
             while True:
@@ -137,7 +139,7 @@ class _Gather:
             for _, _, future in flight:
                 future.cancel()
 
-    def _submit(self, piece: Piece) -> Future[list[Reply]]:
+    def _submit(self, piece: AnyPiece) -> Future[list[Reply]]:
         """The piece goes inside its task, so the scheduler can give it to another worker."""
         self._check_connected()
         digest = self.frozen.digest
@@ -169,7 +171,7 @@ class _Gather:
             raise WorkersLost(f"lost the scheduler at {self.scheduler}")
 
     def _records(
-        self, number: int, piece: Piece, future: Future[list[Reply]]
+        self, number: int, piece: AnyPiece, future: Future[list[Reply]]
     ) -> Iterator[Screened]:
         try:
             replies: list[Reply] = self._result(future)
@@ -231,14 +233,14 @@ class _Gather:
                 raise
             raise WorkersLost(f"lost the scheduler at {self.scheduler} ({exc})") from None
 
-    def _unscreened(self, number: int, piece: Piece, reason: str) -> Iterator[Screened]:
-        """The records of a piece that was not screened, each an error record, read here."""
-        for record in read_piece(piece):
-            parsed = parse_case(record, self.rules)
+    def _unscreened(self, number: int, piece: AnyPiece, reason: str) -> Iterator[Screened]:
+        """The records of a piece that was not screened, each an error record, read here
+        (a bulk export's patients imported here) as the workers would have read them."""
+        for line, parsed in piece_cases(piece, self.rules):
             if parsed.case is not None:
                 earlier = self.seen.first_seen(parsed.case.id, parsed.source)
                 if earlier is not None:
-                    parsed = duplicate(parsed.case.id, record.file, record.line, earlier)
+                    parsed = duplicate(parsed.case.id, piece.file, line, earlier)
             yield self._part(number, outcome(parsed, unscreened(parsed, reason), self.encode, True))
 
 

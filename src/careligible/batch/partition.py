@@ -10,6 +10,11 @@ The catalog arrives as bytes with their SHA-256 (:mod:`.frozen`): bytes that do 
 refused. A process keeps the screener of the last catalog it loaded, so the catalog is unpickled
 once per process, not once per piece.
 
+A piece is a :class:`~careligible.readers.pieces.Piece` of a case file, or a
+:class:`~careligible.readers.bulk.BundlePiece` of a FHIR bulk export: patients whose lines were
+grouped by whoever cut the export, imported here with the catalog's FHIR mapping, the same import
+as a local run's.
+
 What this function cannot see is the rest of the batch: a case id that is also used in another
 piece. Each reply therefore names the id of every record that parsed, and whoever gathers the
 pieces finds the duplicates in input order, as a local run does.
@@ -17,9 +22,12 @@ pieces finds the duplicates in input order, as a local run does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..readers import parse_case
+from ..catalog import Catalog
+from ..readers import ParsedCase, parse_case
+from ..readers.bulk import BundlePiece, read_bundle_piece
 from ..readers.pieces import Piece, read_piece
 from ..screening import Screener
 from ..writers import encoder
@@ -29,6 +37,9 @@ from .stream import Screened, kept_json, outcome
 
 #: Per record: (line, case id when the record parsed, failed, encoded record, result JSON when kept).
 Reply = tuple[int, str | None, bool, str | None, str | None]
+
+#: What a worker is given to screen: records of a case file, or patients of a bulk export.
+AnyPiece = Piece | BundlePiece
 
 
 @dataclass
@@ -64,7 +75,7 @@ def screener_for(
 
 
 def screen_piece(
-    piece: Piece,
+    piece: AnyPiece,
     catalog: bytes,
     digest: str,
     fmt: str,
@@ -84,14 +95,23 @@ def screen_piece(
     screener = screener_for(catalog, digest, population, criteria)
     encode = encoder(fmt, screener.catalog.version, population)
     replies: list[Reply] = []
-    for record in read_piece(piece):
-        parsed = parse_case(record, screener.catalog)
+    for line, parsed in piece_cases(piece, screener.catalog):
         done: Screened = outcome(parsed, screen_parsed(screener, parsed), encode, True)
         assert done.result is not None
         kept = kept_json(done.result, keep or encode is None, population)
         case_id = parsed.case.id if parsed.case is not None else None
-        replies.append((record.line, case_id, done.failed, done.text, kept))
+        replies.append((line, case_id, done.failed, done.text, kept))
     return replies
+
+
+def piece_cases(piece: AnyPiece, catalog: Catalog) -> Iterator[tuple[int, ParsedCase]]:
+    """``(line, parsed case)`` per record of ``piece``, validated (and FHIR imported with
+    ``catalog``'s mapping) exactly as a local run reads the whole input."""
+    if isinstance(piece, BundlePiece):
+        yield from read_bundle_piece(piece, catalog)
+        return
+    for record in read_piece(piece):
+        yield record.line, parse_case(record, catalog)
 
 
 def local_workers(scheduler: str) -> int | None:

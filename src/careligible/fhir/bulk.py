@@ -8,6 +8,10 @@ then each patient's resources are read back as one R4 ``collection`` Bundle and 
 :func:`~careligible.fhir.import_bundle`, the same mapping as for any bundle. Memory then depends
 on the largest patient, not on the number of patients.
 
+The two steps are apart: :func:`grouped_export` gathers each patient's lines (text and places,
+nothing decoded), :func:`import_patient` imports one patient's lines. :func:`iter_export` does
+both in one process; ``screen --scheduler`` groups in the client and imports on the Dask workers.
+
 What cannot be given to a patient is never dropped silently: a line that is not a JSON resource,
 a resource that names no patient or one the Patient files do not hold, and a second Patient with
 an id already seen, each becomes an error record naming ``file:line``; the rest is read. Files of
@@ -88,6 +92,64 @@ class BulkItem:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class PatientLines:
+    """One patient's lines of the export, gathered but not yet decoded or imported.
+
+    Plain text and places only, so the import can happen in another process or on another
+    machine and still name the user's ``file:line`` in every problem and note.
+    """
+
+    file: str
+    line: int
+    """Where the Patient stands: the place of the patient's record."""
+    patient_id: str
+    resources: tuple[tuple[str, int, str], ...]
+    """``(file, line, JSON text)``: the Patient, its resources in file order, then the shared
+    Medications they refer to."""
+    left: tuple[str, ...] = ()
+    """The resource types of the export's files that were not read."""
+
+    @property
+    def size(self) -> int:
+        """Characters of resource text: what the lines cost to hold or to send."""
+        return sum(len(text) for _, _, text in self.resources)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How every patient of one export is imported, resolved once for the whole export."""
+
+    reference_date: dt.date
+    mapping: FhirMapping
+    vocabulary: Vocabulary
+    max_age_months: int = 12
+
+
+def import_options(
+    *,
+    reference_date: dt.date | None = None,
+    catalog: Catalog | None = None,
+    mapping: FhirMapping | None = None,
+    vocabulary: Vocabulary | None = None,
+    max_age_months: int = 12,
+) -> ImportOptions:
+    """The mapping and vocabulary chosen as by :func:`~careligible.fhir.import_bundle`
+    (:func:`~.mapping.import_rules`), and the reference date (default: today).
+
+    Raises :class:`RulesError` when the catalog's mapping is invalid.
+    """
+    mapping, vocabulary = import_rules(catalog, mapping, vocabulary)
+    vocabulary = vocabulary or default_vocabulary()
+    return ImportOptions(
+        reference_date or dt.date.today(),
+        # loaded once for the export, not once per patient
+        mapping or load_mapping(vocabulary=vocabulary),
+        vocabulary,
+        max_age_months,
+    )
+
+
 def export_files(directory: Path) -> list[ExportFile]:
     """The resource files of ``directory``, Patient files first, each type's parts in name order.
 
@@ -138,27 +200,35 @@ def iter_export(
     Raises (before yielding) :class:`RulesError` when the catalog's mapping is invalid, then
     :class:`InputError` when ``directory`` is not a bulk export.
     """
-    mapping, vocabulary = import_rules(catalog, mapping, vocabulary)
+    options = import_options(
+        reference_date=reference_date,
+        catalog=catalog,
+        mapping=mapping,
+        vocabulary=vocabulary,
+        max_age_months=max_age_months,
+    )
+    for entry in grouped_export(directory):
+        yield import_patient(entry, options) if isinstance(entry, PatientLines) else entry
+
+
+def grouped_export(directory: Path) -> Iterator[PatientLines | BulkItem]:
+    """The records of :func:`iter_export`, in its order, each patient's lines gathered but not
+    imported; the records that are errors already are :class:`BulkItem` as there.
+
+    Raises (before yielding) :class:`InputError` when ``directory`` is not a bulk export.
+    """
     files = export_files(directory)
-    vocabulary = vocabulary or default_vocabulary()
-    options = {
-        "reference_date": reference_date or dt.date.today(),
-        # loaded once for the export, not once per patient
-        "mapping": mapping or load_mapping(vocabulary=vocabulary),
-        "vocabulary": vocabulary,
-        "max_age_months": max_age_months,
-    }
     shown = [f.shown for f in files]
     with _Store(shown) as store:
         for number, export_file in enumerate(files):
             if export_file.kind in USED_TYPES | SHARED_TYPES:
                 store.load(number, export_file)
         store.commit()
-        left = sorted({f.kind for f in files} - USED_TYPES - SHARED_TYPES)
+        left = tuple(sorted({f.kind for f in files} - USED_TYPES - SHARED_TYPES))
         patients = 0
         for row in store.patients():
             patients += 1
-            yield _patient_item(store, shown, row, left, options)
+            yield _patient_lines(store, shown, row, left)
         if not patients:  # like an empty case file: one record, so it never passes unnoticed
             file = shown[0]
             yield BulkItem(file, 1, problems=(_problem("the export holds no Patient", file, 1),))
@@ -190,7 +260,8 @@ class _Store:
             """
             CREATE TABLE patient (seq INTEGER PRIMARY KEY, file INTEGER, line INTEGER,
                                   id TEXT, json TEXT, error TEXT);
-            CREATE TABLE resource (patient TEXT, file INTEGER, line INTEGER, label TEXT, json TEXT);
+            CREATE TABLE resource (patient TEXT, file INTEGER, line INTEGER, label TEXT, json TEXT,
+                                   medications TEXT);
             CREATE TABLE shared (ref TEXT PRIMARY KEY, file INTEGER, line INTEGER, json TEXT);
             CREATE TABLE loose (file INTEGER, line INTEGER, message TEXT);
             CREATE INDEX patient_id ON patient (id);
@@ -262,9 +333,12 @@ class _Store:
             if ref is None:
                 self._loose(file_no, number, f"{label} {why}; left out", kind)
             else:
+                # the Medications it names, found now while it is decoded, so that grouping
+                # the patient's lines later decodes nothing
+                medications = " ".join(_medication_refs(data))
                 self.db.execute(
-                    "INSERT INTO resource VALUES (?, ?, ?, ?, ?)",
-                    (ref, file_no, number, label, text),
+                    "INSERT INTO resource VALUES (?, ?, ?, ?, ?, ?)",
+                    (ref, file_no, number, label, text, medications),
                 )
 
     def _patient(self, file_no: int, number: int, rid: Any, text: str, shown: list[str]) -> None:
@@ -318,9 +392,11 @@ class _Store:
     def patients(self) -> Iterator[tuple[int, int, str | None, str | None, str | None]]:
         yield from self.db.execute("SELECT file, line, id, json, error FROM patient ORDER BY seq")
 
-    def resources(self, patient: str) -> Iterator[tuple[int, int, str]]:
+    def resources(self, patient: str) -> Iterator[tuple[int, int, str, str]]:
+        """``(file, line, JSON text, Medication refs)`` of a patient's resources, in file order."""
         yield from self.db.execute(
-            "SELECT file, line, json FROM resource WHERE patient = ? ORDER BY file, line",
+            "SELECT file, line, json, medications FROM resource WHERE patient = ? "
+            "ORDER BY file, line",
             (patient,),
         )
 
@@ -365,33 +441,46 @@ def _patient_of(data: dict[str, Any]) -> tuple[str | None, str]:
     return None, "names no patient (no subject or patient)"
 
 
-def _patient_item(
+def _patient_lines(
     store: _Store,
     shown: list[str],
     row: tuple[int, int, str | None, str | None, str | None],
-    left: list[str],
-    options: dict[str, Any],
-) -> BulkItem:
+    left: tuple[str, ...],
+) -> PatientLines | BulkItem:
+    """A patient's lines as text, or the error record a bad Patient line is."""
     file_no, line, patient_id, text, error = row
     file = shown[file_no]
     if error is not None or patient_id is None or text is None:
         return BulkItem(file, line, problems=(_problem(error or "unreadable", file, line),))
-    sources = [(file, line)]
-    entries: list[dict[str, Any]] = [{"resource": decode_json(text)}]
+    resources = [(file, line, text)]
     wanted: list[str] = []
-    for r_file, r_line, r_text in store.resources(patient_id):
-        resource = decode_json(r_text)
-        sources.append((shown[r_file], r_line))
-        entries.append({"resource": resource})
-        wanted.extend(_medication_refs(resource))
+    for r_file, r_line, r_text, medications in store.resources(patient_id):
+        resources.append((shown[r_file], r_line, r_text))
+        wanted.extend(medications.split())
     for ref in dict.fromkeys(wanted):
         found = store.shared(ref)
         if found is not None:
-            sources.append((shown[found[0]], found[1]))
-            entries.append({"resource": decode_json(found[2])})
+            resources.append((shown[found[0]], found[1], found[2]))
+    return PatientLines(file, line, patient_id, tuple(resources), left)
+
+
+def import_patient(lines: PatientLines, options: ImportOptions) -> BulkItem:
+    """One patient's lines imported as one R4 ``collection`` Bundle, through
+    :func:`~careligible.fhir.import_bundle`; what stops the import is the patient's record,
+    its problems at the lines they are about."""
+    file, line, patient_id = lines.file, lines.line, lines.patient_id
+    sources = [(r_file, r_line) for r_file, r_line, _ in lines.resources]
+    entries = [{"resource": decode_json(text)} for _, _, text in lines.resources]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     try:
-        imported = import_bundle(bundle, fallback_id=patient_id, **options)
+        imported = import_bundle(
+            bundle,
+            fallback_id=patient_id,
+            reference_date=options.reference_date,
+            mapping=options.mapping,
+            vocabulary=options.vocabulary,
+            max_age_months=options.max_age_months,
+        )
     except BundleError as exc:
         problems = tuple(_placed(p, sources) for p in exc.problems)
         return BulkItem(file, line, patient_id, problems=problems)
@@ -401,10 +490,10 @@ def _patient_item(
         )
     notes = tuple(_placed_note(note, sources) for note in imported.notes)
     imported = dataclasses.replace(imported, notes=notes)
-    if left:
+    if lines.left:
         note = Note(
             "export",
-            f"{', '.join(left)} files not read: not used by the case format",
+            f"{', '.join(lines.left)} files not read: not used by the case format",
             "resource files of the export not read",
         )
         imported = dataclasses.replace(imported, notes=(*imported.notes, note))
