@@ -222,9 +222,21 @@ def case_dict_from_values(values: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def shown_fields(values: Mapping[str, str]) -> list[FormField]:
+    """The fields the form shows for the disease in ``values``: the only ones that reach the case.
+
+    A disease-specific field hidden by a disease switch (QMG typed under MG, then MS chosen)
+    keeps its text in the form, so switching back restores it, but what is not on screen is
+    neither screened nor saved: the clinician cannot see, check or correct it.
+    """
+    disease = values.get("disease", "").strip()
+    return [spec for spec in FIELDS.values() if spec.shown_for(disease)]
+
+
 def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int]]:
     out: dict[str, Any] = {}
-    for key, spec in FIELDS.items():
+    for spec in shown_fields(values):
+        key = spec.key
         text = values.get(key, "").strip()
         if text:
             fields.put_path(out, key, _convert(text, spec))
