@@ -77,6 +77,7 @@ def test_unknown_is_not_no() -> None:
 def test_lists_numbers_and_nested_fields() -> None:
     values = {
         "id": "c2",
+        "disease": "sle",  # lupus nephritis is shown, and so part of the case, only for SLE
         "age": "41",
         "labs.egfr": "88.5",
         "scores.bilag_a": "renal, mucocutaneous",
@@ -87,6 +88,7 @@ def test_lists_numbers_and_nested_fields() -> None:
     }
     assert form_model.case_dict_from_values(values) == {
         "id": "c2",
+        "disease": "sle",
         "age": 41,
         "lupus_nephritis": {"class": "IV"},
         "scores": {"bilag_a": ["renal", "mucocutaneous"]},
