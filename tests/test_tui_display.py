@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, OptionList, Select, Static
 
 from careligible.case import Case
 from careligible.catalog import Catalog
@@ -22,8 +22,10 @@ from careligible.results import CaseResult
 from careligible.screening import Screener
 from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
+from careligible.tui.report import ask_items, ask_next
+from careligible.tui.widgets.case_form import CaseForm
 from careligible.tui.widgets.results_panel import ResultsPanel
-from test_tui import MG_CASE, settle, sync
+from test_tui import MG_CASE, REPO, settle, sync
 
 
 class GatedScreener(Screener):
@@ -172,3 +174,100 @@ async def test_a_problem_after_a_disease_switch_names_the_disease_shown(
         assert disease.value == "ms"
         assert dimmed(app)
         assert "last valid entry (disease mg)" in summary(app)
+
+
+# --- ask next: the form's words, and a way to the field -----------------------------------------
+
+SPARSE_SLE = REPO / "cases" / "sparse-sle.yaml"
+
+
+def test_ask_next_names_fields_as_the_form_does_and_only_fields_it_shows() -> None:
+    asks = [
+        ("labs.creatinine_mg_dl", ["NCT1", "NCT2"]),
+        ("scores.t25fw_s", ["NCT3"]),
+        ("therapies: outcome, duration or timing of mycophenolate", ["NCT1"]),
+        ("failed_one_biologic: the recorded facts do not decide it", ["NCT2"]),
+    ]
+    creatinine, t25fw, therapies, judged = ask_items(asks, "mg")
+    assert (creatinine.label, creatinine.field) == ("creatinine (mg/dL)", "labs.creatinine_mg_dl")
+    assert creatinine.trials == ("NCT1", "NCT2")
+    assert t25fw.field is None  # the MG form hides T25FW: nothing to type it into
+    assert t25fw.label == "T25FW (s): not on the mg form; to confirm at screening"
+    assert ask_items(asks[1:2], "ms")[0].field == "scores.t25fw_s"
+    assert therapies.field == form_model.THERAPIES
+    assert therapies.label == "prior therapies: outcome, duration or timing of mycophenolate"
+    assert (judged.label, judged.field) == (
+        "failed one biologic: the recorded facts do not decide it",
+        None,
+    )
+
+
+def test_every_field_label_is_written_for_clinicians() -> None:
+    for spec in [*form_model.FIELDS.values(), *form_model.THERAPY_FIELDS.values()]:
+        assert "." not in spec.label and "_" not in spec.label, spec.key
+    assert form_model.FIELDS["labs.igg_g_l"].label == "IgG (g/L)"
+    assert form_model.FIELDS["history.live_vaccine_weeks_ago"].label == "live vaccine (weeks ago)"
+
+
+async def ask_next_list(pilot: Pilot[Any]) -> OptionList:
+    """From the trial list to the Ask next tab's list, by the keys a user would press."""
+    await pilot.press("f3", "tab", "right", "tab")
+    await pilot.pause()
+    focused = pilot.app.focused
+    assert isinstance(focused, OptionList) and focused.id == "ask-next"
+    return focused
+
+
+def option_texts(options: OptionList) -> list[str]:
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+@sync
+async def test_enter_on_an_ask_next_item_goes_to_its_field(
+    make: Callable[[Path | None], CareligibleApp],
+) -> None:
+    app = make(SPARSE_SLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        options = await ask_next_list(pilot)
+        texts = option_texts(options)
+        assert not [t for t in texts for key in form_model.FIELDS if key in t]  # no field paths
+        wanted = next(i for i, t in enumerate(texts) if t.startswith("creatinine (mg/dL)\n"))
+        assert options.highlighted == 0
+        await pilot.press(*["down"] * wanted, "enter")
+        await pilot.pause()
+        field = app.focused
+        assert isinstance(field, Input)
+        assert field.id == form_model.widget_id("labs.creatinine_mg_dl")
+        form = app.query_one(CaseForm)
+        assert form.content_region.contains_region(field.region)  # scrolled into view
+        await pilot.press(*"1.1")
+        await settle(pilot)
+        assert app.result is not None
+        assert "labs.creatinine_mg_dl" not in [a.fact for a in app.result.ask_next]
+        assert not any(t.startswith("creatinine") for t in option_texts(options))
+
+
+@sync
+async def test_ask_next_never_leads_to_a_field_the_form_hides(
+    make: Callable[[Path | None], CareligibleApp],
+) -> None:
+    app = make(MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.result is not None
+        assert "scores.t25fw_s" in dict(ask_next(app.result))  # an MS trial asks for it
+        options = await ask_next_list(pilot)
+        [t25fw] = [
+            options.get_option_at_index(i)
+            for i, t in enumerate(option_texts(options))
+            if t.startswith("T25FW")
+        ]
+        assert t25fw.disabled
+        assert "to confirm at screening" in str(t25fw.prompt)
+        before = app.focused
+        await pilot.press("enter")  # nothing to lead to: focus stays on the list
+        await pilot.pause()
+        assert app.focused is before
+        hidden = app.query_one(f"#{form_model.widget_id('scores.t25fw_s')}-row")
+        assert not hidden.display

@@ -27,7 +27,7 @@ from ..screening import Screener
 from . import form_model
 from .commands import CaseCommands
 from .files import LoadedCase, load_case_file
-from .report import ask_next, trial_meta
+from .report import ask_items, ask_next, trial_meta
 from .saving import FileActions
 from .screens.confirm import UnsavedScreen
 from .screens.help import HelpScreen
@@ -188,7 +188,7 @@ class CareligibleApp(FileActions):
             return  # a newer edit is on its way
         self.result = result
         self._shown_disease = disease
-        self.query_one(ResultsPanel).show(result, ask_next(result))
+        self.query_one(ResultsPanel).show(result, ask_items(ask_next(result), disease))
         self._shown_generation = generation
 
     def _show_error(self, generation: int, message: str) -> None:
@@ -254,6 +254,9 @@ class CareligibleApp(FileActions):
 
     def on_results_panel_opened(self, event: ResultsPanel.Opened) -> None:
         self.action_open_trial()
+
+    def on_results_panel_asked_for(self, event: ResultsPanel.AskedFor) -> None:
+        self.query_one(CaseForm).focus_field(event.field)
 
 
 def run_app(case_file: Path | None, rules_dir: Path | None) -> None:

@@ -44,6 +44,8 @@ class Section:
     fields: tuple[FormField, ...]
 
 
+#: Field labels as a clinician writes them, by the field's last path segment. A segment not
+#: listed reads as its words, its unit in brackets (:func:`label_of`).
 LABELS = {
     "id": "case id",
     "weight_kg": "weight (kg)",
@@ -53,19 +55,98 @@ LABELS = {
     "mgc": "MGC",
     "mgfa_class": "MGFA class",
     "edss": "EDSS",
+    "gd_lesions": "Gd+ lesions",
     "mrss": "mRSS",
     "mmt8": "MMT8",
     "ck_u_per_l": "CK (U/L)",
     "nine_hole_peg_s": "9-hole peg (s)",
     "t25fw_s": "T25FW (s)",
     "sledai_2k": "SLEDAI-2K",
+    "selena_sledai": "SELENA-SLEDAI",
+    "clinical_sledai": "clinical SLEDAI",
+    "bilag_a": "BILAG A",
+    "bilag_b": "BILAG B",
+    "eular_acr_2019_score": "EULAR/ACR 2019 score",
+    "ecog": "ECOG",
+    "present": "lupus nephritis",
     "class": "LN class",
     "biopsy_months_ago": "LN biopsy (months ago)",
     "active": "LN active",
+    "ana": "ANA",
+    "anti_dsdna": "anti-dsDNA",
+    "anti_sm": "anti-Sm",
+    "anti_ro": "anti-Ro",
+    "anti_la": "anti-La",
+    "anti_rnp": "anti-RNP",
+    "anti_jo1": "anti-Jo-1",
+    "anti_mda5": "anti-MDA5",
+    "anti_tif1g": "anti-TIF1-gamma",
+    "anti_nxp2": "anti-NXP2",
+    "anti_mi2": "anti-Mi-2",
+    "anti_srp": "anti-SRP",
+    "anti_hmgcr": "anti-HMGCR",
+    "anti_scl70": "anti-Scl-70",
+    "anti_rnapol3": "anti-RNA pol III",
+    "anti_aqp4": "anti-AQP4",
+    "anti_mog": "anti-MOG",
     "anti_achr": "anti-AChR",
     "anti_musk": "anti-MuSK",
     "anti_lrp4": "anti-LRP4",
+    "c3_low": "C3 low",
+    "c4_low": "C4 low",
+    "upcr": "UPCR",
+    "alt": "ALT",
+    "ast": "AST",
+    "wbc": "WBC",
+    "igg": "IgG",
+    "cd19_b_cells_detectable": "CD19 B cells detectable",
+    "lvef": "LVEF",
+    "fvc": "FVC",
+    "dlco": "DLCO",
+    "spo2": "SpO2",
+    "nyha_class": "NYHA class",
+    "sdi": "SDI",
+    "esrd": "ESRD",
+    "ild": "ILD",
+    "pah": "PAH",
+    "prior_car_t": "prior CAR-T",
+    "prior_hsct": "prior HSCT",
+    "catastrophic_aps": "catastrophic APS",
+    "cns_disease": "CNS disease",
+    "hbv": "HBV",
+    "hcv": "HCV",
+    "hiv": "HIV",
+    "tb": "TB",
+    "active_serious": "active serious infection",
+    "anti_synthetase_other": "other anti-synthetase",
 }
+
+#: Units a field's name ends in, as a label writes them.
+UNITS = (
+    ("_mg_dl", "mg/dL"),
+    ("_g_dl", "g/dL"),
+    ("_g_l", "g/L"),
+    ("_g_g", "g/g"),
+    ("_x_uln", "x ULN"),
+    ("_pct", "%"),
+    ("_years", "years"),
+    ("_months_ago", "months ago"),
+    ("_weeks_ago", "weeks ago"),
+)
+
+
+def label_of(name: str) -> str:
+    """A field's label from its last path segment: ``creatinine_mg_dl`` -> "creatinine (mg/dL)",
+    so no screen shows a clinician a field path."""
+    if name in LABELS:
+        return LABELS[name]
+    for suffix, unit in UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{label_of(name[: -len(suffix)])} ({unit})"
+    if name.startswith("anti_"):
+        return "anti-" + name[len("anti_") :].replace("_", " ")
+    return name.replace("_", " ")
+
 
 #: Disease-specific fields, shown in the diagnosis section only for that disease.
 DISEASE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -129,7 +210,7 @@ def _specs(model: type[BaseModel], prefix: str) -> list[FormField]:
         out.append(
             FormField(
                 spec.path,
-                LABELS.get(alias, alias.replace("_", " ")),
+                label_of(alias),
                 _form_kind(spec),
                 spec.choices,
                 frozenset({disease}) if disease else None,
@@ -172,6 +253,10 @@ def _carried() -> tuple[str, ...]:
 
 
 CARRIED: tuple[str, ...] = _carried()
+
+
+#: The case key of the therapy history, and the form's name for its list of therapies.
+THERAPIES = "therapies"
 
 
 def therapy_key(row: int, column: str) -> str:

@@ -8,12 +8,14 @@ No widgets here: each function takes a :class:`CaseResult` (or part of it) and t
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import Catalog
 from ..explain import show_value
 from ..results import VERDICT_LABEL as CORE_VERDICT_LABEL
 from ..results import CaseResult, CohortResult, CriterionResult
+from . import form_model
 
 VERDICT_LABEL = {verdict: label.capitalize() for verdict, label in CORE_VERDICT_LABEL.items()}
 
@@ -30,6 +32,38 @@ def ask_next(result: CaseResult, limit: int = 10) -> list[tuple[str, list[str]]]
     counts = Counter({path: len(ncts) for path, ncts in trials.items()})
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [(path, trials[path]) for path, _ in ranked]
+
+
+@dataclass(frozen=True)
+class AskItem:
+    """A missing fact as the clinician reads it, and where in the form it is entered."""
+
+    label: str
+    trials: tuple[str, ...]
+    field: str | None
+    """The form field (a key of :data:`form_model.FIELDS`, or :data:`form_model.THERAPIES`) that answers
+    it; None when the form shows no field for it, so it is confirmed at screening."""
+
+
+def ask_items(asks: list[tuple[str, list[str]]], disease: str) -> list[AskItem]:
+    """:func:`ask_next`'s facts in the form's words, each with the field that answers it
+    among those the form shows for ``disease``: a fact whose field the form hides for this
+    disease (T25FW for an MG case) is to confirm at screening, not asked for in a hidden box."""
+    return [_ask_item(fact, tuple(trials), disease) for fact, trials in asks]
+
+
+def _ask_item(fact: str, trials: tuple[str, ...], disease: str) -> AskItem:
+    spec = form_model.FIELDS.get(fact)
+    if spec is not None:
+        if spec.shown_for(disease):
+            return AskItem(spec.label, trials, fact)
+        where = f"the {disease} form" if disease else "the form"
+        return AskItem(f"{spec.label}: not on {where}; to confirm at screening", trials, None)
+    head, _, rest = fact.partition(":")
+    if head == form_model.THERAPIES:
+        return AskItem(f"prior therapies:{rest}", trials, form_model.THERAPIES)
+    words = form_model.label_of(head.rsplit(".", 1)[-1])
+    return AskItem(f"{words}:{rest or ' to confirm at screening'}", trials, None)
 
 
 def show_facts(facts: dict[str, Any]) -> str:

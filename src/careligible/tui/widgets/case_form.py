@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import Label
 
 from ...case import SUBTYPES
-from ..form_model import SECTIONS, therapy_rows
+from ..form_model import SECTIONS, THERAPIES, therapy_rows, widget_id
 from .field_row import FieldRow
 from .therapy_table import TherapyTable
 
@@ -50,6 +50,18 @@ class CaseForm(VerticalScroll):
 
     def focus_first(self) -> None:
         self.query(".field-input").first().focus()
+
+    def focus_field(self, key: str) -> None:
+        """Focus the field for ``key`` and scroll it into view: where "ask next" leads. The
+        therapy history leads to its first drug, or to *Add therapy* when none is listed."""
+        if key == THERAPIES:
+            table = self.query_one(TherapyTable)
+            inputs = table.query(".field-input")
+            target = inputs.first() if inputs else table.query_one("#add-therapy")
+        else:
+            target = self.query_one(f"#{widget_id(key)}")
+        target.focus(scroll_visible=False)
+        self.scroll_to_center(target, animate=False)
 
     def _rows(self) -> list[FieldRow]:
         return list(self.query(FieldRow))

@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
 
 from ...results import VERDICT_SHORT, VERDICTS, CaseResult, CohortResult
-from ..report import checked_count, status_word
+from ..report import AskItem, checked_count, status_word
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
 
 #: The trial table's columns. Verdict, trial, criteria checked and status fit the 41 columns the
@@ -27,6 +28,13 @@ def _cell(text: str, style: str = "", width: int = 40) -> Text:
     return Text(f" {clipped}", style=style)
 
 
+def _ask_option(index: int, ask: AskItem) -> Option:
+    text = Text(ask.label, style="bold" if ask.field else "")
+    trials = len(ask.trials)
+    text.append(f"\n  {trials} trial{'s' if trials > 1 else ''}: {', '.join(ask.trials)}", "dim")
+    return Option(text, id=str(index), disabled=ask.field is None)
+
+
 class ResultsPanel(Vertical):
     class Opened(Message):
         """The clinician asked for a trial's full explanation."""
@@ -35,11 +43,19 @@ class ResultsPanel(Vertical):
             super().__init__()
             self.nct_id = nct_id
 
+    class AskedFor(Message):
+        """The clinician chose an "ask next" item: the form should show its field."""
+
+        def __init__(self, field: str) -> None:
+            super().__init__()
+            self.field = field
+
     def __init__(self, info_of: Callable[[str], TrialInfo]) -> None:
         super().__init__(id="results")
         self._info_of = info_of
         self.result: CaseResult | None = None
         self._to_top = False
+        self._asks: list[AskItem] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Screening…", id="summary")
@@ -51,8 +67,8 @@ class ResultsPanel(Vertical):
         with TabbedContent(id="result-tabs"):
             with TabPane("Why", id="tab-why"):
                 yield TrialDetail(id="detail")
-            with TabPane("Ask next", id="tab-ask"), VerticalScroll():
-                yield Static("", id="ask-next")
+            with TabPane("Ask next", id="tab-ask"):
+                yield OptionList(id="ask-next")
             with TabPane("Considerations", id="tab-considerations"), VerticalScroll():
                 yield Static("", id="considerations")
 
@@ -93,7 +109,7 @@ class ResultsPanel(Vertical):
             text.append(f"\n{'; '.join(result.warnings)}", style="yellow")
         return text
 
-    def show(self, result: CaseResult, ask_next: list[tuple[str, list[str]]]) -> None:
+    def show(self, result: CaseResult, ask_next: list[AskItem]) -> None:
         self.result = result
         self.remove_class("-stale")
         self.query_one("#summary", Static).update(self._summary(result))
@@ -109,13 +125,7 @@ class ResultsPanel(Vertical):
             table.scroll_home(animate=False)
         self._to_top = False
         self._show_detail()
-        asks = Text()
-        for path, ncts in ask_next:
-            asks.append(f"{path}", style="bold")
-            asks.append(f"  {len(ncts)} trial(s): {', '.join(ncts)}\n", style="dim")
-        self.query_one("#ask-next", Static).update(
-            asks if ask_next else "Nothing missing for the trials that need information."
-        )
+        self._show_asks(ask_next)
         considerations = Text()
         for item in result.considerations:
             considerations.append(f"{item.title}\n", style="bold")
@@ -126,6 +136,29 @@ class ResultsPanel(Vertical):
         self.query_one("#considerations", Static).update(
             considerations if result.considerations else "No considerations for this case."
         )
+
+    def _show_asks(self, asks: list[AskItem]) -> None:
+        """One option per missing fact; Enter on it leads to its field. A fact the form has
+        no field for is listed, greyed, as to confirm at screening."""
+        self._asks = asks
+        options = self.query_one("#ask-next", OptionList)
+        options.clear_options()
+        if not asks:
+            options.add_option(
+                Option("Nothing missing for the trials that need information.", disabled=True)
+            )
+            return
+        options.add_options(_ask_option(i, ask) for i, ask in enumerate(asks))
+        # Enter leads at once to the first field to fill in, without a key to highlight it
+        options.highlighted = next((i for i, ask in enumerate(asks) if ask.field), None)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option_id is None:
+            return
+        field = self._asks[int(event.option_id)].field
+        if field is not None:
+            self.post_message(self.AskedFor(field))
 
     def new_case(self) -> None:
         """Another case is on screen: its results open at the top of the table, not at the row
