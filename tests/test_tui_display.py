@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, Select, Static
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from careligible.case import Case
 from careligible.catalog import Catalog
@@ -25,7 +25,7 @@ from careligible.tui.app import CareligibleApp
 from careligible.tui.report import ask_items, ask_next
 from careligible.tui.widgets.case_form import CaseForm
 from careligible.tui.widgets.results_panel import ResultsPanel
-from test_tui import MG_CASE, REPO, settle, sync
+from test_tui import MG_CASE, REPO, cell, settle, sync
 
 
 class GatedScreener(Screener):
@@ -271,3 +271,38 @@ async def test_ask_next_never_leads_to_a_field_the_form_hides(
         assert app.focused is before
         hidden = app.query_one(f"#{form_model.widget_id('scores.t25fw_s')}-row")
         assert not hidden.display
+
+
+# --- no verdict without its count ---------------------------------------------------------------
+
+
+@sync
+async def test_an_eligible_verdict_always_shows_what_was_checked(
+    make: Callable[[Path | None], CareligibleApp],
+) -> None:
+    """Before any therapy is entered the MG demo is already eligible for a trial: the table row
+    and the summary line say how many criteria were checked and how many are to confirm."""
+    app = make(MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.result is not None
+        table = app.query_one("#trials", DataTable)
+        eligible = app.result.by_verdict("eligible")
+        possibly = app.result.by_verdict("possibly_eligible")
+        assert eligible and possibly
+        for trial in eligible + possibly:
+            assert trial.checked < trial.total  # nothing here is fully settled...
+            assert (
+                cell(table, trial.nct_id, 2) == f"{trial.checked}/{trial.total}"
+            )  # ...and says so
+        [one] = eligible
+        line = summary(app).replace("\n", " ")
+        assert (
+            f"1 eligible ({one.checked}/{one.total} checked, {len(one.to_confirm)} to confirm)"
+            in line
+        )
+        checked = sum(t.checked for t in possibly)
+        total = sum(t.total for t in possibly)
+        confirm = sum(len(t.to_confirm) for t in possibly)
+        assert f"{len(possibly)} possibly ({checked}/{total} checked, {confirm} to confirm)" in line
+        assert "needs info (" not in line and "ineligible (" not in line

@@ -113,6 +113,15 @@ def checked_count(trial: CohortResult) -> str:
     return f"{trial.checked}/{trial.total}"
 
 
+def checked_summary(trials: list[CohortResult]) -> str:
+    """Criteria checked and items to confirm over some trials, as the summary line gives them:
+    ``16/23 checked, 7 to confirm``."""
+    checked = sum(t.checked for t in trials)
+    total = sum(t.total for t in trials)
+    confirm = sum(len(t.to_confirm) for t in trials)
+    return f"{checked}/{total} checked, {confirm} to confirm"
+
+
 def reasons(trial: CohortResult) -> list[CriterionResult]:
     """The criteria that decided a verdict: those not met, then those unknown."""
     order = {"not_met": 0, "unknown": 1, "met": 2}

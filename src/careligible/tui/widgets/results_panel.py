@@ -13,8 +13,11 @@ from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPan
 from textual.widgets.option_list import Option
 
 from ...results import VERDICT_SHORT, VERDICTS, CaseResult, CohortResult
-from ..report import AskItem, checked_count, status_word
+from ..report import AskItem, checked_count, checked_summary, status_word
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
+
+#: Verdicts that invite a referral: their counts say how much of the criteria was checked.
+CANDIDATES = ("eligible", "possibly_eligible")
 
 #: The trial table's columns. Verdict, trial, criteria checked and status fit the 41 columns the
 #: panel has in an 80-column terminal; the others scroll into view.
@@ -98,12 +101,17 @@ class ResultsPanel(Vertical):
         self.show_stale(f"{message} The results below are for an earlier entry.", "bold red")
 
     def _summary(self, result: CaseResult) -> Text:
+        """The verdict counts; an eligible or possibly eligible count always says how many
+        criteria were checked and how many are left to confirm, so that neither reads as
+        more settled than it is."""
         text = Text()
         for verdict in VERDICTS:
-            n = len(result.by_verdict(verdict))
-            if not n:
+            trials = result.by_verdict(verdict)
+            if not trials:
                 continue  # a verdict no trial has only takes room
-            text.append(f"{n} {VERDICT_SHORT[verdict]}", style=VERDICT_STYLE[verdict])
+            text.append(f"{len(trials)} {VERDICT_SHORT[verdict]}", style=VERDICT_STYLE[verdict])
+            if verdict in CANDIDATES:
+                text.append(f" ({checked_summary(trials)})")
             text.append("  ")
         if result.warnings:
             text.append(f"\n{'; '.join(result.warnings)}", style="yellow")
