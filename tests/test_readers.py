@@ -215,3 +215,33 @@ def test_the_tui_keeps_invalid_values_for_the_form_to_flag(tmp_path: Path) -> No
     path = tmp_path / "case.yaml"
     path.write_text("id: tu-3\ndisease: mg\nage: -1\n")
     assert load_case_file(path).values["age"] == "-1"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id": "c1", "labs": {"egfr": 60}, "therapies": [{"drug": "MMF"}]},
+        {"id": "c1", "therapies": [{"drug": "MMF", "note": "x\ud800"}]},
+        {"id": "c1", "labs": {"\udfff": 1}},
+        ["é", ["deep", {"k": "ok\U0001f600"}]],
+        "\ud83d",
+    ],
+    ids=["text", "nested-value", "key", "astral-text", "bare"],
+)
+def test_holds_agrees_with_path_where(data: object) -> None:
+    """The quick check every record passes finds exactly what the located search finds: a lone
+    surrogate in any value or key, at any depth, and never a character that is text (é, 😀)."""
+    from careligible.readers.text import holds, path_where
+    from careligible.readers.validate import _has_surrogate
+
+    assert holds(data, _has_surrogate) == (path_where(data, _has_surrogate) is not None)
+
+
+def test_lone_surrogate_in_a_nested_key_is_refused_with_its_field() -> None:
+    """A surrogate only in a key deep inside the record is still found and located."""
+    from careligible.readers.records import RawRecord
+
+    record = RawRecord("cases.jsonl", 3, {"id": "c1", "labs": {"e\ud800": 1}})
+    parsed = parse_case(record)
+    assert parsed.case is None
+    assert parsed.error is not None and "lone surrogate" in parsed.error

@@ -71,6 +71,25 @@ def replaced_field(data: Any) -> str | None:
     return None if path is None else dotted(path) or None
 
 
+def holds(data: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether any key or value in ``data`` passes ``test``: :func:`path_where` without the
+    paths, which cost most of a walk. Every record is checked and almost none fails, so a caller
+    asks this first and looks for the path only when there is one."""
+    stack: list[Any] = [data]
+    while stack:
+        value = stack.pop()
+        if test(value):
+            return True
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and test(key):
+                    return True
+                stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def path_where(data: Any, test: Callable[[Any], bool]) -> tuple[int | str, ...] | None:
     """The path of the first key or value in ``data`` (depth first) that passes ``test``."""
     stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]

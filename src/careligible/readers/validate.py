@@ -12,7 +12,7 @@ from ..case import Case, id_problem
 from ..errors import Problem, RulesError, describe_validation_error, dotted, show
 from .jsonfile import Duplicated
 from .records import ParsedCase, RawRecord
-from .text import path_where
+from .text import holds, path_where
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -71,18 +71,37 @@ def unreadable(record: RawRecord) -> Problem | None:
     or a FHIR Bundle is read from it.
 
     A lone surrogate (JSON ``"\\ud800"``) is not text: it cannot be written as UTF-8 and would
-    crash every output. A key written twice (:class:`Duplicated`) would lose one of two facts."""
+    crash every output. A key written twice (:class:`Duplicated`) would lose one of two facts.
+    Both are looked for in one walk; only a record that has one is walked again for where."""
+    if not holds(record.data, _unreadable):
+        return None
     surrogate = path_where(record.data, _has_surrogate)
     if surrogate is not None:
         return _not_text(record, surrogate)
-    twice = path_where(record.data, lambda value: isinstance(value, Duplicated))
+    twice = path_where(record.data, _duplicated)
     if twice is not None:
         return _duplicate_key(record, record.data, twice)
     return None
 
 
+def _unreadable(value: Any) -> bool:
+    return _duplicated(value) or _has_surrogate(value)
+
+
+def _duplicated(value: Any) -> bool:
+    return isinstance(value, Duplicated)
+
+
 def _has_surrogate(value: Any) -> bool:
-    return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
+    """A string holding a code point of U+D800 to U+DFFF: the only ones strict UTF-8 refuses,
+    so encoding tells at C speed (ASCII, most of a record, holds none)."""
+    if not isinstance(value, str) or value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _duplicate_key(record: RawRecord, data: Any, path: tuple[int | str, ...]) -> Problem:
