@@ -30,8 +30,10 @@ from .files import LoadedCase, load_case_file
 from .report import ask_items, ask_next, trial_meta
 from .saving import FileActions
 from .screens.confirm import UnsavedScreen
+from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
 from .screens.trial_screen import TrialScreen
+from .trial_filter import country_choices, target_choices, trial_facts, without_country
 from .widgets.case_form import CaseForm
 from .widgets.footer import SteadyFooter
 from .widgets.results_panel import ResultsPanel
@@ -51,6 +53,7 @@ class CareligibleApp(FileActions):
         Binding("f1", "help", "Help"),
         Binding("f2", "focus_form", "Form", show=False),
         Binding("f3", "focus_trials", "Trials", show=False),
+        Binding("f4", "filter_trials", "Filter", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -90,7 +93,8 @@ class CareligibleApp(FileActions):
         yield Header()
         with Horizontal(id="main"):
             yield CaseForm(self.values, self.catalog.vocabulary.names())
-            yield ResultsPanel(self.trial_info)
+            facts = {t.nct_id: trial_facts(self.catalog, t.nct_id) for t in self.catalog.trials}
+            yield ResultsPanel(self.trial_info, facts)
         yield SteadyFooter()
 
     def on_mount(self) -> None:
@@ -188,7 +192,9 @@ class CareligibleApp(FileActions):
             return  # a newer edit is on its way
         self.result = result
         self._shown_disease = disease
-        self.query_one(ResultsPanel).show(result, ask_items(ask_next(result), disease))
+        panel = self.query_one(ResultsPanel)
+        panel.disease = disease
+        panel.show(result, ask_items(ask_next(result), disease))
         self._shown_generation = generation
 
     def _show_error(self, generation: int, message: str) -> None:
@@ -246,6 +252,21 @@ class CareligibleApp(FileActions):
 
     def action_focus_trials(self) -> None:
         self.query_one("#trials", DataTable).focus()
+
+    @work(group="filter", exclusive=True)
+    async def action_filter_trials(self) -> None:
+        """Narrow the trial table; what is screened, counted and reported stays the same."""
+        panel = self.query_one(ResultsPanel)
+        screen = FilterScreen(
+            panel.trial_filter,
+            panel.disease,
+            target_choices(self.catalog),
+            country_choices(self.catalog),
+            without_country(self.catalog),
+        )
+        chosen = await self.push_screen_wait(screen)
+        if chosen is not None:
+            panel.set_filter(chosen)
 
     def action_open_trial(self) -> None:
         trial = self.query_one(ResultsPanel).selected_trial()

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from ...results import VERDICT_SHORT, VERDICTS, CaseResult, CohortResult
 from ..report import AskItem, checked_count, checked_summary, status_word
+from ..trial_filter import TrialFacts, TrialFilter, describe, shown_trials
 from .trial_detail import VERDICT_STYLE, TrialDetail, TrialInfo
 
 #: Verdicts that invite a referral: their counts say how much of the criteria was checked.
@@ -53,15 +54,22 @@ class ResultsPanel(Vertical):
             super().__init__()
             self.field = field
 
-    def __init__(self, info_of: Callable[[str], TrialInfo]) -> None:
+    def __init__(
+        self, info_of: Callable[[str], TrialInfo], facts: dict[str, TrialFacts] | None = None
+    ) -> None:
         super().__init__(id="results")
         self._info_of = info_of
+        self._facts = facts or {}
         self.result: CaseResult | None = None
         self._to_top = False
         self._asks: list[AskItem] = []
+        self.trial_filter = TrialFilter()
+        self.disease = ""
+        """The disease of the screened case, which the *my disease* filter reads."""
 
     def compose(self) -> ComposeResult:
         yield Static("Screening…", id="summary")
+        yield Static("", id="filter-line")
         table: DataTable[str | Text] = DataTable(
             id="trials", cursor_type="row", zebra_stripes=True, cell_padding=0
         )
@@ -121,18 +129,7 @@ class ResultsPanel(Vertical):
         self.result = result
         self.remove_class("-stale")
         self.query_one("#summary", Static).update(self._summary(result))
-        table: DataTable[str | Text] = self.query_one("#trials", DataTable)
-        current = None if self._to_top else self.selected_nct()
-        table.clear()
-        for trial in result.trials:
-            table.add_row(*self._row(trial), key=trial.nct_id)
-        if current is not None and current in table.rows:
-            table.move_cursor(row=table.get_row_index(current), animate=False)
-        elif self._to_top:
-            table.move_cursor(row=0, column=0, animate=False)
-            table.scroll_home(animate=False)
-        self._to_top = False
-        self._show_detail()
+        self._fill_table(result)
         self._show_asks(ask_next)
         considerations = Text()
         for item in result.considerations:
@@ -167,6 +164,38 @@ class ResultsPanel(Vertical):
         field = self._asks[int(event.option_id)].field
         if field is not None:
             self.post_message(self.AskedFor(field))
+
+    def _fill_table(self, result: CaseResult) -> None:
+        """The rows the filter keeps, the cursor on the trial it was on when that is still shown."""
+        table: DataTable[str | Text] = self.query_one("#trials", DataTable)
+        current = None if self._to_top else self.selected_nct()
+        shown = shown_trials(result.trials, self.trial_filter, self._facts, self.disease)
+        table.clear()
+        for trial in shown:
+            table.add_row(*self._row(trial), key=trial.nct_id)
+        if current is not None and current in table.rows:
+            table.move_cursor(row=table.get_row_index(current), animate=False)
+        elif self._to_top or current is not None:
+            table.move_cursor(row=0, column=0, animate=False)
+            table.scroll_home(animate=False)
+        self._to_top = False
+        self._show_filter_line(len(shown), len(result.trials))
+        self._show_detail()
+
+    def _show_filter_line(self, shown: int, total: int) -> None:
+        line = self.query_one("#filter-line", Static)
+        line.display = self.trial_filter.active
+        if self.trial_filter.active:
+            text = describe(self.trial_filter, self.disease, shown, total)
+            line.update(Text(text, style="bold yellow" if shown < total else "yellow"))
+
+    def set_filter(self, trial_filter: TrialFilter) -> None:
+        """Show the trials ``trial_filter`` keeps; the screening and its counts are unchanged."""
+        self.trial_filter = trial_filter
+        if self.result is not None:
+            self._fill_table(self.result)
+        else:
+            self.query_one("#filter-line", Static).display = trial_filter.active
 
     def new_case(self) -> None:
         """Another case is on screen: its results open at the top of the table, not at the row
