@@ -9,11 +9,13 @@ from typing import Any
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
+from textual.widgets._footer import FooterKey
 
 from careligible.catalog import Catalog
 from careligible.results import CohortResult
 from careligible.tui.app import CareligibleApp
 from careligible.tui.screens.filters import FilterScreen
+from careligible.tui.screens.trial_screen import TrialScreen
 from careligible.tui.trial_filter import (
     TrialFacts,
     TrialFilter,
@@ -22,6 +24,8 @@ from careligible.tui.trial_filter import (
     target_choices,
     trial_facts,
 )
+from careligible.tui.widgets.case_form import CaseForm
+from careligible.tui.widgets.footer import SteadyFooter
 from test_tui import MG_CASE, make_app, settle, sync
 
 
@@ -62,15 +66,19 @@ def _trial(status: str = "recruiting") -> CohortResult:
     )
 
 
-async def from_palette(pilot: Pilot[Any], query: str, wanted: str, timeout: float = 10.0) -> None:
-    """Type ``query`` in the command palette and run its first hit once that hit is ``wanted``
+async def from_palette(
+    pilot: Pilot[Any], query: str, wanted: str, key: str = "ctrl+p", timeout: float = 10.0
+) -> None:
+    """Open a palette with ``key``, type ``query`` and run the first hit once it is ``wanted``
     (the palette searches in the background: poll for the hit, never sleep a guessed time)."""
-    await pilot.press("ctrl+p")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, CommandPalette)
-    await pilot.press(*query)
+    if key:
+        await pilot.press(key)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    while not isinstance(pilot.app.screen, CommandPalette):
+        assert loop.time() < deadline, "no palette opened"
+        await pilot.pause(0.02)
+    await pilot.press(*query)
     commands = pilot.app.screen.query_one(CommandList)
     while True:
         first = commands.get_option_at_index(0) if commands.option_count else None
@@ -198,3 +206,67 @@ async def test_the_palette_opens_the_filters(catalog: Catalog) -> None:
         await settle(pilot)
         await from_palette(pilot, "filter", "Filter trials")
         assert isinstance(app.screen, FilterScreen)
+
+
+# --- footer keys for the focused area -----------------------------------------------------------
+
+
+def footer_keys(app: CareligibleApp) -> list[FooterKey]:
+    return list(app.screen.query_one(SteadyFooter).query(FooterKey))
+
+
+def footer_text(app: CareligibleApp) -> str:
+    """What the footer shows whole, inside the terminal, left of the docked palette key."""
+    keys = footer_keys(app)
+    palette = next(k for k in keys if k.has_class("-command-palette"))
+    width = app.size.width
+    shown = [
+        str(k.render())
+        for k in keys
+        if k is palette or (k.region.width and k.region.right <= palette.region.x <= width)
+    ]
+    return " ".join(shown)
+
+
+@sync
+async def test_the_footer_shows_the_keys_of_the_focused_area_whole_at_80_columns(
+    catalog: Catalog,
+) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        form = footer_text(app)
+        for word in ("Help", "Save", "Form", "Trials", "Quit", "palette"):
+            assert word in form, form
+        assert "Filter" not in form and "Details" not in form
+        assert str(footer_keys(app)[0].render()).endswith("Help")  # clipped last, if ever
+        await pilot.press("f3")
+        await pilot.pause()
+        trials = footer_text(app)
+        for word in ("Help", "Details", "Filter", "Report", "Form", "Trials", "Quit"):
+            assert word in trials, trials
+        assert "Save" not in trials
+        await pilot.press("enter")  # the trial in full: its own footer, Help first
+        await pilot.pause()
+        assert isinstance(app.screen, TrialScreen)
+        full = footer_text(app)
+        assert str(footer_keys(app)[0].render()).endswith("Help")
+        assert "Back" in full and "Form" in full
+        await pilot.press("f2")  # F2 leaves the full view for the form
+        await pilot.pause()
+        assert not isinstance(app.screen, TrialScreen)
+        assert app.focused is not None and app.query_one(CaseForm) in app.focused.ancestors
+
+
+@sync
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = footer_keys(app)
+        await pilot.press("tab", "tab", "tab")  # field to field: the same keys
+        await pilot.pause()
+        assert footer_keys(app) == before
+        await pilot.press("f3")
+        await pilot.pause()
+        assert footer_keys(app) != before

@@ -44,15 +44,17 @@ class CareligibleApp(FileActions):
     CSS_PATH = "app.tcss"
     TITLE = "careligible"
     COMMANDS = App.COMMANDS | {CaseCommands}
+    # Keys that work everywhere. Those the footer shows only where they matter are shown by the
+    # area that declares them again (CaseForm, ResultsPanel): see widgets/footer.py.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "new_case", "New"),
-        Binding("ctrl+o", "open_case", "Open"),
-        Binding("ctrl+s", "save_case", "Save"),
-        Binding("f12", "save_case_as", "Save as"),
-        Binding("ctrl+r", "export_report", "Report"),
+        Binding("ctrl+n", "new_case", "New", show=False),
+        Binding("ctrl+o", "open_case", "Open", show=False),
+        Binding("ctrl+s", "save_case", "Save", show=False),
+        Binding("f12", "save_case_as", "Save as", show=False),
+        Binding("ctrl+r", "export_report", "Report", show=False),
         Binding("f1", "help", "Help"),
-        Binding("f2", "focus_form", "Form", show=False),
-        Binding("f3", "focus_trials", "Trials", show=False),
+        Binding("f2", "focus_form", "Form"),
+        Binding("f3", "focus_trials", "Trials"),
         Binding("f4", "filter_trials", "Filter", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -95,7 +97,7 @@ class CareligibleApp(FileActions):
             yield CaseForm(self.values, self.catalog.vocabulary.names())
             facts = {t.nct_id: trial_facts(self.catalog, t.nct_id) for t in self.catalog.trials}
             yield ResultsPanel(self.trial_info, facts)
-        yield SteadyFooter()
+        yield SteadyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._update_subtitle()
@@ -247,10 +249,17 @@ class CareligibleApp(FileActions):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def _back_to_main(self) -> None:
+        """Close a trial's full view, so F2 and F3 shown in its footer reach the main screen."""
+        while isinstance(self.screen, TrialScreen):
+            self.pop_screen()
+
     def action_focus_form(self) -> None:
+        self._back_to_main()
         self.query_one(CaseForm).focus_first()
 
     def action_focus_trials(self) -> None:
+        self._back_to_main()
         self.query_one("#trials", DataTable).focus()
 
     @work(group="filter", exclusive=True)

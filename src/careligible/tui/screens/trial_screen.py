@@ -7,9 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from ...results import CohortResult
+from ..widgets.footer import SteadyFooter
 from ..widgets.trial_detail import TrialDetail, TrialInfo
 
 
@@ -24,7 +25,7 @@ class TrialScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield TrialDetail(id="full-detail")
-        yield Footer()
+        yield SteadyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = self.trial.nct_id

@@ -6,7 +6,10 @@ Turning the text into a case is :mod:`careligible.tui.form_model`'s job, not thi
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Label
@@ -23,6 +26,11 @@ class CaseForm(VerticalScroll):
     """Posts :class:`CaseForm.Changed` with a copy of all values whenever one changes."""
 
     can_focus = False
+    #: The keys the footer shows while a field has the focus (they work anywhere).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "app.save_case", "Save"),
+        Binding("ctrl+o", "app.open_case", "Open"),
+    ]
 
     class Changed(Message):
         def __init__(self, values: dict[str, str]) -> None:

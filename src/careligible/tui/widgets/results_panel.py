@@ -4,9 +4,11 @@ considerations. Attributes down (:meth:`show`), messages up (:class:`ResultsPane
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPane
@@ -39,7 +41,21 @@ def _ask_option(index: int, ask: AskItem) -> Option:
     return Option(text, id=str(index), disabled=ask.field is None)
 
 
+class TrialTable(DataTable[str | Text]):
+    """The trial table, whose Enter the footer names (Textual's table keeps it unnamed)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Details")]
+
+
 class ResultsPanel(Vertical):
+    #: The keys the footer shows while the trial table or the detail has the focus (F4 and
+    #: Ctrl+R work anywhere; Enter in the detail opens the trial in full, as in the table).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "app.open_trial", "Details"),
+        Binding("f4", "app.filter_trials", "Filter"),
+        Binding("ctrl+r", "app.export_report", "Report"),
+    ]
+
     class Opened(Message):
         """The clinician asked for a trial's full explanation."""
 
@@ -70,9 +86,7 @@ class ResultsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Screening…", id="summary")
         yield Static("", id="filter-line")
-        table: DataTable[str | Text] = DataTable(
-            id="trials", cursor_type="row", zebra_stripes=True, cell_padding=0
-        )
+        table = TrialTable(id="trials", cursor_type="row", zebra_stripes=True, cell_padding=0)
         table.add_columns(*(f" {c}" for c in COLUMNS))
         yield table
         with TabbedContent(id="result-tabs"):
