@@ -13,6 +13,7 @@ from textual.widgets._footer import FooterKey
 
 from careligible.catalog import Catalog
 from careligible.results import CohortResult
+from careligible.tui import form_model
 from careligible.tui.app import CareligibleApp
 from careligible.tui.screens.filters import FilterScreen
 from careligible.tui.screens.trial_screen import TrialScreen
@@ -270,3 +271,50 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(catalog: Catalog)
         await pilot.press("f3")
         await pilot.pause()
         assert footer_keys(app) != before
+
+
+# --- jump to a section or a field ---------------------------------------------------------------
+
+
+def assert_focused_in_view(app: CareligibleApp, widget_id: str) -> None:
+    form = app.query_one(CaseForm)
+    focused = app.focused
+    assert focused is not None and focused.id == widget_id, focused
+    assert form.content_region.contains_region(focused.region), (focused.region, form.region)
+
+
+@sync
+async def test_go_to_section_focuses_its_first_field(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")  # from the trial table too
+        await from_palette(pilot, "labs and", "Labs and organ function", key="ctrl+g")
+        await pilot.pause()
+        first_lab = next(s for s in form_model.SECTIONS if s.title.startswith("Labs")).fields[0]
+        assert_focused_in_view(app, form_model.widget_id(first_lab.key))
+        await from_palette(pilot, "therapies", "Therapies", key="ctrl+g")
+        await pilot.pause()
+        therapy_drug = form_model.widget_id(form_model.therapy_key(0, "drug"))
+        assert_focused_in_view(app, therapy_drug)
+
+
+@sync
+async def test_find_field_by_its_clinician_label(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        labels = [label for label, _section, _key in app.query_one(CaseForm).field_labels()]
+        assert "QMG" in labels and "eGFR" in labels
+        assert "EDSS" not in labels  # an MS score, hidden for an MG case, is not offered
+        assert not any("." in label for label in labels)  # labels, not field paths
+        await from_palette(pilot, "egfr", "eGFR", key="ctrl+f")
+        await pilot.pause()
+        assert_focused_in_view(app, form_model.widget_id("labs.egfr"))
+        await from_palette(pilot, "therapy 6: drug", "therapy 6: drug", key="ctrl+f")
+        await pilot.pause()
+        assert_focused_in_view(app, form_model.widget_id(form_model.therapy_key(5, "drug")))
+        await from_palette(pilot, "find field", "Find field", key="ctrl+p")  # and from the palette
+        await from_palette(pilot, "qmg", "QMG", key="")
+        await pilot.pause()
+        assert_focused_in_view(app, form_model.widget_id("scores.qmg"))

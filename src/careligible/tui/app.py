@@ -8,12 +8,14 @@ logged or printed.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import SimpleCommand
 from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import DataTable, Header
@@ -56,6 +58,8 @@ class CareligibleApp(FileActions):
         Binding("f2", "focus_form", "Form"),
         Binding("f3", "focus_trials", "Trials"),
         Binding("f4", "filter_trials", "Filter", show=False),
+        Binding("ctrl+g", "go_to_section", "Section", show=False),
+        Binding("ctrl+f", "find_field", "Find", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -276,6 +280,27 @@ class CareligibleApp(FileActions):
         chosen = await self.push_screen_wait(screen)
         if chosen is not None:
             panel.set_filter(chosen)
+
+    def action_go_to_section(self) -> None:
+        """Pick a section of the form by name; its first field takes the focus."""
+        self._back_to_main()
+        form = self.query_one(CaseForm)
+        self.search_commands(
+            [SimpleCommand(t, partial(form.go_to_section, t), "") for t in form.section_titles()],
+            placeholder="Go to section…",
+        )
+
+    def action_find_field(self) -> None:
+        """Pick a field by its label (those shown for the disease); it takes the focus."""
+        self._back_to_main()
+        form = self.query_one(CaseForm)
+        self.search_commands(
+            [
+                SimpleCommand(label, partial(form.focus_field, key), section)
+                for label, section, key in form.field_labels()
+            ],
+            placeholder="Find field…",
+        )
 
     def action_open_trial(self) -> None:
         trial = self.query_one(ResultsPanel).selected_trial()

@@ -13,6 +13,8 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Save", "save_case", "Save the case to its file (Ctrl+S)"),
     ("Save as…", "save_case_as", "Save the case to a new file you choose (F12)"),
     ("Export report…", "export_report", "Write the referral report: Markdown, HTML, PDF (Ctrl+R)"),
+    ("Go to section…", "go_to_section", "Jump to a section of the form (Ctrl+G)"),
+    ("Find field…", "find_field", "Jump to a field of the form by its label (Ctrl+F)"),
     ("Filter trials…", "filter_trials", "Recruiting only, my disease, target, country (F4)"),
     ("Compare trials…", "compare_trials", "Two or three trials side by side"),
     ("Show trial details", "open_trial", "Full explanation of the selected trial"),

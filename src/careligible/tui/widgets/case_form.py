@@ -17,7 +17,7 @@ from textual.widgets import Label
 from ...case import SUBTYPES
 from ..form_model import SECTIONS, THERAPIES, therapy_rows, widget_id
 from .field_row import FieldRow
-from .therapy_table import TherapyTable
+from .therapy_table import THERAPIES_TITLE, TherapyRow, TherapyTable
 
 _ALL_SUBTYPES = sorted({s for subtypes in SUBTYPES.values() for s in subtypes})
 
@@ -29,7 +29,8 @@ class CaseForm(VerticalScroll):
     #: The keys the footer shows while a field has the focus (they work anywhere).
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "app.save_case", "Save"),
-        Binding("ctrl+o", "app.open_case", "Open"),
+        Binding("ctrl+g", "app.go_to_section", "Section"),
+        Binding("ctrl+f", "app.find_field", "Find"),
     ]
 
     class Changed(Message):
@@ -70,6 +71,37 @@ class CaseForm(VerticalScroll):
             target = self.query_one(f"#{widget_id(key)}")
         target.focus(scroll_visible=False)
         self.scroll_to_center(target, animate=False)
+
+    def section_titles(self) -> list[str]:
+        """The form's sections in order, the therapies after the organ damage."""
+        titles = []
+        for section in SECTIONS:
+            titles.append(section.title)
+            if section.title == "Organ damage":  # where compose puts the therapy table
+                titles.append(THERAPIES_TITLE)
+        return titles
+
+    def go_to_section(self, title: str) -> None:
+        """Focus the first field the section shows now (the first drug, or *Add therapy*)."""
+        if title == THERAPIES_TITLE:
+            self.focus_field(THERAPIES)
+            return
+        keys = {f.key for s in SECTIONS if s.title == title for f in s.fields}
+        row = next((r for r in self._rows() if r.key in keys and r.display), None)
+        if row is not None:
+            self.focus_field(row.key)
+
+    def field_labels(self) -> list[tuple[str, str, str]]:
+        """(label, section, key) of every field shown now: hidden fields cannot be reached."""
+        out = []
+        for section in SECTIONS:
+            for spec in section.fields:
+                if spec.shown_for(self.values.get("disease", "")):
+                    out.append((spec.label, section.title, spec.key))
+        for number, row in enumerate(self.query(TherapyRow), start=1):
+            for field in row.query(FieldRow):
+                out.append((f"therapy {number}: {field.spec.label}", THERAPIES_TITLE, field.key))
+        return out
 
     def _rows(self) -> list[FieldRow]:
         return list(self.query(FieldRow))

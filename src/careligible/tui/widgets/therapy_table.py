@@ -11,6 +11,9 @@ from textual.widgets import Button, Label
 from ..form_model import THERAPY_FIELDS, therapy_key
 from .field_row import FieldRow
 
+#: The title of the therapies' section of the form.
+THERAPIES_TITLE = "Therapies"
+
 
 class TherapyRow(Vertical):
     """One therapy: drug (with completion), outcome, months, stopped months ago, dose."""
@@ -56,7 +59,7 @@ class TherapyTable(Widget):
         self._next = max(rows, default=-1) + 1
 
     def compose(self) -> ComposeResult:
-        yield Label("Therapies", classes="section-title")
+        yield Label(THERAPIES_TITLE, classes="section-title")
         with Vertical(id="therapy-rows"):
             for row in self._rows:
                 yield TherapyRow(row, self._values, self._drug_names)
