@@ -61,6 +61,11 @@ class CareligibleApp(FileActions):
         Binding("ctrl+g", "go_to_section", "Section", show=False),
         Binding("ctrl+f", "find_field", "Find", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Priority: focus moves as the App reads Tab, before it reads the next key. As a plain
+        # binding Tab first travels up from the focused field, and a key typed meanwhile was
+        # handed to the field being left.
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
 
     def __init__(
@@ -141,6 +146,7 @@ class CareligibleApp(FileActions):
         return self._timer is None and self._shown_generation == self._generation
 
     def current_case(self) -> Case | None:
+        self.values = self.query_one(CaseForm).typed_values()
         case, problems = form_model.validate(self.values)
         self.query_one(CaseForm).show_problems(problems)
         self.query_one(ResultsPanel).show_problems(len(problems), self._other_disease())

@@ -122,6 +122,16 @@ class CaseForm(VerticalScroll):
         self._show_disease_fields()
         self.scroll_home(animate=False)
 
+    def typed_values(self) -> dict[str, str]:
+        """All values as the fields hold them now.
+
+        :class:`Changed` reaches the app a few messages after the key that caused it, so a
+        Ctrl+S typed right after a digit could otherwise save the case without that digit.
+        """
+        for row in self._rows():
+            self.values[row.key] = row.value
+        return dict(self.values)
+
     def show_problems(self, problems: dict[str, str]) -> None:
         for row in self._rows():
             row.set_error(problems.get(row.key, ""))

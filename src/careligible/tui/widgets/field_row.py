@@ -81,6 +81,7 @@ class FieldRow(Widget):
                     placeholder=placeholder or "unknown (comma-separated; none = empty)",
                     compact=True,
                     suggester=suggester,
+                    select_on_focus=False,  # a key typed on arrival adds, never replaces
                     id=widget_id(self.key),
                     classes="field-input",
                 )
@@ -107,7 +108,9 @@ class FieldRow(Widget):
                         select.set_options(options)
                     select.value = text
             else:
-                self.query_one(Input).value = text
+                field = self.query_one(Input)
+                field.value = text
+                field.cursor_position = len(text)  # what is typed on arrival adds at the end
 
     def set_error(self, message: str) -> None:
         error = self.query_one(".field-error", Static)
