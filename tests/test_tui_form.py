@@ -80,3 +80,55 @@ async def test_switching_the_disease_screens_and_saves_only_the_shown_fields(
         assert qmg_row.display and qmg.value == "14"
         shown = app.current_case()
         assert shown is not None and shown.scores is not None and shown.scores.qmg == 14
+
+
+# --- disease-appropriate serology ---------------------------------------------------------------
+
+_SEROLOGY_TOPS = ("autoantibodies.", "complement.")
+
+
+def test_every_serology_fact_a_rule_reads_is_on_the_form_of_each_disease_it_enrols(
+    catalog: Catalog,
+) -> None:
+    """The panel narrows what the form asks; it must never hide a test a trial's rule reads
+    for the diseases that trial enrols, or the form would screen the case without it."""
+    hidden = sorted(
+        (trial.nct_id, cohort.id, disease, fact)
+        for trial in catalog.trials
+        for cohort in trial.cohorts
+        for disease in cohort.diseases
+        for criterion in cohort.criteria
+        for fact in criterion.fields()
+        if fact.startswith(_SEROLOGY_TOPS) and not form_model.FIELDS[fact].shown_for(disease)
+    )
+    assert hidden == []
+
+
+def test_each_disease_is_asked_for_its_own_serology() -> None:
+    def shown(disease: str) -> set[str]:
+        return {
+            key.split(".", 1)[1]
+            for key, spec in form_model.FIELDS.items()
+            if key.startswith(_SEROLOGY_TOPS) and spec.shown_for(disease)
+        }
+
+    everything = shown("other")
+    assert {"anti_achr", "anti_dsdna", "anti_scl70", "anti_jo1", "c3_low"} <= everything
+    assert shown("") == everything  # nothing is hidden before the disease is chosen
+    assert shown("mg") == {"anti_achr", "anti_musk", "anti_lrp4"}
+    assert {"anti_dsdna", "anti_sm", "c3_low"} <= shown("sle")
+    assert "anti_achr" not in shown("sle") and "anti_jo1" not in shown("sle")
+    assert {"anti_jo1", "anti_mda5"} <= shown("iim") and "anti_dsdna" not in shown("iim")
+    assert {"anti_aqp4", "anti_mog"} == shown("ms")
+    section = next(s for s in form_model.SECTIONS if s.title == "Serology")
+    assert {"autoantibodies.anti_achr", "complement.c3_low"} <= {f.key for f in section.fields}
+
+
+def test_serology_hidden_by_the_disease_is_not_screened() -> None:
+    values = form_model.blank_values("demo-sero-01")
+    values.update({"disease": "mg", "autoantibodies.anti_dsdna": "positive"})
+    values["autoantibodies.anti_achr"] = "positive"
+    data = form_model.case_dict_from_values(values)
+    assert data["autoantibodies"] == {"anti_achr": "positive"}
+    values["disease"] = "sle"
+    assert form_model.case_dict_from_values(values)["autoantibodies"] == {"anti_dsdna": "positive"}

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from .. import fields
-from ..case import THERAPY_COLUMNS, Case, Therapy
+from ..case import THERAPY_COLUMNS, Case, Disease, Therapy
 from ..errors import describe_validation_error
 
 InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
@@ -156,9 +156,6 @@ DISEASE_FIELDS: dict[str, tuple[str, ...]] = {
         "scores.mg_adl",
         "scores.qmg",
         "scores.mgc",
-        "autoantibodies.anti_achr",
-        "autoantibodies.anti_musk",
-        "autoantibodies.anti_lrp4",
     ),
     "ms": (
         "scores.edss",
@@ -171,6 +168,57 @@ DISEASE_FIELDS: dict[str, tuple[str, ...]] = {
     "iim": ("scores.mmt8", "scores.ck_u_per_l"),
 }
 _DISEASE_OF = {key: d for d, keys in DISEASE_FIELDS.items() for key in keys}
+
+#: The serology each disease's form asks for, in the serology section: the antibodies that
+#: classify the disease or its subtypes, and for multiple sclerosis the two that tell it from
+#: NMOSD and MOGAD. A disease with no panel here (``other``, or none chosen yet) is asked for
+#: every test, so no value is hidden when nothing says which are relevant. A test checks that
+#: every serology fact a trial's rule reads is on the panel of each disease that trial enrols.
+SEROLOGY: dict[str, tuple[str, ...]] = {
+    "sle": (
+        "ana",
+        "anti_dsdna",
+        "anti_sm",
+        "anti_histone",
+        "anti_chromatin",
+        "anti_ro",
+        "anti_la",
+        "anti_rnp",
+        "antiphospholipid",
+        "c3_low",
+        "c4_low",
+    ),
+    "iim": (
+        "ana",
+        "anti_jo1",
+        "anti_synthetase_other",
+        "anti_mda5",
+        "anti_tif1g",
+        "anti_nxp2",
+        "anti_mi2",
+        "anti_srp",
+        "anti_hmgcr",
+        "anti_ro",
+        "anti_rnp",
+    ),
+    "ssc": ("ana", "anti_scl70", "anti_centromere", "anti_rnapol3", "anti_rnp"),
+    "mg": ("anti_achr", "anti_musk", "anti_lrp4"),
+    "ms": ("anti_aqp4", "anti_mog"),
+    "nmosd": ("anti_aqp4", "anti_mog"),
+    "sjogren": ("ana", "anti_ro", "anti_la"),
+}
+_SEROLOGY_TOPS = ("autoantibodies", "complement")
+
+
+def _serology_diseases(path: str) -> frozenset[str] | None:
+    """The diseases whose form shows a serology field: those with it on their panel and
+    every disease without a panel. None for a field outside the serology section."""
+    top, _, name = path.partition(".")
+    if top not in _SEROLOGY_TOPS:
+        return None
+    unpaneled = set(get_args(Disease)) - SEROLOGY.keys()
+    return frozenset({d for d, names in SEROLOGY.items() if name in names} | unpaneled | {""})
+
 
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Demographics", ("id", "age", "sex", "weight_kg", "pregnant", "breastfeeding")),
@@ -213,7 +261,7 @@ def _specs(model: type[BaseModel], prefix: str) -> list[FormField]:
                 label_of(alias),
                 _form_kind(spec),
                 spec.choices,
-                frozenset({disease}) if disease else None,
+                frozenset({disease}) if disease else _serology_diseases(spec.path),
             )
         )
     return out
@@ -223,10 +271,10 @@ def _build_sections() -> tuple[Section, ...]:
     by_top: dict[str, list[FormField]] = {}
     for spec in _specs(Case, ""):
         by_top.setdefault(spec.key.split(".")[0], []).append(spec)
-    disease_specific = [s for s in _specs(Case, "") if s.diseases is not None]
+    disease_specific = [s for s in _specs(Case, "") if s.key in _DISEASE_OF]
     sections = []
     for title, tops in _SECTIONS:
-        fields = [s for top in tops for s in by_top.get(top, []) if s.diseases is None]
+        fields = [s for top in tops for s in by_top.get(top, []) if s.key not in _DISEASE_OF]
         if title == "Diagnosis":
             fields += disease_specific
         sections.append(Section(title, tuple(fields)))
