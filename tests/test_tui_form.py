@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 
 import yaml
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from careligible.catalog import Catalog
 from careligible.tui import form_model
-from test_tui import MG_CASE, make_app, settle, sync
+from careligible.tui.screens.confirm import ConfirmScreen
+from test_tui import MG_CASE, make_app, set_field, settle, sync
 
 # --- hidden fields ------------------------------------------------------------------------------
 
@@ -132,3 +133,100 @@ def test_serology_hidden_by_the_disease_is_not_screened() -> None:
     assert data["autoantibodies"] == {"anti_achr": "positive"}
     values["disease"] = "sle"
     assert form_model.case_dict_from_values(values)["autoantibodies"] == {"anti_dsdna": "positive"}
+
+
+# --- drug names the rules do not know ------------------------------------------------------------
+
+
+def test_a_drug_hint_suggests_the_known_name_and_is_empty_for_a_known_one(
+    catalog: Catalog,
+) -> None:
+    vocabulary = catalog.vocabulary
+    assert form_model.drug_hint(vocabulary, "rituximap") == (
+        "not a drug the rules know — did you mean rituximab?"
+    )
+    assert form_model.drug_hint(vocabulary, "zzqx") == "not a drug the rules know"
+    assert form_model.drug_hint(vocabulary, "Rituximab") == ""
+    assert form_model.drug_hint(vocabulary, "") == ""
+
+
+@sync
+async def test_a_misspelt_drug_is_warned_under_its_field_until_it_is_fixed(
+    catalog: Catalog,
+) -> None:
+    app = make_app(catalog, MG_CASE)
+    key = form_model.therapy_key(0, "drug")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        row = app.query_one(f"#{form_model.widget_id(key)}-row")
+        hint = row.query_one(".field-hint", Static)
+        assert not hint.display  # a known drug: no line taken
+        field = await set_field(pilot, key, "rituximap")
+        await settle(pilot)
+        assert hint.display
+        assert str(hint.render()) == "not a drug the rules know — did you mean rituximab?"
+        assert hint.region.y == field.region.bottom  # right under the drug field
+        assert not row.has_class("-invalid")  # a warning, not a form error
+        case = app.current_case()
+        assert case is not None and case.therapies is not None
+        assert case.therapies[0].drug == "rituximap"  # still screened as typed
+
+        await pilot.press("backspace", "b")
+        await settle(pilot)
+        assert field.value == "rituximab"
+        assert not hint.display
+
+
+# --- removing a therapy ---------------------------------------------------------------------------
+
+
+@sync
+async def test_remove_asks_first_and_then_moves_to_the_next_drug(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.current_case()
+        assert before is not None and before.therapies is not None
+        count = len(before.therapies)
+
+        app.query_one("#remove-therapy-0").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.focused is not None and app.focused.id == "cancel"  # Keep
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.query("#therapy-0")  # kept
+        assert not app.dirty
+
+        app.query_one("#remove-therapy-0").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("shift+tab")
+        assert app.focused is not None and app.focused.id == "confirm"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.query("#therapy-0")
+        after = app.current_case()
+        assert after is not None and after.therapies is not None
+        assert len(after.therapies) == count - 1
+        assert app.focused is app.query_one(
+            f"#{form_model.widget_id(form_model.therapy_key(1, 'drug'))}"
+        )
+
+
+@sync
+async def test_removing_the_last_therapy_moves_to_add_therapy(catalog: Catalog) -> None:
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        last = list(app.query(".therapy-row"))[-1]
+        last.query_one(".remove-therapy").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("shift+tab", "enter")
+        await settle(pilot)
+        assert last not in app.query(".therapy-row")
+        assert app.focused is app.query_one("#add-therapy")

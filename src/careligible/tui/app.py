@@ -39,6 +39,7 @@ from .trial_filter import country_choices, target_choices, trial_facts, without_
 from .widgets.case_form import CaseForm
 from .widgets.footer import SteadyFooter
 from .widgets.results_panel import ResultsPanel
+from .widgets.therapy_table import DrugHelp
 from .widgets.trial_detail import TrialInfo
 
 
@@ -103,7 +104,9 @@ class CareligibleApp(FileActions):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
-            yield CaseForm(self.values, self.catalog.vocabulary.names())
+            vocabulary = self.catalog.vocabulary
+            drugs = DrugHelp(vocabulary.names(), partial(form_model.drug_hint, vocabulary))
+            yield CaseForm(self.values, drugs)
             facts = {t.nct_id: trial_facts(self.catalog, t.nct_id) for t in self.catalog.trials}
             yield ResultsPanel(self.trial_info, facts)
         yield SteadyFooter(compact=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from .. import fields
 from ..case import THERAPY_COLUMNS, Case, Disease, Therapy
 from ..errors import describe_validation_error
+from ..vocabulary import Vocabulary
 
 InputKind = Literal["text", "int", "float", "enum", "bool", "list"]
 
@@ -338,6 +339,19 @@ def _convert(text: str, spec: FormField) -> Any:
             return []
         return [part.strip() for part in text.split(",") if part.strip()]
     return text
+
+
+def drug_hint(vocabulary: Vocabulary, text: str) -> str:
+    """The warning under a drug field whose name the rules do not know ("" when they do).
+
+    A misspelt drug counts in no drug class, so verdicts change; the clinician has to see why at
+    the field itself, not only in a summary of warnings.
+    """
+    if not text.strip() or vocabulary.lookup(text) is not None:
+        return ""
+    close = vocabulary.suggest(text)
+    hint = "not a drug the rules know"
+    return f"{hint} — did you mean {close}?" if close else hint
 
 
 def therapy_rows(values: Mapping[str, str]) -> list[int]:

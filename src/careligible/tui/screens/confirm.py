@@ -1,4 +1,5 @@
-"""Questions before losing something: unsaved changes (save, discard, cancel), a file replaced."""
+"""Questions before losing something: unsaved changes (save, discard, cancel), a file replaced,
+a therapy removed."""
 
 from __future__ import annotations
 
@@ -40,25 +41,26 @@ class UnsavedScreen(ModalScreen[Choice]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A question before something that cannot be undone (replacing a file).
+    """A question before something that cannot be undone (replacing a file, removing a therapy).
 
-    Dismisses with True only for the named action. Cancel has the focus, so an Enter typed by
-    habit changes nothing.
+    Dismisses with True only for the named action. The button that changes nothing (*keep*) has
+    the focus, so an Enter typed by habit changes nothing.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(False)", "Cancel")]
 
-    def __init__(self, question: str, action: str) -> None:
+    def __init__(self, question: str, action: str, keep: str = "Cancel") -> None:
         super().__init__(classes="modal")
         self.question = question
         self.action_label = action
+        self.keep_label = keep
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
             with Horizontal(classes="buttons"):
                 yield Button(self.action_label, id="confirm", variant="error")
-                yield Button("Cancel", id="cancel")
+                yield Button(self.keep_label, id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -17,7 +17,7 @@ from textual.widgets import Label
 from ...case import SUBTYPES
 from ..form_model import SECTIONS, THERAPIES, therapy_rows, widget_id
 from .field_row import FieldRow
-from .therapy_table import THERAPIES_TITLE, TherapyRow, TherapyTable
+from .therapy_table import THERAPIES_TITLE, DrugHelp, TherapyRow, TherapyTable
 
 _ALL_SUBTYPES = sorted({s for subtypes in SUBTYPES.values() for s in subtypes})
 
@@ -38,10 +38,10 @@ class CaseForm(VerticalScroll):
             super().__init__()
             self.values = values
 
-    def __init__(self, values: dict[str, str], drug_names: list[str]) -> None:
+    def __init__(self, values: dict[str, str], drugs: DrugHelp) -> None:
         super().__init__(id="case-form")
         self.values = dict(values)
-        self._drug_names = drug_names
+        self._drugs = drugs
 
     def compose(self) -> ComposeResult:
         for section in SECTIONS:
@@ -55,7 +55,7 @@ class CaseForm(VerticalScroll):
                 row.display = spec.shown_for(self.values.get("disease", ""))
                 yield row
             if section.title == "Organ damage":
-                yield TherapyTable(self.values, therapy_rows(self.values), self._drug_names)
+                yield TherapyTable(self.values, therapy_rows(self.values), self._drugs)
 
     def focus_first(self) -> None:
         self.query(".field-input").first().focus()

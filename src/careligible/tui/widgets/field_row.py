@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
@@ -41,6 +43,7 @@ class FieldRow(Widget):
         key: str | None = None,
         suggestions: list[str] | None = None,
         placeholder: str = "",
+        hint_for: Callable[[str], str] | None = None,
     ) -> None:
         self.spec = spec
         self.key = key or spec.key
@@ -48,6 +51,7 @@ class FieldRow(Widget):
         self._initial = value
         self._suggestions = suggestions
         self._placeholder = placeholder
+        self._hint_for = hint_for
 
     @property
     def uses_select(self) -> bool:
@@ -85,7 +89,12 @@ class FieldRow(Widget):
                     id=widget_id(self.key),
                     classes="field-input",
                 )
+        if self._hint_for is not None:
+            yield Static("", classes="field-hint")
         yield Static("", classes="field-error")
+
+    def on_mount(self) -> None:
+        self._show_hint(self._initial)
 
     @property
     def value(self) -> str:
@@ -111,14 +120,24 @@ class FieldRow(Widget):
                 field = self.query_one(Input)
                 field.value = text
                 field.cursor_position = len(text)  # what is typed on arrival adds at the end
+        self._show_hint(text)
 
     def set_error(self, message: str) -> None:
         error = self.query_one(".field-error", Static)
         error.update(message)
         self.set_class(bool(message), "-invalid")
 
+    def _show_hint(self, text: str) -> None:
+        """Warn about the text as typed; unlike an error, a hint leaves the case screenable."""
+        if self._hint_for is None:
+            return
+        hint = self._hint_for(text)
+        self.query_one(".field-hint", Static).update(hint)
+        self.set_class(bool(hint), "-hinted")
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        self._show_hint(event.value)
         self.post_message(self.Changed(self.key, event.value))
 
     def on_select_changed(self, event: Select.Changed) -> None:

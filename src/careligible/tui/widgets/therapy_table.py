@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -9,20 +12,30 @@ from textual.widget import Widget
 from textual.widgets import Button, Label
 
 from ..form_model import THERAPY_FIELDS, therapy_key
+from ..screens.confirm import ConfirmScreen
 from .field_row import FieldRow
 
 #: The title of the therapies' section of the form.
 THERAPIES_TITLE = "Therapies"
 
 
+@dataclass(frozen=True)
+class DrugHelp:
+    """What a drug field offers as the clinician types: completions, and a warning for a name
+    the rules do not know. Only these two, so the widget needs no catalog."""
+
+    names: list[str]
+    hint_for: Callable[[str], str]
+
+
 class TherapyRow(Vertical):
     """One therapy: drug (with completion), outcome, months, stopped months ago, dose."""
 
-    def __init__(self, row: int, values: dict[str, str], drug_names: list[str]) -> None:
+    def __init__(self, row: int, values: dict[str, str], drugs: DrugHelp) -> None:
         super().__init__(id=f"therapy-{row}", classes="therapy-row")
         self.row = row
         self._values = values
-        self._drug_names = drug_names
+        self._drugs = drugs
 
     def compose(self) -> ComposeResult:
         for column, spec in THERAPY_FIELDS.items():
@@ -31,8 +44,9 @@ class TherapyRow(Vertical):
                 spec,
                 self._values.get(key, ""),
                 key=key,
-                suggestions=self._drug_names if column == "drug" else None,
+                suggestions=self._drugs.names if column == "drug" else None,
                 placeholder="drug name" if column == "drug" else "",
+                hint_for=self._drugs.hint_for if column == "drug" else None,
             )
         yield Button(
             "Remove", id=f"remove-therapy-{self.row}", classes="remove-therapy", compact=True
@@ -51,18 +65,18 @@ class TherapyTable(Widget):
             super().__init__()
             self.row = row
 
-    def __init__(self, values: dict[str, str], rows: list[int], drug_names: list[str]) -> None:
+    def __init__(self, values: dict[str, str], rows: list[int], drugs: DrugHelp) -> None:
         super().__init__(id="therapies")
         self._values = values
         self._rows = rows
-        self._drug_names = drug_names
+        self._drugs = drugs
         self._next = max(rows, default=-1) + 1
 
     def compose(self) -> ComposeResult:
         yield Label(THERAPIES_TITLE, classes="section-title")
         with Vertical(id="therapy-rows"):
             for row in self._rows:
-                yield TherapyRow(row, self._values, self._drug_names)
+                yield TherapyRow(row, self._values, self._drugs)
         yield Button("Add therapy", id="add-therapy", compact=True)
 
     async def replace_rows(self, values: dict[str, str], rows: list[int]) -> None:
@@ -70,13 +84,13 @@ class TherapyTable(Widget):
         self._values = values
         container = self.query_one("#therapy-rows", Vertical)
         await container.remove_children()
-        await container.mount_all(TherapyRow(r, values, self._drug_names) for r in rows)
+        await container.mount_all(TherapyRow(r, values, self._drugs) for r in rows)
         self._next = max(rows, default=-1) + 1
 
     async def add_row(self) -> None:
         row = self._next
         self._next += 1
-        new = TherapyRow(row, self._values, self._drug_names)
+        new = TherapyRow(row, self._values, self._drugs)
         await self.query_one("#therapy-rows", Vertical).mount(new)
         new.query_one(FieldRow).query_one(".field-input").focus()
         new.scroll_visible()
@@ -88,5 +102,25 @@ class TherapyTable(Widget):
             return
         row = event.button.parent
         if isinstance(row, TherapyRow):
-            await row.remove()
-            self.post_message(self.RowRemoved(row.row))
+            self._ask_to_remove(row)
+
+    def _ask_to_remove(self, row: TherapyRow) -> None:
+        """Remove only once confirmed: a therapy deleted by a stray Enter changes the verdicts
+        and the clinician might not notice which drug went."""
+        drug = row.query_one(FieldRow).value.strip() or "this therapy"
+        question = f"Remove {drug} from the therapies?"
+
+        async def answered(remove: bool | None) -> None:
+            if remove:
+                await self._remove(row)
+
+        self.app.push_screen(ConfirmScreen(question, "Remove", keep="Keep"), answered)
+
+    async def _remove(self, row: TherapyRow) -> None:
+        """Remove the row and keep the focus in the list: on the next drug, or *Add therapy*."""
+        rows = list(self.query(TherapyRow))
+        after = rows[rows.index(row) + 1 :]
+        await row.remove()
+        self.post_message(self.RowRemoved(row.row))
+        target = after[0].query_one(".field-input") if after else self.query_one("#add-therapy")
+        target.focus()
