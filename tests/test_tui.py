@@ -68,10 +68,11 @@ def test_unknown_is_not_no() -> None:
     values["pregnant"] = "no"
     values["overlap"] = "none"
     data = form_model.case_dict_from_values(values)
-    assert data == {"id": "c1", "pregnant": False, "overlap": []}
+    unconfirmed = {"therapies_complete": False}  # a new case's history is not confirmed
+    assert data == {"id": "c1", "pregnant": False, "overlap": [], **unconfirmed}
     values["pregnant"] = ""
     values["overlap"] = ""
-    assert form_model.case_dict_from_values(values) == {"id": "c1"}
+    assert form_model.case_dict_from_values(values) == {"id": "c1", **unconfirmed}
 
 
 def test_lists_numbers_and_nested_fields() -> None:

@@ -11,7 +11,8 @@ from textual.widgets import Input, Select, Static
 from careligible.catalog import Catalog
 from careligible.tui import form_model
 from careligible.tui.screens.confirm import ConfirmScreen
-from test_tui import MG_CASE, make_app, set_field, settle, sync
+from careligible.tui.widgets.therapy_table import NOT_STATED
+from test_tui import MG_CASE, MG_TRIAL, make_app, set_field, settle, sync, verdict_of
 
 # --- hidden fields ------------------------------------------------------------------------------
 
@@ -230,3 +231,55 @@ async def test_removing_the_last_therapy_moves_to_add_therapy(catalog: Catalog) 
         await settle(pilot)
         assert last not in app.query(".therapy-row")
         assert app.focused is app.query_one("#add-therapy")
+
+
+# --- is this the whole therapy history? ---------------------------------------------------------
+
+
+def test_a_new_case_is_not_confirmed_complete_and_a_file_keeps_its_meaning() -> None:
+    case, _ = form_model.validate(form_model.blank_values("c1"))
+    assert case is not None and case.therapies_complete is False
+    values = _mg_values()  # the demo file does not say: its listed history reads as complete
+    assert values["therapies_complete"] == ""
+    case, _ = form_model.validate(values)
+    assert case is not None and case.therapies_complete is None
+    for answer, meant in (("yes", True), ("no", False)):
+        case, _ = form_model.validate({**values, "therapies_complete": answer})
+        assert case is not None and case.therapies_complete is meant
+        assert form_model.values_from_case(case)["therapies_complete"] == answer
+    assert "therapies_complete" not in form_model.CARRIED
+
+
+@sync
+async def test_the_history_question_decides_whether_a_class_not_listed_is_unknown(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    path = tmp_path / "mg.yaml"
+    shutil.copy(MG_CASE, path)
+    app = make_app(catalog, path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        answer: Select[str] = app.query_one(
+            f"#{form_model.widget_id('therapies_complete')}", Select
+        )
+        means = app.query_one("#history-means", Static)
+        assert answer.is_blank() and answer.prompt == NOT_STATED
+        assert "read as complete" in str(means.render())
+        assert verdict_of(app, MG_TRIAL) == "eligible"
+
+        answer.value = "no"
+        await settle(pilot)
+        assert "unknown, not" in str(means.render())
+        assert verdict_of(app, MG_TRIAL) == "needs_info"  # an unlisted class may have been tried
+
+        answer.value = "yes"
+        await settle(pilot)
+        assert verdict_of(app, MG_TRIAL) == "eligible"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["therapies_complete"] is True
+
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert answer.value == "no"  # a case begun here is not confirmed complete
+        assert "unknown, not" in str(means.render())

@@ -17,7 +17,7 @@ from ..fhir.notes import grouped
 from ..outputs import write_atomic
 from ..readers import open_case, roundtrip
 from ..results import CaseResult
-from .form_model import values_from_case
+from .form_model import HISTORY_COMPLETE, NO, values_from_case
 
 #: Lines of import notes (grouped by reason) shown in one notification; the rest are counted.
 SHOWN_NOTES = 8
@@ -62,7 +62,10 @@ def load_case_file(path: Path, catalog: Catalog | None = None) -> LoadedCase:
             imported = import_bundle(opened.data, catalog=catalog, fallback_id=path.stem[:128])
         except BundleError as exc:
             raise InputError(f"{path}: {exc}") from None
-        return LoadedCase(values_from_case(imported.data), imported)
+        values = values_from_case(imported.data)
+        # One record's medication list is no confirmed history, even when it lists nothing.
+        values[HISTORY_COMPLETE.key] = values[HISTORY_COMPLETE.key] or NO
+        return LoadedCase(values, imported)
     unknown = [str(p) for p in opened.problems if p.code in FORM_CANNOT_HOLD]
     if unknown:
         raise InputError(

@@ -288,6 +288,11 @@ THERAPY_FIELDS: dict[str, FormField] = {
     s.key: s for s in _specs(Therapy, "") if s.key in THERAPY_COLUMNS
 }
 
+#: "Is the list the whole therapy history?" ``yes`` is true, ``no`` false, empty is absent: what a
+#: file without the field means, a listed history read as complete. A case begun in the form (or
+#: imported) starts at ``no``, so a drug class not listed is unknown until the clinician says yes.
+HISTORY_COMPLETE = FormField("therapies_complete", "complete?", "bool")
+
 
 def _carried() -> tuple[str, ...]:
     """Case fields the form has no widget for (``as_of``, ``confirmations``, ``deceased``...).
@@ -296,7 +301,7 @@ def _carried() -> tuple[str, ...]:
     opened and saved from the terminal UI loses none of what the file said and is screened on
     the same date and with the same confirmations as ``screen`` would use.
     """
-    held = {key.split(".")[0] for key in FIELDS} | {"therapies"}
+    held = {key.split(".")[0] for key in FIELDS} | {"therapies", HISTORY_COMPLETE.key}
     names = (field.alias or name for name, field in Case.model_fields.items())
     return tuple(name for name in names if name not in held)
 
@@ -387,6 +392,8 @@ def _case_dict(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, int
         text = values.get(key, "").strip()
         if text:
             fields.put_path(out, key, _convert(text, spec))
+    if text := values.get(HISTORY_COMPLETE.key, "").strip():
+        out[HISTORY_COMPLETE.key] = _convert(text, HISTORY_COMPLETE)
     for key in CARRIED:
         if text := values.get(key, ""):
             out[key] = json.loads(text)
@@ -448,6 +455,7 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
     """A case (or a case mapping as read from a file) -> form text for every field."""
     data = case.model_dump(by_alias=True) if isinstance(case, Case) else case
     values = {key: _text(_get(data, key), spec) for key, spec in FIELDS.items()}
+    values[HISTORY_COMPLETE.key] = _text(data.get(HISTORY_COMPLETE.key), HISTORY_COMPLETE)
     values.update(
         {key: json.dumps(data[key], default=str) for key in CARRIED if data.get(key) is not None}
     )
@@ -459,4 +467,5 @@ def values_from_case(case: Case | Mapping[str, Any]) -> dict[str, str]:
 
 
 def blank_values(case_id: str = "new-case") -> dict[str, str]:
-    return {**{key: "" for key in FIELDS}, "id": case_id}
+    """A new case: every fact unknown, and its therapy history not yet confirmed complete."""
+    return {**{key: "" for key in FIELDS}, "id": case_id, HISTORY_COMPLETE.key: NO}

@@ -9,14 +9,27 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Button, Label
+from textual.widgets import Button, Label, Select, Static
 
-from ..form_model import THERAPY_FIELDS, therapy_key
+from ..form_model import HISTORY_COMPLETE, NO, THERAPY_FIELDS, YES, therapy_key, widget_id
 from ..screens.confirm import ConfirmScreen
 from .field_row import FieldRow
 
 #: The title of the therapies' section of the form.
 THERAPIES_TITLE = "Therapies"
+HISTORY_QUESTION = "Is the list above the whole therapy history?"
+
+#: What the answer means for the verdicts, in the words a clinician reads beside the list.
+HISTORY_MEANS = {
+    NO: 'No (not confirmed): a drug class not listed is unknown, not "not tried"; '
+    "a trial that needs it asks.",
+    YES: "Yes: a drug class not listed counts as not tried.",
+    "": "Not stated in the file, so read as complete: a drug class not listed counts as not "
+    "tried. Choose yes to confirm it, or no.",
+}
+
+#: The answer shown when a file says nothing (never "unknown": absent reads as complete).
+NOT_STATED = "not stated"
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,21 @@ class TherapyTable(Widget):
             for row in self._rows:
                 yield TherapyRow(row, self._values, self._drugs)
         yield Button("Add therapy", id="add-therapy", compact=True)
+        yield Label(HISTORY_QUESTION, classes="history-question")
+        answer = self._values.get(HISTORY_COMPLETE.key, "")
+        yield FieldRow(HISTORY_COMPLETE, answer)
+        yield Static(HISTORY_MEANS.get(answer, ""), id="history-means", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{widget_id(HISTORY_COMPLETE.key)}", Select).prompt = NOT_STATED
+
+    def _show_history_meaning(self, answer: str) -> None:
+        self.query_one("#history-means", Static).update(HISTORY_MEANS.get(answer, ""))
+
+    def on_field_row_changed(self, event: FieldRow.Changed) -> None:
+        """Not stopped: the form records every change; this only rewords the meaning."""
+        if event.key == HISTORY_COMPLETE.key:
+            self._show_history_meaning(event.value)
 
     async def replace_rows(self, values: dict[str, str], rows: list[int]) -> None:
         """Show a different case's therapies."""
@@ -86,6 +114,7 @@ class TherapyTable(Widget):
         await container.remove_children()
         await container.mount_all(TherapyRow(r, values, self._drugs) for r in rows)
         self._next = max(rows, default=-1) + 1
+        self._show_history_meaning(values.get(HISTORY_COMPLETE.key, ""))
 
     async def add_row(self) -> None:
         row = self._next
