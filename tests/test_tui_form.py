@@ -64,6 +64,7 @@ async def test_switching_the_disease_screens_and_saves_only_the_shown_fields(
         qmg_row = app.query_one(f"#{form_model.widget_id('scores.qmg')}-row")
         disease: Select[str] = app.query_one(f"#{form_model.widget_id('disease')}", Select)
         disease.value = "ms"
+        await pilot.pause()  # let the change reach the form before waiting on it
         app.query_one(f"#{form_model.widget_id('subtype')}", Input).value = ""
         await settle(pilot)
         assert not qmg_row.display
@@ -78,6 +79,8 @@ async def test_switching_the_disease_screens_and_saves_only_the_shown_fields(
         assert "autoantibodies" not in saved or "anti_achr" not in saved["autoantibodies"]
 
         disease.value = "mg"
+
+        await pilot.pause()  # let the change reach the form before waiting on it
         await settle(pilot)
         assert qmg_row.display and qmg.value == "14"
         shown = app.current_case()
@@ -268,11 +271,15 @@ async def test_the_history_question_decides_whether_a_class_not_listed_is_unknow
         assert verdict_of(app, MG_TRIAL) == "eligible"
 
         answer.value = "no"
+
+        await pilot.pause()  # let the change reach the form before waiting on it
         await settle(pilot)
         assert "unknown, not" in str(means.render())
         assert verdict_of(app, MG_TRIAL) == "needs_info"  # an unlisted class may have been tried
 
         answer.value = "yes"
+
+        await pilot.pause()  # let the change reach the form before waiting on it
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "eligible"
         await pilot.press("ctrl+s")
