@@ -66,6 +66,7 @@ async def test_switching_the_disease_screens_and_saves_only_the_shown_fields(
         disease.value = "ms"
         await pilot.pause()  # let the change reach the form before waiting on it
         app.query_one(f"#{form_model.widget_id('subtype')}", Input).value = ""
+        await pilot.pause()  # the same for the subtype, or Ctrl+S may come before its change
         await settle(pilot)
         assert not qmg_row.display
         shown = app.current_case()
