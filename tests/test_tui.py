@@ -471,6 +471,59 @@ def test_snapshots(
     assert snap_compare(snap_app, terminal_size=size, run_before=before)
 
 
+# --- snapshots of the shipped catalog: what a clinician sees of the MG demo ---------------------
+
+
+@pytest.fixture
+def demo_app(monkeypatch: pytest.MonkeyPatch) -> CareligibleApp:
+    """The MG demo screened against the shipped trials, on a fixed day and ruleset label (so
+    the snapshots move when a trial or the screen changes, not when the version is bumped)."""
+    monkeypatch.setattr(screening, "date", _SnapshotDay)
+    catalog = load_catalog()
+    catalog.version = "snapshot"
+    return CareligibleApp(catalog, MG_CASE, debounce=0.01)
+
+
+async def _last_therapy(pilot: Pilot[Any]) -> None:
+    """The form scrolled down to the end of the MG demo's six therapies, the last dose focused."""
+    await _screened(pilot)
+    last = form_model.widget_id(form_model.therapy_key(5, "dose"))
+    pilot.app.query_one(f"#{last}", Input).focus()
+    await pilot.pause()
+
+
+async def _form_error(pilot: Pilot[Any]) -> None:
+    """An age that is not a number: the message under the field, the results marked stale."""
+    await _screened(pilot)
+    await set_field(pilot, "age", "4l")
+    await settle(pilot)
+
+
+async def _trial_detail(pilot: Pilot[Any]) -> None:
+    """The full explanation of the MG trial the demo is eligible for, reached from the table."""
+    await _screened(pilot)
+    table = pilot.app.query_one("#trials", DataTable)
+    await pilot.press("f3", *["down"] * table.get_row_index(MG_TRIAL), "enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, TrialScreen)
+    assert pilot.app.screen.trial.nct_id == MG_TRIAL
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize(
+    "before",
+    [_last_therapy, _form_error, _trial_detail],
+    ids=["long-therapy-list", "form-error", "trial-detail"],
+)
+def test_demo_snapshots(
+    snap_compare: SnapCompare,
+    demo_app: CareligibleApp,
+    size: tuple[int, int],
+    before: Callable[[Pilot[Any]], Awaitable[None]],
+) -> None:
+    assert snap_compare(demo_app, terminal_size=size, run_before=before)
+
+
 DETAIL_CRITERIA = (
     *SNAP_CRITERIA,
     '- id: pregnant\n  kind: exclusion\n  text: "Pregnancy."\n'

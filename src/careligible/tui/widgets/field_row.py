@@ -52,6 +52,7 @@ class FieldRow(Widget):
         self._suggestions = suggestions
         self._placeholder = placeholder
         self._hint_for = hint_for
+        self._error = ""
 
     @property
     def uses_select(self) -> bool:
@@ -123,8 +124,13 @@ class FieldRow(Widget):
         self._show_hint(text)
 
     def set_error(self, message: str) -> None:
-        error = self.query_one(".field-error", Static)
-        error.update(message)
+        """Show ``message`` under the field ("" for none). The form sets every row's message
+        on each screening; a row whose message is unchanged is left alone, since an update
+        lays the whole screen out again."""
+        if message == self._error:
+            return
+        self._error = message
+        self.query_one(".field-error", Static).update(message)
         self.set_class(bool(message), "-invalid")
 
     def _show_hint(self, text: str) -> None:
