@@ -493,9 +493,11 @@ async def _last_therapy(pilot: Pilot[Any]) -> None:
 
 
 async def _form_error(pilot: Pilot[Any]) -> None:
-    """An age that is not a number: the message under the field, the results marked stale."""
+    """A letter typed after the age: the message under the field, and the demo's verdicts
+    marked as not for what the form shows."""
     await _screened(pilot)
-    await set_field(pilot, "age", "4l")
+    pilot.app.query_one(f"#{form_model.widget_id('age')}", Input).focus()
+    await pilot.press("end", "l")
     await settle(pilot)
 
 
