@@ -50,7 +50,7 @@ COMPLETE = "therapies_complete"
 def _as_entered(case: Case) -> Case:
     """The demo as the form holds it. A file that does not say whether its therapy history is
     complete means it is; where the form asks, the clinician answers yes."""
-    if COMPLETE in form_model.FIELDS and case.therapies_complete is None:
+    if case.therapies_complete is None:
         return case.model_copy(update={COMPLETE: True})
     return case
 
@@ -221,6 +221,7 @@ async def test_a_demo_case_entered_by_keyboard_is_the_demo_case(
             await add_therapy(pilot, row)
             for key, text in items:
                 await enter(pilot, key, text)
+        await enter(pilot, form_model.HISTORY_COMPLETE.key, "yes")  # the history is confirmed
         await settle(pilot)
         assert not app.query(".-invalid"), "a field shows a problem"
         assert app.result is not None
