@@ -25,7 +25,7 @@ from careligible.tui.app import CareligibleApp
 from careligible.tui.report import ask_items, ask_next
 from careligible.tui.widgets.case_form import CaseForm
 from careligible.tui.widgets.results_panel import ResultsPanel
-from test_tui import MG_CASE, REPO, cell, settle, sync
+from test_tui import MG_CASE, MG_TRIAL, REPO, cell, make_app, settle, sync, verdict_of
 
 
 class GatedScreener(Screener):
@@ -306,3 +306,20 @@ async def test_an_eligible_verdict_always_shows_what_was_checked(
         confirm = sum(len(t.to_confirm) for t in possibly)
         assert f"{len(possibly)} possibly ({checked}/{total} checked, {confirm} to confirm)" in line
         assert "needs info (" not in line and "ineligible (" not in line
+
+
+@sync
+async def test_a_value_read_before_its_change_arrives_is_still_screened(catalog: Catalog) -> None:
+    """Save and export read the fields themselves, ahead of the change messages. The change
+    that arrives after must still be screened, or the panel would show, undimmed, the
+    verdicts of the value before it."""
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert verdict_of(app, MG_TRIAL) == "eligible"
+        app.query_one(f"#{form_model.widget_id('scores.qmg')}", Input).value = "5"
+        app.current_case()  # as Ctrl+S does, before the field's change message is handled
+        await pilot.pause()
+        await settle(pilot)
+        assert verdict_of(app, MG_TRIAL) == "ineligible"
+        assert not app.query_one(ResultsPanel).has_class("-stale")

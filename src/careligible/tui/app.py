@@ -130,9 +130,10 @@ class CareligibleApp(FileActions):
     # --- live screening -------------------------------------------------------------------
 
     def on_case_form_changed(self, event: CaseForm.Changed) -> None:
+        taken = event.values == self.values  # a save already read it from the fields
         self.values = event.values
         self._mark_stale()
-        if not self.dirty:
+        if not self.dirty and not taken:
             self.dirty = True
             self._update_subtitle()
         if self._timer is not None:

@@ -127,10 +127,15 @@ class CaseForm(VerticalScroll):
 
         :class:`Changed` reaches the app a few messages after the key that caused it, so a
         Ctrl+S typed right after a digit could otherwise save the case without that digit.
+
+        It leaves :attr:`values` alone: that change's own message must still find it new,
+        or the form would never announce it and the results would stay those of the value
+        before it.
         """
+        typed = dict(self.values)
         for row in self._rows():
-            self.values[row.key] = row.value
-        return dict(self.values)
+            typed[row.key] = row.value
+        return typed
 
     def show_problems(self, problems: dict[str, str]) -> None:
         for row in self._rows():
