@@ -323,3 +323,26 @@ async def test_a_value_read_before_its_change_arrives_is_still_screened(catalog:
         await settle(pilot)
         assert verdict_of(app, MG_TRIAL) == "ineligible"
         assert not app.query_one(ResultsPanel).has_class("-stale")
+
+
+@sync
+async def test_a_focused_select_is_marked_as_clearly_as_a_focused_input(
+    catalog: Catalog,
+) -> None:
+    """Tab onto a yes/no field: its shown value changes colour and turns bold, so the field that
+    takes the next key is visible without hunting for a faint tint."""
+    app = make_app(catalog, MG_CASE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        select = app.query(Select).first()
+        current = select.query_one("SelectCurrent")
+        before = current.styles.background
+        select.focus()
+        await pilot.pause()
+        assert app.focused is select
+        assert current.styles.background != before
+        assert current.styles.background.a > 0.3
+        assert current.styles.text_style.bold
+        app.query(Input).first().focus()
+        await pilot.pause()
+        assert current.styles.background == before
