@@ -374,3 +374,24 @@ def test_considerations_are_part_of_the_oracle(oracle_rules: OracleRules) -> Non
     keys = {item.key[:2] for item in oracle_rules.items}
     assert CONSIDERATIONS in keys
     assert len(keys) > 10
+
+
+@settings(PROPERTY, max_examples=300)
+@given(case=cases())
+def test_tallies_by_drug_index_are_those_of_every_spec(screener: Screener, case: Case) -> None:
+    """The screener's tallier looks only at the specs each drug belongs to: it must give every
+    spec the tally that counting all therapies against that spec gives."""
+    from careligible.facts import resolve_therapies, tally
+
+    resolved, _ = resolve_therapies(case, screener.catalog.vocabulary)
+    expected = {spec.key: tally(spec, resolved) for spec in screener.engine.therapy_specs}
+    facts = screener.facts(case)
+    if case.therapies is None:
+        assert facts.tallies == {}
+    elif case.therapies_complete is False:
+        assert {k: (t.definite, t.qualifying, t.uncertain) for k, t in facts.tallies.items()} == {
+            k: (t.definite, t.qualifying, t.uncertain) for k, t in expected.items()
+        }
+    else:
+        assert facts.tallies == expected
+        assert list(facts.tallies) == list(expected)

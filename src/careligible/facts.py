@@ -192,13 +192,52 @@ def _open_ended(tallied: TherapyTally) -> TherapyTally:
     return replace(tallied, possible=UNLISTED, complete=False)
 
 
-def case_facts(case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec]) -> CaseFacts:
-    """Everything the rules of a catalog may read about ``case``."""
+class Tallier:
+    """Tallies a case's therapies for every spec of a catalog, looking only at the specs each
+    listed drug can count for.
+
+    Of a catalog's specs, a drug belongs to few (rituximab to the anti-CD20 and B-cell counts,
+    not to the glucocorticoid or plasma exchange ones), so pairing every therapy with every spec
+    spent most of a case's fact-building on pairs that count nothing. Which specs a drug belongs
+    to is worked out once per drug and kept; the tallies are those :func:`tally` gives.
+    """
+
+    def __init__(self, specs: Iterable[TherapySpec]) -> None:
+        self.specs = tuple(specs)
+        self._of_drug: dict[str, tuple[int, ...]] = {}
+
+    def tallies(self, resolved: list[tuple[Therapy, Drug | None]]) -> dict[str, TherapyTally]:
+        """Every spec's tally, by spec key in spec order."""
+        out = dict.fromkeys((spec.key for spec in self.specs), _NONE)
+        counted: dict[int, list[tuple[Therapy, Drug | None]]] = {}
+        for therapy, drug in resolved:
+            if drug is not None:
+                for index in self._specs_of(drug):
+                    counted.setdefault(index, []).append((therapy, drug))
+        for index, items in counted.items():
+            spec = self.specs[index]
+            out[spec.key] = tally(spec, items)
+        return out
+
+    def _specs_of(self, drug: Drug) -> tuple[int, ...]:
+        found = self._of_drug.get(drug.key)
+        if found is None:
+            found = tuple(i for i, s in enumerate(self.specs) if drug.belongs_to_any(s.names))
+            self._of_drug[drug.key] = found
+        return found
+
+
+def case_facts(
+    case: Case, vocabulary: Vocabulary, specs: Iterable[TherapySpec] | Tallier
+) -> CaseFacts:
+    """Everything the rules of a catalog may read about ``case``; ``specs`` are the therapy
+    counts its rules ask for (a :class:`Tallier` of them, kept across cases, is faster)."""
     values, lists = flatten(case)
     resolved, warnings = resolve_therapies(case, vocabulary)
     if case.therapies is None:
         return CaseFacts(values, lists, {}, warnings)
-    tallies = {spec.key: tally(spec, resolved) if resolved else _NONE for spec in specs}
+    tallier = specs if isinstance(specs, Tallier) else Tallier(specs)
+    tallies = tallier.tallies(resolved)
     if case.therapies_complete is False:
         tallies = {key: _open_ended(tallied) for key, tallied in tallies.items()}
     return CaseFacts(values, lists, tallies, warnings)

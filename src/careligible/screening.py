@@ -16,7 +16,7 @@ from .case import Case, Confirmation
 from .catalog import DISEASE, Catalog, Cohort, ConsiderationRule, Criterion, Trial
 from .conditions import Condition, TherapyCount, walk
 from .engine import CONSIDERATIONS, CriterionKey, RuleEngine
-from .facts import CaseFacts, TherapyTally, case_facts
+from .facts import CaseFacts, Tallier, TherapyTally, case_facts
 from .population import enrolled_diseases, prefilter, prefiltered
 from .results import (
     AskNext,
@@ -65,6 +65,7 @@ class Screener:
         self.criteria = criteria
         self._enrolled = enrolled_diseases(catalog)
         self.engine = RuleEngine(catalog)
+        self._tallier = Tallier(self.engine.therapy_specs)
         self.disease_gate = disease_gate
         # Everything about a result that does not depend on the case, worked out once.
         self._trials = {trial.nct_id: trial for trial in catalog.trials}
@@ -80,7 +81,7 @@ class Screener:
         self._closed_trials: dict[tuple[str, Any, bool], CohortResult] = {}
 
     def facts(self, case: Case) -> CaseFacts:
-        return case_facts(case, self.catalog.vocabulary, self.engine.therapy_specs)
+        return case_facts(case, self.catalog.vocabulary, self._tallier)
 
     def screen(self, case: Case, source: str = "") -> CaseResult:
         if case.deceased:
